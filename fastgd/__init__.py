@@ -1,0 +1,35 @@
+"""fastgd: linear least squares by gradient descent, fast.
+
+Compiled (Numba) kernels for batch, stochastic and mini-batch gradient descent,
+with loop-based and NumPy twins of every method.
+
+>>> import fastgd
+>>> from fastgd.datasets import make_regression
+>>> X, y, coef = make_regression(1000, 5, random_state=0)
+>>> result = fastgd.fit_sgd(X, y, random_state=0)
+>>> result.coef.shape
+(5,)
+"""
+
+from . import datasets, reference, schedules
+from .solvers import (
+    DivergenceError,
+    FitResult,
+    fit_batch,
+    fit_minibatch,
+    fit_sgd,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DivergenceError",
+    "FitResult",
+    "datasets",
+    "fit_batch",
+    "fit_minibatch",
+    "fit_sgd",
+    "reference",
+    "schedules",
+    "__version__",
+]

@@ -1,0 +1,127 @@
+"""Input and parameter checks, with messages that say what is wrong and the fix.
+
+Array conversion is scikit-learn's ``check_array`` (lists, pandas, memmaps, NaN and
+shape messages); fastgd adds what the compiled kernels need: float32/float64 in
+native byte order, C-contiguous rows, and a read-only view so that compiled code
+cannot write into the caller's data.
+"""
+
+import numbers
+
+import numpy as np
+from sklearn.utils.validation import check_array
+
+FLOAT_DTYPES = (np.float64, np.float32)
+
+
+def _reject_unusable_dtype(array, name):
+    """TypeError for sparse, boolean, complex, string and non-numeric object data."""
+    if hasattr(array, "tocsr") or hasattr(array, "sparse"):
+        raise TypeError(
+            f"{name} is a sparse matrix; fastgd needs dense data. Convert it with "
+            f"{name}.toarray() if it fits in memory."
+        )
+    dtype = getattr(array, "dtype", None)
+    if dtype is None or not isinstance(dtype, np.dtype):
+        return
+    if dtype.kind == "b":
+        raise TypeError(
+            f"{name} has boolean dtype; fastgd fits numeric features. Convert it "
+            f"explicitly with {name}.astype(float)."
+        )
+    if dtype.kind == "c":
+        raise TypeError(
+            f"{name} has complex dtype {dtype}; least squares here is real-valued. "
+            f"Pass the real part ({name}.real) or split real and imaginary columns."
+        )
+    if dtype.kind in "US":
+        raise TypeError(
+            f"{name} holds strings (dtype {dtype}); encode them as numbers first "
+            "(e.g. sklearn.preprocessing.OneHotEncoder)."
+        )
+
+
+def _as_kernel_array(array, dtype):
+    """A C-contiguous native-endian ndarray of ``dtype``, read-only, copying only
+    when the layout, byte order or dtype demand it."""
+    array = np.asarray(array)
+    if array.dtype != dtype or not array.dtype.isnative:
+        array = array.astype(dtype)
+    array = np.ascontiguousarray(array)
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
+def check_data(X, y):
+    """Validated (X, y) for the solvers.
+
+    X becomes a read-only, C-contiguous (m, n) float32 or float64 array (integer
+    data is cast once to float64); y a read-only array of X's dtype, of shape (m,)
+    or (m, k). Non-finite values, empty arrays and mismatched lengths raise.
+    """
+    _reject_unusable_dtype(X, "X")
+    _reject_unusable_dtype(y, "y")
+    try:
+        X = check_array(X, dtype=FLOAT_DTYPES, order="C", input_name="X")
+    except ValueError as exc:
+        if "could not convert" in str(exc) or "dtype='numeric'" in str(exc):
+            raise TypeError(
+                f"X must be numeric: {exc}. Encode text or categorical columns as "
+                "numbers first."
+            ) from exc
+        raise
+    y = check_array(y, dtype=None, ensure_2d=False, input_name="y")
+    if y.dtype.kind not in "fiu":
+        raise TypeError(f"y must be numeric, got dtype {y.dtype}.")
+    if y.ndim not in (1, 2) or (y.ndim == 2 and y.shape[1] == 0):
+        raise ValueError(
+            f"y must have shape (n_samples,) or (n_samples, n_targets), got "
+            f"{y.shape}."
+        )
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"X has {X.shape[0]} samples but y has {y.shape[0]}; they must have the "
+            "same number of rows."
+        )
+    X = _as_kernel_array(X, X.dtype.newbyteorder("="))
+    y = _as_kernel_array(y, X.dtype)
+    return X, y
+
+
+def check_int(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}.")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}.")
+    return int(value)
+
+
+def check_tol(value):
+    """``tol`` is None (never stop early) or a finite number >= 0."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"tol must be a number or None, got {value!r}.")
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"tol must be finite and >= 0 (or None), got {value!r}.")
+    return float(value)
+
+
+def check_option(name, value, valid):
+    """``value`` must be one of ``valid`` (a table's keys); the message lists them."""
+    if not isinstance(value, str) or value not in valid:
+        raise ValueError(f"{name}={value!r} is not supported; use one of {sorted(valid)}.")
+    return value
+
+
+def check_initial(name, value, shape, dtype):
+    """A private float copy of a user's initial coefficients, of the right shape."""
+    if value is None:
+        return np.zeros(shape, dtype=dtype)
+    array = np.array(value, dtype=dtype)  # a copy: the caller's array is never updated
+    if array.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {array.shape}.")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or infinity.")
+    return array

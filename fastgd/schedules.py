@@ -1,0 +1,118 @@
+"""Learning-rate schedules: plain functions of the update step t -> step size eta.
+
+A schedule is any callable taking the step count ``t`` (0 for the first update; an
+int or an integer NumPy array) and returning the step size(s). The factories below
+build the common ones; they are vectorized, so the solvers evaluate a whole epoch
+of step sizes in one call, outside the compiled kernels (no Python callable ever
+enters compiled code). What ``t`` counts depends on the solver: samples for
+``fit_sgd``, batches for ``fit_minibatch`` and iterations for ``fit_batch``.
+
+>>> from fastgd import schedules
+>>> schedules.annealing(5.0, 50.0)([0, 50])
+array([0.1 , 0.05])
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def _check_positive(name, value):
+    value = float(value)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}.")
+    return value
+
+
+@dataclass(frozen=True)
+class Constant:
+    """eta_t = eta0 for every t."""
+
+    eta0: float
+
+    def __call__(self, step):
+        return np.full(np.shape(step), self.eta0)
+
+
+@dataclass(frozen=True)
+class Annealing:
+    """eta_t = t0 / (t + t1): the 1/t decay of simulated annealing."""
+
+    t0: float
+    t1: float
+
+    def __call__(self, step):
+        return self.t0 / (np.asarray(step, dtype=np.float64) + self.t1)
+
+
+def constant(eta0):
+    """Constant step size: eta_t = eta0.
+
+    >>> constant(0.01)(3)
+    array(0.01)
+    """
+    return Constant(_check_positive("eta0", eta0))
+
+
+def annealing(t0, t1):
+    """Annealing schedule eta_t = t0 / (t + t1), starting at t0 / t1.
+
+    The course's choice is ``annealing(5, 50)``: eta starts at 0.1 and decays as 1/t.
+
+    >>> annealing(5, 50)(np.array([0, 950]))
+    array([0.1  , 0.005])
+    """
+    return Annealing(_check_positive("t0", t0), _check_positive("t1", t1))
+
+
+def _named_constant(eta0, steps_per_epoch):
+    return constant(eta0)
+
+
+def _named_annealing(eta0, steps_per_epoch):
+    # Start at eta0 and halve after one epoch: the 1/t decay measured in epochs.
+    return annealing(eta0 * steps_per_epoch, steps_per_epoch)
+
+
+# One table for the string option; messages list its keys.
+NAMED_SCHEDULES = {
+    "constant": _named_constant,
+    "annealing": _named_annealing,
+}
+
+
+def resolve(learning_rate, eta0, steps_per_epoch):
+    """The schedule for a ``learning_rate`` option: a name from NAMED_SCHEDULES
+    (built from ``eta0``) or any callable t -> eta, returned as it is."""
+    if callable(learning_rate):
+        return learning_rate
+    if isinstance(learning_rate, str) and learning_rate in NAMED_SCHEDULES:
+        eta0 = _check_positive("eta0", eta0)
+        return NAMED_SCHEDULES[learning_rate](eta0, steps_per_epoch)
+    raise ValueError(
+        f"learning_rate={learning_rate!r} is not supported. Use one of "
+        f"{sorted(NAMED_SCHEDULES)} or a callable mapping the step t to a step size."
+    )
+
+
+def step_sizes(schedule, first_step, n_steps):
+    """The step sizes of updates first_step .. first_step + n_steps - 1 (float64).
+
+    Vectorized schedules are called once with an integer array; a callable that only
+    takes a scalar is called step by step. Every value must be finite and > 0.
+    """
+    steps = np.arange(first_step, first_step + n_steps, dtype=np.int64)
+    try:
+        values = np.asarray(schedule(steps), dtype=np.float64)
+    except (TypeError, ValueError):
+        values = None
+    if values is None or values.shape != steps.shape:
+        values = np.array([schedule(int(t)) for t in steps], dtype=np.float64)
+    bad = ~(np.isfinite(values) & (values > 0))
+    if bad.any():
+        t = int(steps[np.argmax(bad)])
+        raise ValueError(
+            f"the learning-rate schedule gave step size {values[t - first_step]!r} "
+            f"at step t={t}; every step size must be finite and > 0."
+        )
+    return values
