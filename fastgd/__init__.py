@@ -25,11 +25,11 @@ __version__ = "0.1.0"
 __all__ = [
     "DivergenceError",
     "FitResult",
+    "__version__",
     "datasets",
     "fit_batch",
     "fit_minibatch",
     "fit_sgd",
     "reference",
     "schedules",
-    "__version__",
 ]

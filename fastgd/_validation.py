@@ -76,8 +76,7 @@ def check_data(X, y):
         raise TypeError(f"y must be numeric, got dtype {y.dtype}.")
     if y.ndim not in (1, 2) or (y.ndim == 2 and y.shape[1] == 0):
         raise ValueError(
-            f"y must have shape (n_samples,) or (n_samples, n_targets), got "
-            f"{y.shape}."
+            f"y must have shape (n_samples,) or (n_samples, n_targets), got {y.shape}."
         )
     if y.shape[0] != X.shape[0]:
         raise ValueError(
@@ -111,7 +110,9 @@ def check_tol(value):
 def check_option(name, value, valid):
     """``value`` must be one of ``valid`` (a table's keys); the message lists them."""
     if not isinstance(value, str) or value not in valid:
-        raise ValueError(f"{name}={value!r} is not supported; use one of {sorted(valid)}.")
+        raise ValueError(
+            f"{name}={value!r} is not supported; use one of {sorted(valid)}."
+        )
     return value
 
 

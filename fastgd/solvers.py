@@ -103,9 +103,9 @@ def _loss_limit(y):
 
 
 def _check_divergence(loss, limit, coef, intercept, where, eta):
-    if np.isfinite(loss) and loss <= limit:
-        if np.all(np.isfinite(coef)) and np.all(np.isfinite(intercept)):
-            return
+    finite = np.all(np.isfinite(coef)) and np.all(np.isfinite(intercept))
+    if np.isfinite(loss) and loss <= limit and finite:
+        return
     raise DivergenceError(
         f"Gradient descent diverged at {where}: the loss is {loss:.3g} with step "
         f"size eta={eta:.3g}. Use a smaller eta0 (try {eta / 10:.3g}) or a decaying "
@@ -114,13 +114,19 @@ def _check_divergence(loss, limit, coef, intercept, where, eta):
     )
 
 
-def _finish(coef, intercept, dtype, y, n_iter, n_steps, history, converged, method):
-    if not converged:
+def _finish(
+    coef, intercept, dtype, y, n_iter, n_steps, history, converged, tol, method,
+    stacklevel=4,
+):  # fmt: skip
+    """The FitResult, warning when a tolerance was set but not met (like scikit-learn,
+    no warning with ``tol=None``, which asks for exactly ``max_iter``)."""
+    if not converged and tol is not None:
         warnings.warn(
-            f"{method} stopped after max_iter={n_iter} epochs or iterations before "
-            "meeting its tolerance. Increase max_iter, or loosen tol.",
+            f"{method} stopped after max_iter={n_iter} before meeting tol={tol}. "
+            "Increase max_iter, loosen tol, or raise eta0 if the loss is still "
+            "falling steadily.",
             ConvergenceWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
     coef = coef.astype(dtype, copy=False)
     intercept = intercept.astype(dtype, copy=False)
@@ -182,7 +188,7 @@ def _stochastic_fit(
     n_iter = len(history)
     return _finish(
         coef, intercept, X.dtype, y, n_iter, n_iter * steps_per_epoch, history,
-        converged, method,
+        converged, tol, method,
     )  # fmt: skip
 
 
@@ -591,5 +597,5 @@ def fit_batch(
         _check_divergence(np.inf, limit, coef, intercept, where, eta)
     return _finish(
         coef, intercept, X.dtype, y, len(history), n_steps, history, converged,
-        "fit_batch",
+        tol, "fit_batch", stacklevel=3,
     )  # fmt: skip

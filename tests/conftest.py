@@ -1,0 +1,42 @@
+"""Shared test helpers: small problems (the suite also runs with the JIT disabled)."""
+
+import numpy as np
+import pytest
+
+from fastgd.datasets import make_regression
+
+
+def make_problem(m=200, n=5, k=1, dtype=np.float64, seed=0, noise=0.1, bias=0.5):
+    """A small regression problem with known coefficients."""
+    return make_regression(
+        m, n, k, noise=noise, bias=bias, dtype=dtype, random_state=seed
+    )
+
+
+def lstsq(X, y, fit_intercept=True):
+    """Closed-form oracle: (coef, intercept) from numpy.linalg.lstsq in float64."""
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if fit_intercept:
+        A = np.hstack([X, np.ones((X.shape[0], 1))])
+        solution = np.linalg.lstsq(A, y, rcond=None)[0]
+        return solution[:-1], solution[-1]
+    return np.linalg.lstsq(X, y, rcond=None)[0], np.zeros(y.shape[1:])
+
+
+def relative_error(actual, expected):
+    expected = np.asarray(expected, dtype=np.float64)
+    scale = max(np.max(np.abs(expected)), np.finfo(np.float64).tiny)
+    return float(
+        np.max(np.abs(np.asarray(actual, dtype=np.float64) - expected)) / scale
+    )
+
+
+@pytest.fixture(params=[np.float64, np.float32], ids=["float64", "float32"])
+def dtype(request):
+    return request.param
+
+
+@pytest.fixture(params=[1, 3], ids=["single", "multi"])
+def n_targets(request):
+    return request.param

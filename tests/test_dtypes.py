@@ -1,0 +1,64 @@
+"""float32 stays float32, float64 stays float64; kernels compile once per dtype."""
+
+import numpy as np
+import pytest
+
+from fastgd import _kernels, fit_batch, fit_minibatch, fit_sgd
+
+from .conftest import make_problem, relative_error
+
+FITS = {
+    "batch": lambda X, y: fit_batch(X, y, eta0=0.2, tol=1e-6, max_iter=3000),
+    "batch-gram": lambda X, y: fit_batch(X, y, eta0=0.2, strategy="gram"),
+    "sgd": lambda X, y: fit_sgd(X, y, eta0=0.005, random_state=0, max_iter=50),
+    "minibatch": lambda X, y: fit_minibatch(
+        X, y, eta0=0.05, batch_size=8, random_state=0, max_iter=50
+    ),
+}
+
+
+@pytest.mark.parametrize("method", FITS)
+def test_dtype_is_kept_and_float32_agrees_with_float64(method, n_targets):
+    X, y, _ = make_problem(m=400, n=4, k=n_targets, noise=0.01)
+    result64 = FITS[method](X, y)
+    result32 = FITS[method](X.astype(np.float32), y.astype(np.float32))
+    assert result64.coef.dtype == np.float64
+    assert result32.coef.dtype == np.float32
+    assert np.asarray(result32.intercept).dtype == np.float32
+    assert relative_error(result32.coef, result64.coef) < 1e-3
+
+
+@pytest.mark.skipif(
+    _kernels.JIT_DISABLED, reason="NUMBA_DISABLE_JIT=1: no compiled signatures"
+)
+def test_each_kernel_compiles_once_per_dtype():
+    """Writable, read-only, Fortran-ordered and integer-typed inputs, single and
+    multi-output, must not add signatures beyond one per dtype."""
+    for dtype in (np.float64, np.float32):
+        for k in (1, 2):
+            X, y, _ = make_problem(m=64, n=3, k=k, dtype=dtype)
+            read_only = X.copy()
+            read_only.flags.writeable = False
+            for data in (X, read_only, np.asfortranarray(X)):
+                fit_sgd(data, y, max_iter=2, tol=None, random_state=0)
+                fit_minibatch(data, y, batch_size=5, max_iter=2, tol=None)
+                fit_minibatch(data, y, learning_rate="annealing", max_iter=2, tol=None)
+                fit_batch(data, y, max_iter=2, tol=None)
+    kernels = [
+        _kernels.sgd_epoch, _kernels.sgd_epoch_multi, _kernels.minibatch_epoch,
+        _kernels.minibatch_epoch_multi, _kernels.batch_gradient,
+        _kernels.batch_gradient_multi,
+    ]  # fmt: skip
+    for kernel in kernels:
+        signatures = _kernels.compiled_signatures(kernel)
+        assert 1 <= len(signatures) <= 2, (kernel, signatures)
+        data_dtypes = [str(signature[0].dtype) for signature in signatures]
+        assert sorted(data_dtypes) == ["float32", "float64"], (kernel, signatures)
+    assert len(_kernels.compiled_signatures(_kernels.shuffle)) <= 1
+
+
+def test_integer_data_is_cast_to_float64():
+    X, y, _ = make_problem(m=100, n=2)
+    X_int = np.round(X * 10).astype(np.int32)
+    result = fit_batch(X_int, y, eta0=0.001, max_iter=10, tol=None)
+    assert result.coef.dtype == np.float64

@@ -1,0 +1,207 @@
+"""Every compiled kernel against its loop and NumPy twins, trajectory by trajectory.
+
+Given the sample order a compiled epoch used (left in its index array) and the same
+step sizes, the twins must reproduce its coefficients: 1e-10 relative in float64,
+float32 within its own rounding.
+"""
+
+import numpy as np
+import pytest
+
+from fastgd import _kernels, fit_batch, fit_minibatch, fit_sgd, reference
+from fastgd._validation import check_data
+from fastgd.solvers import n_gradient_blocks
+
+from .conftest import make_problem, relative_error
+
+TOLERANCE = {np.float64: 1e-10, np.float32: 2e-4}
+
+
+def _start(X, y, seed=1):
+    """Non-zero starting coefficients and intercept, so every term is exercised."""
+    rng = np.random.default_rng(seed)
+    coef_shape = (X.shape[1], *y.shape[1:])
+    coef = rng.normal(size=coef_shape).astype(X.dtype)
+    intercept = rng.normal(size=y.shape[1:] or (1,)).astype(X.dtype)
+    return coef, intercept
+
+
+def _etas(kind, n_steps, dtype):
+    if kind == "constant":
+        return np.array([0.01], dtype=dtype)
+    return (0.02 / (1.0 + 0.01 * np.arange(n_steps))).astype(dtype)
+
+
+def _run_sgd_kernel(X, y, coef, intercept, order, etas, fit_intercept):
+    rng_state = np.array([12345], dtype=np.uint64)
+    if y.ndim == 1:
+        return _kernels.sgd_epoch(
+            X, y, coef, intercept, order, rng_state, etas, True, fit_intercept
+        )
+    residual = np.empty(y.shape[1], dtype=X.dtype)
+    return _kernels.sgd_epoch_multi(
+        X, y, coef, intercept, order, rng_state, etas, True, fit_intercept, residual
+    )
+
+
+def _run_minibatch_kernel(X, y, coef, intercept, order, etas, batch, fit_intercept):
+    rng_state = np.array([777], dtype=np.uint64)
+    if y.ndim == 1:
+        kernel = _kernels.minibatch_epoch
+        residual = np.empty(batch, dtype=X.dtype)
+        grad = np.empty(X.shape[1])
+    else:
+        kernel = _kernels.minibatch_epoch_multi
+        residual = np.empty((batch, y.shape[1]), dtype=X.dtype)
+        grad = np.empty((X.shape[1] + 1, y.shape[1]))
+    return kernel(
+        X, y, coef, intercept, order, rng_state, etas, batch, True, fit_intercept,
+        residual, grad,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("schedule", ["constant", "per-step"])
+@pytest.mark.parametrize("twin", [reference.sgd_epoch_numpy, reference.sgd_epoch_loop])
+def test_sgd_epoch_replays(dtype, n_targets, twin, schedule, fit_intercept):
+    X, y, _ = make_problem(m=150, n=4, k=n_targets, dtype=dtype)
+    X, y = check_data(X, y)
+    coef, intercept = _start(X, y)
+    order = np.arange(X.shape[0], dtype=np.int64)
+    etas = _etas(schedule, X.shape[0], dtype)
+    twin_coef, twin_intercept = coef.copy(), intercept.copy()
+
+    loss = _run_sgd_kernel(X, y, coef, intercept, order, etas, fit_intercept)
+    assert not np.array_equal(order, np.arange(X.shape[0])), "the epoch must shuffle"
+    assert np.array_equal(np.sort(order), np.arange(X.shape[0]))
+    twin_loss = twin(X, y, twin_coef, twin_intercept, order, etas, fit_intercept)
+
+    tol = TOLERANCE[dtype]
+    assert relative_error(coef, twin_coef) <= tol
+    assert relative_error(intercept, twin_intercept) <= tol
+    assert loss == pytest.approx(twin_loss, rel=tol)
+    assert coef.dtype == dtype
+    if not fit_intercept:
+        assert np.array_equal(intercept, _start(X, y)[1])
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("batch_size", [1, 7, 32, 150])
+@pytest.mark.parametrize(
+    "twin", [reference.minibatch_epoch_numpy, reference.minibatch_epoch_loop]
+)
+def test_minibatch_epoch_replays(dtype, n_targets, twin, batch_size, fit_intercept):
+    # m = 150 is not a multiple of 7 or 32: the last, shorter batch must be used.
+    X, y, _ = make_problem(m=150, n=4, k=n_targets, dtype=dtype)
+    X, y = check_data(X, y)
+    coef, intercept = _start(X, y)
+    order = np.arange(X.shape[0], dtype=np.int64)
+    n_batches = -(-X.shape[0] // batch_size)
+    etas = _etas("per-step", n_batches, dtype) * 5
+    twin_coef, twin_intercept = coef.copy(), intercept.copy()
+
+    loss = _run_minibatch_kernel(
+        X, y, coef, intercept, order, etas, batch_size, fit_intercept
+    )
+    twin_loss = twin(
+        X, y, twin_coef, twin_intercept, order, etas, batch_size, fit_intercept
+    )
+
+    tol = TOLERANCE[dtype]
+    assert relative_error(coef, twin_coef) <= tol
+    assert relative_error(intercept, twin_intercept) <= tol
+    assert loss == pytest.approx(twin_loss, rel=tol)
+
+
+def test_minibatch_uses_the_last_short_batch():
+    """Rows in the last, shorter batch move the coefficients: changing only them
+    must change the result."""
+    X, y, _ = make_problem(m=10, n=3)
+    X, y = check_data(X, y)
+    order = np.arange(10, dtype=np.int64)
+    etas = np.array([0.05])
+    plain = np.zeros(3)
+    reference.minibatch_epoch_numpy(X, y, plain, np.zeros(1), order, etas, 4, True)
+    y_changed = y.copy()
+    y_changed[order[8:]] += 100.0
+    changed = np.zeros(3)
+    reference.minibatch_epoch_numpy(
+        X, y_changed, changed, np.zeros(1), order, etas, 4, True
+    )
+    assert not np.allclose(plain, changed)
+    compiled = np.zeros(3)
+    _run_minibatch_kernel(X, y_changed, compiled, np.zeros(1), order, etas, 4, True)
+    # shuffle=True in the helper reorders; replay that order in the twin.
+    twin = np.zeros(3)
+    reference.minibatch_epoch_numpy(
+        X, y_changed, twin, np.zeros(1), order, etas, 4, True
+    )
+    assert relative_error(compiled, twin) <= 1e-10
+
+
+def test_batch_gradient_kernel_matches_twins(dtype, n_targets):
+    X, y, _ = make_problem(m=300, n=6, k=n_targets, dtype=dtype)
+    X, y = check_data(X, y)
+    coef, intercept = (a.astype(np.float64) for a in _start(X, y))
+    n_blocks = n_gradient_blocks(X.shape[0])
+    if n_targets == 1:
+        grad_coef = np.empty(X.shape[1])
+        loss, grad_b = _kernels.batch_gradient(
+            X, y, coef, intercept, grad_coef, np.empty((n_blocks, X.shape[1] + 2))
+        )
+        grad_intercept = np.array([grad_b])
+    else:
+        grad_coef = np.empty(coef.shape)
+        grad_intercept = np.empty(n_targets)
+        partial = np.empty((n_blocks, X.shape[1] + 3, n_targets))
+        loss = _kernels.batch_gradient_multi(
+            X, y, coef, intercept, grad_coef, grad_intercept, partial
+        )
+    # The loop twin computes in float64 like the kernel: tight in both dtypes.
+    loop = reference.batch_gradient_loop(X, y, coef, intercept)
+    assert relative_error(grad_coef, loop[0]) <= 1e-10
+    assert relative_error(grad_intercept, loop[1]) <= 1e-10
+    assert loss == pytest.approx(loop[2], rel=1e-10)
+    numpy_twin = reference.batch_gradient_numpy(X, y, coef, intercept)
+    assert relative_error(grad_coef, numpy_twin[0]) <= TOLERANCE[dtype]
+    assert loss == pytest.approx(numpy_twin[2], rel=TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_ten_batch_iterations_agree_across_implementations(
+    dtype, n_targets, fit_intercept
+):
+    X, y, _ = make_problem(m=120, n=4, k=n_targets, dtype=dtype)
+    options = dict(eta0=0.05, max_iter=10, tol=None, fit_intercept=fit_intercept)
+    compiled = fit_batch(X, y, **options)
+    assert compiled.n_iter == 10
+    tol = TOLERANCE[dtype]
+    for impl, strategy in [("numpy", "pass"), ("loop", "pass"), ("compiled", "gram")]:
+        other = fit_batch(X, y, impl=impl, strategy=strategy, **options)
+        assert relative_error(other.coef, compiled.coef) <= tol, (impl, strategy)
+        assert relative_error(other.intercept, compiled.intercept) <= tol
+        np.testing.assert_allclose(other.loss_history, compiled.loss_history, rtol=tol)
+
+
+@pytest.mark.parametrize("fit", [fit_sgd, fit_minibatch])
+def test_fit_api_replays_the_same_order_in_every_impl(fit, n_targets):
+    """The three impls share the seeded shuffle: same random_state, same result."""
+    X, y, _ = make_problem(m=90, n=3, k=n_targets)
+    options = dict(eta0=0.01, max_iter=3, tol=None, random_state=42)
+    compiled = fit(X, y, **options)
+    for impl in ("numpy", "loop"):
+        other = fit(X, y, impl=impl, **options)
+        assert relative_error(other.coef, compiled.coef) <= 1e-10
+        assert relative_error(other.intercept, compiled.intercept) <= 1e-10
+        np.testing.assert_allclose(
+            other.loss_history, compiled.loss_history, rtol=1e-10
+        )
+
+
+def test_gram_strategy_loss_and_gradient_match_the_pass(n_targets):
+    X, y, _ = make_problem(m=400, n=5, k=n_targets, noise=1.0)
+    gram = fit_batch(X, y, strategy="gram", eta0=0.1, tol=1e-10, max_iter=2000)
+    fused = fit_batch(X, y, strategy="pass", eta0=0.1, tol=1e-10, max_iter=2000)
+    assert gram.n_iter == fused.n_iter
+    assert relative_error(gram.coef, fused.coef) <= 1e-10
+    np.testing.assert_allclose(gram.loss_history, fused.loss_history, rtol=1e-9)
