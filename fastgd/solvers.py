@@ -36,6 +36,12 @@ _MAX_BLOCKS = 64
 _GRAM_CHUNK_ROWS = 8192
 
 
+def _quiet_overflow():
+    """Silence NumPy's overflow warnings: overflow is how a divergence starts, and
+    _check_divergence detects and explains it."""
+    return np.errstate(over="ignore", invalid="ignore")
+
+
 class FitResult(NamedTuple):
     """What a fit returns.
 
@@ -214,7 +220,8 @@ def _sgd_epoch_runner(X, y, impl, shuffle, fit_intercept):
     def run_twin(coef, intercept, order, rng_state, etas):
         if shuffle:
             _kernels.shuffle(order, rng_state)
-        return twin(X, y, coef, intercept, order, etas, fit_intercept)
+        with _quiet_overflow():
+            return twin(X, y, coef, intercept, order, etas, fit_intercept)
 
     return run_twin
 
@@ -248,7 +255,8 @@ def _minibatch_epoch_runner(X, y, impl, batch_size, shuffle, fit_intercept):
     def run_twin(coef, intercept, order, rng_state, etas):
         if shuffle:
             _kernels.shuffle(order, rng_state)
-        return twin(X, y, coef, intercept, order, etas, batch_size, fit_intercept)
+        with _quiet_overflow():
+            return twin(X, y, coef, intercept, order, etas, batch_size, fit_intercept)
 
     return run_twin
 
@@ -474,14 +482,16 @@ def _gram_gradient(X, y):
 
     def gradient(coef, intercept):
         C = coef.reshape(len(coef), -1)
-        G_coef = gram @ C
-        x_coef = x_mean @ C
-        grad_coef = 2.0 * (G_coef + np.outer(x_mean, intercept) - cross)
-        grad_intercept = 2.0 * (x_coef + intercept - y_mean)
-        loss = (
-            np.sum(C * G_coef, axis=0) + 2.0 * intercept * x_coef + intercept**2
-            - 2.0 * np.sum(C * cross, axis=0) - 2.0 * intercept * y_mean + y_square
-        )  # fmt: skip
+        with _quiet_overflow():
+            G_coef = gram @ C
+            x_coef = x_mean @ C
+            grad_coef = 2.0 * (G_coef + np.outer(x_mean, intercept) - cross)
+            grad_intercept = 2.0 * (x_coef + intercept - y_mean)
+            loss = (
+                np.sum(C * G_coef, axis=0) + 2.0 * intercept * x_coef + intercept**2
+                - 2.0 * np.sum(C * cross, axis=0) - 2.0 * intercept * y_mean
+                + y_square
+            )  # fmt: skip
         if single:
             grad_coef = grad_coef[:, 0]
         return grad_coef, grad_intercept, float(np.mean(loss))
@@ -495,7 +505,12 @@ def _twin_gradient(X, y, impl):
         if impl == "numpy"
         else reference.batch_gradient_loop
     )
-    return lambda coef, intercept: twin(X, y, coef, intercept)
+
+    def gradient(coef, intercept):
+        with _quiet_overflow():
+            return twin(X, y, coef, intercept)
+
+    return gradient
 
 
 def fit_batch(
