@@ -37,8 +37,9 @@ _GRAM_CHUNK_ROWS = 8192
 
 
 def _quiet_overflow():
-    """Silence NumPy's overflow warnings: overflow is how a divergence starts, and
-    _check_divergence detects and explains it."""
+    """Silence NumPy's overflow warnings (also raised by the kernels when the JIT is
+    disabled): overflow is how a divergence starts, and _check_divergence detects
+    and explains it."""
     return np.errstate(over="ignore", invalid="ignore")
 
 
@@ -178,7 +179,8 @@ def _stochastic_fit(
             first_step = (epoch - 1) * steps_per_epoch
             etas = schedules.step_sizes(schedule, first_step, steps_per_epoch)
             etas = etas.astype(X.dtype)
-        loss = run_epoch(coef, intercept, order, rng_state, etas) / n_samples
+        with _quiet_overflow():
+            loss = run_epoch(coef, intercept, order, rng_state, etas) / n_samples
         where = f"epoch {epoch}"
         _check_divergence(loss, limit, coef, intercept, where, float(etas.max()))
         history.append(loss)
@@ -220,8 +222,7 @@ def _sgd_epoch_runner(X, y, impl, shuffle, fit_intercept):
     def run_twin(coef, intercept, order, rng_state, etas):
         if shuffle:
             _kernels.shuffle(order, rng_state)
-        with _quiet_overflow():
-            return twin(X, y, coef, intercept, order, etas, fit_intercept)
+        return twin(X, y, coef, intercept, order, etas, fit_intercept)
 
     return run_twin
 
@@ -255,8 +256,7 @@ def _minibatch_epoch_runner(X, y, impl, batch_size, shuffle, fit_intercept):
     def run_twin(coef, intercept, order, rng_state, etas):
         if shuffle:
             _kernels.shuffle(order, rng_state)
-        with _quiet_overflow():
-            return twin(X, y, coef, intercept, order, etas, batch_size, fit_intercept)
+        return twin(X, y, coef, intercept, order, etas, batch_size, fit_intercept)
 
     return run_twin
 
@@ -482,16 +482,14 @@ def _gram_gradient(X, y):
 
     def gradient(coef, intercept):
         C = coef.reshape(len(coef), -1)
-        with _quiet_overflow():
-            G_coef = gram @ C
-            x_coef = x_mean @ C
-            grad_coef = 2.0 * (G_coef + np.outer(x_mean, intercept) - cross)
-            grad_intercept = 2.0 * (x_coef + intercept - y_mean)
-            loss = (
-                np.sum(C * G_coef, axis=0) + 2.0 * intercept * x_coef + intercept**2
-                - 2.0 * np.sum(C * cross, axis=0) - 2.0 * intercept * y_mean
-                + y_square
-            )  # fmt: skip
+        G_coef = gram @ C
+        x_coef = x_mean @ C
+        grad_coef = 2.0 * (G_coef + np.outer(x_mean, intercept) - cross)
+        grad_intercept = 2.0 * (x_coef + intercept - y_mean)
+        loss = (
+            np.sum(C * G_coef, axis=0) + 2.0 * intercept * x_coef + intercept**2
+            - 2.0 * np.sum(C * cross, axis=0) - 2.0 * intercept * y_mean + y_square
+        )  # fmt: skip
         if single:
             grad_coef = grad_coef[:, 0]
         return grad_coef, grad_intercept, float(np.mean(loss))
@@ -505,12 +503,7 @@ def _twin_gradient(X, y, impl):
         if impl == "numpy"
         else reference.batch_gradient_loop
     )
-
-    def gradient(coef, intercept):
-        with _quiet_overflow():
-            return twin(X, y, coef, intercept)
-
-    return gradient
+    return lambda coef, intercept: twin(X, y, coef, intercept)
 
 
 def fit_batch(
@@ -591,7 +584,8 @@ def fit_batch(
     limit = _loss_limit(y)
     history, first_norm, converged = [], None, False
     for iteration in range(max_iter):
-        grad_coef, grad_intercept, loss = gradient(coef, intercept)
+        with _quiet_overflow():
+            grad_coef, grad_intercept, loss = gradient(coef, intercept)
         eta = float(schedules.step_sizes(schedule, iteration, 1)[0])
         _check_divergence(loss, limit, coef, intercept, f"iteration {iteration}", eta)
         history.append(loss)
@@ -603,9 +597,10 @@ def fit_batch(
         if tol is not None and norm <= tol * first_norm:
             converged = True
             break
-        coef -= eta * grad_coef
-        if fit_intercept:
-            intercept -= eta * grad_intercept
+        with _quiet_overflow():
+            coef -= eta * grad_coef
+            if fit_intercept:
+                intercept -= eta * grad_intercept
     n_steps = len(history) - 1 if converged else len(history)
     if not (np.all(np.isfinite(coef)) and np.all(np.isfinite(intercept))):
         where = f"iteration {len(history)}"

@@ -21,7 +21,7 @@ FITS = {
 def test_a_too_large_step_raises_a_divergence_error(method, impl, n_targets):
     X, y, _ = make_problem(m=200, n=4, k=n_targets)
     X = X * 30.0  # badly scaled features make eta0=1 explode at once
-    coef_init = np.zeros((4,) + y.shape[1:])
+    coef_init = np.zeros((4, *y.shape[1:]))
     with pytest.raises(DivergenceError) as info:
         FITS[method](X, y, eta0=1.0, max_iter=50, impl=impl, coef_init=coef_init)
     message = str(info.value)

@@ -1,0 +1,104 @@
+"""Kernel-level properties: the shuffle, the bandwidth probe, caching, threads."""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fastgd import _kernels, reference
+from fastgd._validation import check_data
+from fastgd.solvers import n_gradient_blocks
+
+from .conftest import make_problem, relative_error
+
+
+def test_shuffle_is_a_seeded_permutation():
+    order = np.arange(1000, dtype=np.int64)
+    state = np.array([99], dtype=np.uint64)
+    _kernels.shuffle(order, state)
+    assert np.array_equal(np.sort(order), np.arange(1000))
+    assert state[0] != 99, "the generator state advances in place"
+    again = np.arange(1000, dtype=np.int64)
+    _kernels.shuffle(again, np.array([99], dtype=np.uint64))
+    assert np.array_equal(order, again)
+
+
+def test_shuffle_positions_are_close_to_uniform():
+    """Each of 5 items lands in each of 5 places about 1/5 of the time."""
+    counts = np.zeros((5, 5))
+    state = np.array([2024], dtype=np.uint64)
+    order = np.arange(5, dtype=np.int64)
+    trials = 20_000
+    for _ in range(trials):
+        order[:] = np.arange(5)
+        _kernels.shuffle(order, state)
+        counts[order, np.arange(5)] += 1
+    expected = trials / 5
+    # 5 standard deviations of a binomial(20000, 0.2) count is about 283.
+    assert np.max(np.abs(counts - expected)) < 5 * np.sqrt(trials * 0.2 * 0.8)
+
+
+def test_streaming_read_sums_every_element(dtype):
+    X = np.random.default_rng(0).normal(size=(5000, 7)).astype(dtype)
+    blocks = np.empty(n_gradient_blocks(X.shape[0]))
+    assert _kernels.streaming_read(X, blocks) == pytest.approx(
+        X.sum(dtype=np.float64), rel=1e-5
+    )
+
+
+def test_cache_fallback_warns_once_and_still_compiles(monkeypatch):
+    """When numba finds no writable cache directory, kernels compile uncached."""
+    real_njit = _kernels.numba.njit
+
+    def njit_without_cache_dir(*args, cache=False, **kwargs):
+        if cache:
+            raise RuntimeError("cannot cache function 'f': no locator available")
+        return real_njit(*args, **kwargs)
+
+    monkeypatch.setattr(_kernels.numba, "njit", njit_without_cache_dir)
+    monkeypatch.setattr(_kernels, "_CACHE_WARNING_SHOWN", False)
+
+    def add_one(x):
+        return x + 1
+
+    with pytest.warns(RuntimeWarning, match="NUMBA_CACHE_DIR"):
+        compiled = _kernels._jit()(add_one)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _kernels._jit()(add_one)
+    assert compiled(1) == 2
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    m=st.integers(1, 40),
+    n=st.integers(1, 6),
+    k=st.integers(0, 3),
+    single=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_batch_gradient_matches_numpy_for_any_shape(m, n, k, single, seed):
+    X, y, _ = make_problem(m=m, n=n, k=max(k, 1), seed=seed)
+    if single:
+        y = y if y.ndim == 1 else y[:, 0]
+    X, y = check_data(X, y)
+    rng = np.random.default_rng(seed)
+    coef = rng.normal(size=(n, *y.shape[1:]))
+    intercept = rng.normal(size=y.shape[1:] or (1,))
+    n_blocks = n_gradient_blocks(m)
+    if y.ndim == 1:
+        grad = np.empty(n)
+        loss, grad_b = _kernels.batch_gradient(
+            X, y, coef, intercept, grad, np.empty((n_blocks, n + 2))
+        )
+    else:
+        grad, grad_b = np.empty(coef.shape), np.empty(y.shape[1])
+        loss = _kernels.batch_gradient_multi(
+            X, y, coef, intercept, grad, grad_b, np.empty((n_blocks, n + 3, y.shape[1]))
+        )
+    expected = reference.batch_gradient_numpy(X, y, coef, intercept)
+    assert relative_error(grad, expected[0]) <= 1e-10
+    assert relative_error(np.atleast_1d(grad_b), expected[1]) <= 1e-10
+    assert loss == pytest.approx(expected[2], rel=1e-10)
