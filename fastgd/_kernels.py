@@ -59,6 +59,7 @@ def _jit(parallel=False):
 
 
 JIT_DISABLED = bool(numba.config.DISABLE_JIT)
+NUMBA_VERSION = numba.__version__
 
 
 def get_num_threads():

@@ -1,0 +1,314 @@
+"""One registry of implementations, a timing harness and the machine record.
+
+The registry is shared by ``fastgd bench``, the pytest-benchmark suites in
+``bench/`` and the cross-implementation tests: each entry's ``setup(X, y)`` returns
+a zero-argument callable doing one unit of work (one epoch for SGD and mini-batch,
+one full gradient for batch, one streaming read of X for the limit), so every
+implementation of a method is timed on the same work.
+
+>>> import numpy as np
+>>> from fastgd.benchmark import REGISTRY, compare
+>>> from fastgd.datasets import make_regression
+>>> X, y, _ = make_regression(2000, 10, random_state=0)
+>>> runs = {impl: REGISTRY["batch", impl].setup(X, y) for impl in ("compiled", "numpy")}
+>>> timings = compare(runs, repeats=3)
+>>> sorted(timings)
+['compiled', 'numpy']
+"""
+
+import os
+import platform
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _kernels, solvers
+from ._validation import check_data
+
+METHODS = ("batch", "sgd", "minibatch", "read")
+DEFAULT_BATCH_SIZE = 32
+# The pure-Python loop runs about a million times slower than the kernels: it is
+# timed on this many rows (at most) and the time scaled up to all rows.
+LOOP_ROWS = 2000
+
+
+def benchmark_step_size(X):
+    """A step size that keeps SGD stable on the benchmark data: eta * |x|^2 <= 0.1."""
+    return 0.1 / max(float(np.mean(np.square(X[:1000], dtype=np.float64).sum(1))), 1.0)
+
+
+@dataclass(frozen=True)
+class Implementation:
+    """One way of doing one unit of a method's work.
+
+    ``setup(X, y, **options)`` returns the zero-argument callable to time. When
+    ``max_rows`` is set, only the first ``max_rows`` rows are used and the time is
+    meant to be scaled by ``n_samples / max_rows`` (see :func:`scaled_rows`).
+    """
+
+    method: str
+    impl: str
+    setup: Callable
+    description: str
+    max_rows: int | None = None
+
+    @property
+    def warmup(self):
+        """Untimed calls before timing: compiled code compiles (or loads from the
+        cache) on its first call; pure Python and NumPy have nothing to warm."""
+        return 0 if self.impl in ("numpy", "loop") else 1
+
+
+def scaled_rows(entry, n_samples):
+    """Rows an entry actually runs on (the rest is extrapolated)."""
+    return n_samples if entry.max_rows is None else min(n_samples, entry.max_rows)
+
+
+def _prepared(X, y, max_rows=None):
+    X, y = check_data(X, y)
+    if max_rows is not None:
+        X, y = X[:max_rows], y[:max_rows]
+    return X, y
+
+
+def _start(X, y, dtype):
+    coef = np.zeros((X.shape[1], *y.shape[1:]), dtype=dtype)
+    return coef, np.zeros(y.shape[1:] or (1,), dtype=dtype)
+
+
+def _batch_setup(impl, max_rows=None):
+    def setup(X, y, **options):
+        X, y = _prepared(X, y, max_rows)
+        coef, intercept = _start(X, y, np.float64)
+        if impl == "compiled":
+            gradient = solvers._compiled_gradient(X, y)
+        else:
+            gradient = solvers._twin_gradient(X, y, impl)
+        return lambda: gradient(coef, intercept)
+
+    return setup
+
+
+def _epoch_setup(method, impl, max_rows=None):
+    def setup(X, y, batch_size=DEFAULT_BATCH_SIZE, random_state=0, **options):
+        X, y = _prepared(X, y, max_rows)
+        coef, intercept = _start(X, y, X.dtype)
+        order = np.arange(X.shape[0], dtype=np.int64)
+        rng_state = solvers._rng_state(random_state)
+        etas = np.array([benchmark_step_size(X)], dtype=X.dtype)
+        if method == "sgd":
+            run = solvers._sgd_epoch_runner(X, y, impl, True, True)
+        else:
+            batch_size = min(batch_size, X.shape[0])
+            run = solvers._minibatch_epoch_runner(X, y, impl, batch_size, True, True)
+        return lambda: run(coef, intercept, order, rng_state, etas)
+
+    return setup
+
+
+def _read_setup(impl):
+    def setup(X, y, **options):
+        X, _ = _prepared(X, y)
+        if impl == "numpy":
+            return X.sum
+        blocks = np.empty(solvers.n_gradient_blocks(X.shape[0]))
+        return lambda: _kernels.streaming_read(X, blocks)
+
+    return setup
+
+
+def _sklearn_sgd_setup(X, y, random_state=0, **options):
+    """scikit-learn's SGDRegressor, one epoch (it minimizes half our loss, so its
+    eta0 is twice ours for the same steps)."""
+    from sklearn.linear_model import SGDRegressor
+
+    X, y = _prepared(X, y)
+    model = SGDRegressor(
+        max_iter=1,
+        tol=None,
+        learning_rate="constant",
+        eta0=2 * benchmark_step_size(X),
+        penalty=None,
+        shuffle=True,
+        random_state=random_state,
+    )
+
+    def run():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # ConvergenceWarning after one epoch
+            return model.fit(X, y)
+
+    return run
+
+
+def _normal_equation_setup(X, y, **options):
+    """The closed form as NumPy users write it: solve(X^T X, X^T y)."""
+    X, y = _prepared(X, y)
+    return lambda: np.linalg.solve(X.T @ X, X.T @ y)
+
+
+def _build_registry():
+    entries = [
+        Implementation("read", "compiled", _read_setup("compiled"),
+                       "one parallel streaming read of X (compiled)"),
+        Implementation("read", "numpy", _read_setup("numpy"), "X.sum()"),
+        Implementation("batch", "compiled", _batch_setup("compiled"),
+                       "fused gradient + loss, one parallel pass"),
+        Implementation("batch", "numpy", _batch_setup("numpy"),
+                       "2/m X^T (X theta + b - y) on BLAS"),
+        Implementation("batch", "loop", _batch_setup("loop", LOOP_ROWS),
+                       "pure-Python loops", LOOP_ROWS),
+        Implementation("batch", "normal_equation", _normal_equation_setup,
+                       "closed form: X^T X (float64) then solve"),
+        Implementation("sgd", "compiled", _epoch_setup("sgd", "compiled"),
+                       "one shuffled epoch, compiled"),
+        Implementation("sgd", "numpy", _epoch_setup("sgd", "numpy"),
+                       "Python loop over samples, NumPy rows"),
+        Implementation("sgd", "loop", _epoch_setup("sgd", "loop", LOOP_ROWS),
+                       "pure-Python loops", LOOP_ROWS),
+        Implementation("sgd", "sklearn", _sklearn_sgd_setup,
+                       "sklearn SGDRegressor, max_iter=1"),
+        Implementation("minibatch", "compiled", _epoch_setup("minibatch", "compiled"),
+                       "one shuffled epoch, compiled"),
+        Implementation("minibatch", "numpy", _epoch_setup("minibatch", "numpy"),
+                       "Python loop over batches, BLAS per batch"),
+        Implementation("minibatch", "loop",
+                       _epoch_setup("minibatch", "loop", LOOP_ROWS),
+                       "pure-Python loops", LOOP_ROWS),
+    ]  # fmt: skip
+    return {(entry.method, entry.impl): entry for entry in entries}
+
+
+REGISTRY = _build_registry()
+
+
+def implementations(method):
+    """The registry's implementation names for one method, in registry order."""
+    return [impl for (m, impl) in REGISTRY if m == method]
+
+
+class Timing(NamedTuple):
+    """Seconds per call: median and minimum over ``times``."""
+
+    median: float
+    min: float
+    times: tuple
+
+
+def compare(callables, repeats=5, warmup=1):
+    """Time several callables side by side, interleaved round by round.
+
+    Each is called ``warmup`` times first (an int for all, or {name: int}) so that
+    compilation is never timed, then the callables take turns, ``repeats`` rounds,
+    so that a noisy neighbour slows all of them alike. Returns {name: Timing}.
+    """
+    for name, run in callables.items():
+        for _ in range(warmup if isinstance(warmup, int) else warmup[name]):
+            run()
+    times = {name: [] for name in callables}
+    for _ in range(repeats):
+        for name, run in callables.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {
+        name: Timing(statistics.median(t), min(t), tuple(t))
+        for name, t in times.items()
+    }
+
+
+def compile_times(X, y):
+    """Seconds for the first call of each compiled kernel in this process: the
+    compile (or the cache load, when numba's disk cache is warm) plus one run."""
+    result = {}
+    for method in ("batch", "sgd", "minibatch", "read"):
+        run = REGISTRY[method, "compiled"].setup(X[:64], y[:64])
+        start = time.perf_counter()
+        run()
+        result[method] = time.perf_counter() - start
+    return result
+
+
+@dataclass
+class MachineRecord:
+    """What the figures were measured on."""
+
+    cpu: str
+    cores: int
+    python: str
+    versions: dict
+    blas: list
+    numba_threads: int
+    openblas_env: dict = field(default_factory=dict)
+
+    def lines(self):
+        blas = ", ".join(
+            f"{b.get('internal_api')} {b.get('version')} ({b.get('architecture')}, "
+            f"{b.get('num_threads')} threads)"
+            for b in self.blas
+        )
+        env = ", ".join(f"{k}={v}" for k, v in self.openblas_env.items()) or "not set"
+        versions = ", ".join(f"{k} {v}" for k, v in self.versions.items())
+        return [
+            f"CPU: {self.cpu} ({self.cores} cores), Python {self.python}",
+            f"Versions: {versions}",
+            f"BLAS: {blas or 'not loaded'}; numba threads: {self.numba_threads}",
+            f"OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE: {env}",
+        ]
+
+
+def _cpu_name():
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_record():
+    """CPU, versions, BLAS library and threads (threadpoolctl), numba threads."""
+    import sklearn
+    from threadpoolctl import threadpool_info
+
+    import fastgd
+
+    np.ones((2, 2)) @ np.ones((2, 2))  # make sure BLAS is loaded before asking
+    return MachineRecord(
+        cpu=_cpu_name(),
+        cores=os.cpu_count() or 1,
+        python=platform.python_version(),
+        versions={
+            "fastgd": fastgd.__version__,
+            "numpy": np.__version__,
+            "numba": _kernels.NUMBA_VERSION,
+            "scikit-learn": sklearn.__version__,
+        },
+        blas=[
+            {
+                k: info.get(k)
+                for k in (
+                    "internal_api",
+                    "version",
+                    "architecture",
+                    "num_threads",
+                    "filepath",
+                )
+            }
+            for info in threadpool_info()
+            if info.get("user_api") == "blas"
+        ],
+        numba_threads=_kernels.get_num_threads(),
+        openblas_env={
+            name: os.environ[name]
+            for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+            if name in os.environ
+        },
+    )
