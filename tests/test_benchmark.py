@@ -1,0 +1,90 @@
+"""The shared registry: every implementation of a method does the same work."""
+
+import numpy as np
+import pytest
+
+from fastgd import _kernels
+from fastgd.benchmark import (
+    LOOP_ROWS,
+    REGISTRY,
+    compare,
+    implementations,
+    machine_record,
+    scaled_rows,
+)
+
+from .conftest import make_problem
+
+
+def _loss_of(result):
+    """The loss a unit of work reports: batch returns (grad, grad_b, loss)."""
+    return result[2] if isinstance(result, tuple) else result
+
+
+@pytest.mark.parametrize("method", ["batch", "sgd", "minibatch"])
+def test_registry_implementations_compute_the_same_thing(method, n_targets):
+    X, y, _ = make_problem(m=120, n=4, k=n_targets)
+    results = {}
+    for impl in ("compiled", "numpy", "loop"):
+        run = REGISTRY[method, impl].setup(X, y, random_state=3)
+        results[impl] = [_loss_of(run()) for _ in range(2)]
+    np.testing.assert_allclose(results["numpy"], results["compiled"], rtol=1e-10)
+    np.testing.assert_allclose(results["loop"], results["compiled"], rtol=1e-10)
+
+
+def test_read_limit_entries_agree():
+    X, y, _ = make_problem(m=300, n=4)
+    compiled = REGISTRY["read", "compiled"].setup(X, y)()
+    assert compiled == pytest.approx(REGISTRY["read", "numpy"].setup(X, y)())
+
+
+def test_baselines_run(n_targets):
+    X, y, _ = make_problem(m=200, n=3, k=n_targets)
+    solution = REGISTRY["batch", "normal_equation"].setup(X, y)()
+    assert solution.shape == (3, *y.shape[1:])
+    if n_targets == 1:
+        model = REGISTRY["sgd", "sklearn"].setup(X, y)()
+        assert model.coef_.shape == (3,)
+
+
+def test_loop_entries_time_a_subset_and_say_so():
+    entry = REGISTRY["sgd", "loop"]
+    assert entry.max_rows == LOOP_ROWS
+    assert scaled_rows(entry, 10 * LOOP_ROWS) == LOOP_ROWS
+    assert scaled_rows(REGISTRY["sgd", "compiled"], 10 * LOOP_ROWS) == 10 * LOOP_ROWS
+    assert "loop" in implementations("sgd") and "sklearn" in implementations("sgd")
+
+
+def test_compare_interleaves_and_reports_medians():
+    calls = []
+    timings = compare(
+        {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
+        repeats=3,
+        warmup={"a": 1, "b": 0},
+    )
+    assert calls == ["a", "a", "b", "a", "b", "a", "b"]
+    assert set(timings) == {"a", "b"}
+    assert len(timings["a"].times) == 3
+    assert timings["a"].min <= timings["a"].median
+
+
+def test_machine_record_names_blas_threads_and_versions(monkeypatch):
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    record = machine_record()
+    text = "\n".join(record.lines())
+    assert "numba" in text and "numpy" in text and "scikit-learn" in text
+    assert "OPENBLAS_CORETYPE=Haswell" in text
+    assert record.numba_threads >= 1
+    assert all("num_threads" in blas for blas in record.blas)
+
+
+@pytest.mark.speed
+@pytest.mark.skipif(_kernels.JIT_DISABLED, reason="speed needs the compiled kernels")
+@pytest.mark.parametrize("method, floor", [("sgd", 5.0), ("minibatch", 1.5)])
+def test_compiled_epoch_beats_the_numpy_twin(method, floor):
+    """A ratio measured side by side in this run, with a generous floor (the
+    benchmarks hold the real figures: tens of times for SGD)."""
+    X, y, _ = make_problem(m=20_000, n=20)
+    runs = {impl: REGISTRY[method, impl].setup(X, y) for impl in ("compiled", "numpy")}
+    timings = compare(runs, repeats=3, warmup=1)
+    assert timings["numpy"].median / timings["compiled"].median > floor
