@@ -123,17 +123,22 @@ def shuffle(order, rng_state):
 
 
 @_jit(parallel=True)
-def batch_gradient(X, y, coef, intercept, grad_coef, partial):
-    """Fused batch gradient and loss for one output; returns (loss, d loss / d b).
+def batch_gradient(
+    X, y, sample_weight, weight_total, coef, intercept, grad_coef, partial
+):
+    """Fused weighted batch gradient and loss for one output; returns (loss, dJ/db).
 
-    For every row r_i = x_i.coef + b - y_i is computed and, while x_i is still in
-    cache, added into the gradient sum (2/m) sum_i r_i x_i: X is read once. Rows are
-    split into ``partial.shape[0]`` fixed blocks (parallel); block sums, kept in
-    ``partial`` (n_blocks, n + 2) float64, are reduced in block order, so the result
-    does not depend on the number of threads.
+    With r_i = x_i.coef + b - y_i and weights w_i summing to W: grad =
+    (2/W) sum_i w_i r_i x_i, dJ/db = (2/W) sum_i w_i r_i, loss = sum_i w_i r_i^2 / W.
+    Each row's residual is added into the gradient while the row is in cache: X is
+    read once. Rows are split into ``partial.shape[0]`` fixed blocks (parallel); the
+    float64 block sums in ``partial`` (n_blocks, n + 2) are reduced in block order, so
+    the result does not depend on the number of threads. ``sample_weight`` has one
+    value per row, or a single value for uniform weights.
     """
     m, n = X.shape
     n_blocks = partial.shape[0]
+    uniform = sample_weight.shape[0] == 1
     for block in prange(n_blocks):
         start = block * m // n_blocks
         stop = (block + 1) * m // n_blocks
@@ -144,11 +149,12 @@ def batch_gradient(X, y, coef, intercept, grad_coef, partial):
             r = intercept[0] - np.float64(y[i])
             for j in range(n):
                 r += row[j] * coef[j]
+            weighted = r * (sample_weight[0] if uniform else sample_weight[i])
             for j in range(n):
-                acc[j] += r * row[j]
-            acc[n] += r
-            acc[n + 1] += r * r
-    scale = 2.0 / m
+                acc[j] += weighted * row[j]
+            acc[n] += weighted
+            acc[n + 1] += weighted * r
+    scale = 2.0 / weight_total
     for j in range(n):
         total = 0.0
         for block in range(n_blocks):
@@ -159,22 +165,26 @@ def batch_gradient(X, y, coef, intercept, grad_coef, partial):
     for block in range(n_blocks):
         residual_sum += partial[block, n]
         squares += partial[block, n + 1]
-    return squares / m, scale * residual_sum
+    return squares / weight_total, scale * residual_sum
 
 
 @_jit(parallel=True)
-def batch_gradient_multi(X, Y, coef, intercept, grad_coef, grad_intercept, partial):
-    """Fused batch gradient and loss for k outputs; returns the mean loss.
+def batch_gradient_multi(
+    X, Y, sample_weight, weight_total, coef, intercept, grad_coef, grad_intercept,
+    partial,
+):  # fmt: skip
+    """Fused weighted batch gradient and loss for k outputs; returns the loss.
 
-    ``Y`` (m, k), ``coef`` (n, k), ``intercept`` (k,), gradients written into
-    ``grad_coef`` (n, k) and ``grad_intercept`` (k,). ``partial`` is
-    (n_blocks, n + 3, k) float64: rows 0..n-1 gradient sums, n residual sums,
-    n + 1 squared residuals, n + 2 the current row's residuals. The loss is the mean
-    over samples and outputs.
+    As :func:`batch_gradient` with ``Y`` (m, k), ``coef`` (n, k), ``intercept`` (k,),
+    gradients written into ``grad_coef`` (n, k) and ``grad_intercept`` (k,), and
+    ``partial`` (n_blocks, n + 3, k) float64: rows 0..n-1 gradient sums, n residual
+    sums, n + 1 squared residuals, n + 2 the current row's residuals. The loss is the
+    mean over outputs.
     """
     m, n = X.shape
     k = Y.shape[1]
     n_blocks = partial.shape[0]
+    uniform = sample_weight.shape[0] == 1
     for block in prange(n_blocks):
         start = block * m // n_blocks
         stop = (block + 1) * m // n_blocks
@@ -183,18 +193,20 @@ def batch_gradient_multi(X, Y, coef, intercept, grad_coef, grad_intercept, parti
         r = acc[n + 2]
         for i in range(start, stop):
             row = X[i]
+            weight = np.float64(sample_weight[0] if uniform else sample_weight[i])
             for c in range(k):
                 r[c] = intercept[c] - np.float64(Y[i, c])
             for j in range(n):
                 for c in range(k):
                     r[c] += row[j] * coef[j, c]
+            for c in range(k):
+                acc[n + 1, c] += weight * r[c] * r[c]
+                r[c] *= weight
+                acc[n, c] += r[c]
             for j in range(n):
                 for c in range(k):
                     acc[j, c] += r[c] * row[j]
-            for c in range(k):
-                acc[n, c] += r[c]
-                acc[n + 1, c] += r[c] * r[c]
-    scale = 2.0 / m
+    scale = 2.0 / weight_total
     squares = 0.0
     for c in range(k):
         for j in range(n + 1):
@@ -207,82 +219,119 @@ def batch_gradient_multi(X, Y, coef, intercept, grad_coef, grad_intercept, parti
                 grad_intercept[c] = scale * total
         for block in range(n_blocks):
             squares += partial[block, n + 1, c]
-    return squares / (m * k)
+    return squares / (weight_total * k)
 
 
 # --------------------------------------------------------------------------- #
 # Stochastic gradient descent: one epoch per call
+#
+# The epoch kernels work in standardized coordinates z = (x - shift) * scale
+# (shift = 0 and scale = 1 leave x exactly as it is), so a fit can behave as if the
+# features were centred and scaled without a standardized copy of X. The L2 penalty
+# enters as a per-step decay 1 - 2 eta_t alpha of the coefficients (``decays`` has
+# the length of ``etas``: one per step, or one for all); averaged SGD
+# keeps the running mean of the iterates from global step ``average_start`` on (a
+# negative value turns averaging off; the average arrays may then be empty).
 # --------------------------------------------------------------------------- #
 
 
 @_jit()
-def sgd_epoch(X, y, coef, intercept, order, rng_state, etas, do_shuffle, fit_intercept):
-    """One SGD epoch for one output; returns the sum of squared residuals.
+def sgd_epoch(
+    X, y, sample_weight, shift, scale, coef, intercept, avg_coef, avg_intercept,
+    order, rng_state, etas, decays, t_start, average_start, do_shuffle, fit_intercept,
+):  # fmt: skip
+    """One SGD epoch for one output; returns the weighted sum of squared residuals.
 
-    Shuffles ``order`` (if asked), then for each i in that order, with step eta_t:
-    r = x_i.coef + b - y_i; coef -= eta_t * 2 r x_i; b -= eta_t * 2 r.
-    The residual is taken before the update, so the returned sum / m is the epoch's
-    mean training loss at no extra cost. Stops early (returning a non-finite sum)
-    as soon as a residual is not finite.
+    Shuffles ``order`` (if asked), then for each i in that order, with step eta_t,
+    decay_t and weight w_i: r = z_i.coef + b - y_i;
+    coef = decay_t coef - eta_t 2 w_i r z_i; b -= eta_t 2 w_i r.
+    Each residual is taken before its update, so the sum comes at no extra cost.
+    Returns early (with a non-finite sum) as soon as a residual is not finite.
     """
     if do_shuffle:
         shuffle(order, rng_state)
     n = X.shape[1]
     constant_step = etas.shape[0] == 1
+    uniform = sample_weight.shape[0] == 1
     loss = 0.0
-    for t in range(order.shape[0]):
-        eta = etas[0] if constant_step else etas[t]
-        row = X[order[t]]
-        r = intercept[0] - y[order[t]]
+    for s in range(order.shape[0]):
+        eta = etas[0] if constant_step else etas[s]
+        decay = decays[0] if constant_step else decays[s]
+        i = order[s]
+        weight = sample_weight[0] if uniform else sample_weight[i]
+        row = X[i]
+        r = intercept[0] - y[i]
         for j in range(n):
-            r += row[j] * coef[j]
-        loss += np.float64(r) * np.float64(r)
+            r += (row[j] - shift[j]) * scale[j] * coef[j]
+        loss += np.float64(weight) * np.float64(r) * np.float64(r)
         if not np.isfinite(r):
             return loss
-        step = eta * (r + r)
+        step = eta * (r + r) * weight
         for j in range(n):
-            coef[j] -= step * row[j]
+            coef[j] = decay * coef[j] - step * ((row[j] - shift[j]) * scale[j])
         if fit_intercept:
             intercept[0] -= step
+        t = t_start + s
+        if average_start >= 0 and t >= average_start:
+            inverse_count = 1.0 / (t - average_start + 1)
+            for j in range(n):
+                avg_coef[j] += (coef[j] - avg_coef[j]) * inverse_count
+            avg_intercept[0] += (intercept[0] - avg_intercept[0]) * inverse_count
     return loss
 
 
 @_jit()
 def sgd_epoch_multi(
-    X, Y, coef, intercept, order, rng_state, etas, do_shuffle, fit_intercept, residual
-):
-    """One SGD epoch for k outputs; returns the sum of squared residuals.
+    X, Y, sample_weight, shift, scale, coef, intercept, avg_coef, avg_intercept,
+    order, rng_state, etas, decays, t_start, average_start, do_shuffle, fit_intercept,
+    residual,
+):  # fmt: skip
+    """One SGD epoch for k outputs; returns the weighted sum of squared residuals.
 
-    As :func:`sgd_epoch` with ``Y`` (m, k), ``coef`` (n, k), ``intercept`` (k,) and
-    a scratch ``residual`` (k,) of X's dtype.
+    As :func:`sgd_epoch` with ``Y`` (m, k), ``coef`` and ``avg_coef`` (n, k),
+    ``intercept`` and ``avg_intercept`` (k,) and a scratch ``residual`` (k,) of X's
+    dtype.
     """
     if do_shuffle:
         shuffle(order, rng_state)
     n = X.shape[1]
     k = Y.shape[1]
     constant_step = etas.shape[0] == 1
+    uniform = sample_weight.shape[0] == 1
     loss = 0.0
-    for t in range(order.shape[0]):
-        eta = etas[0] if constant_step else etas[t]
-        i = order[t]
+    for s in range(order.shape[0]):
+        eta = etas[0] if constant_step else etas[s]
+        decay = decays[0] if constant_step else decays[s]
+        i = order[s]
+        weight = sample_weight[0] if uniform else sample_weight[i]
         row = X[i]
         for c in range(k):
             residual[c] = intercept[c] - Y[i, c]
         for j in range(n):
+            z = (row[j] - shift[j]) * scale[j]
             for c in range(k):
-                residual[c] += row[j] * coef[j, c]
+                residual[c] += z * coef[j, c]
         for c in range(k):
             r = residual[c]
-            loss += np.float64(r) * np.float64(r)
+            loss += np.float64(weight) * np.float64(r) * np.float64(r)
             if not np.isfinite(r):
                 return loss
-            residual[c] = eta * (r + r)
+            residual[c] = eta * (r + r) * weight
         for j in range(n):
+            z = (row[j] - shift[j]) * scale[j]
             for c in range(k):
-                coef[j, c] -= residual[c] * row[j]
+                coef[j, c] = decay * coef[j, c] - residual[c] * z
         if fit_intercept:
             for c in range(k):
                 intercept[c] -= residual[c]
+        t = t_start + s
+        if average_start >= 0 and t >= average_start:
+            inverse_count = 1.0 / (t - average_start + 1)
+            for j in range(n):
+                for c in range(k):
+                    avg_coef[j, c] += (coef[j, c] - avg_coef[j, c]) * inverse_count
+            for c in range(k):
+                avg_intercept[c] += (intercept[c] - avg_intercept[c]) * inverse_count
     return loss
 
 
@@ -293,108 +342,213 @@ def sgd_epoch_multi(
 
 @_jit()
 def minibatch_epoch(
-    X, y, coef, intercept, order, rng_state, etas, batch_size, do_shuffle,
+    X, y, sample_weight, shift, scale, coef, intercept, avg_coef, avg_intercept,
+    order, rng_state, etas, decays, batch_size, t_start, average_start, do_shuffle,
     fit_intercept, residual, grad,
 ):  # fmt: skip
-    """One mini-batch epoch for one output; returns the sum of squared residuals.
+    """One mini-batch epoch for one output; returns the weighted sum of squared
+    residuals.
 
-    Shuffles ``order``, then takes consecutive groups of B = ``batch_size`` indices
+    Shuffles ``order``, then takes consecutive groups B of ``batch_size`` indices
     (the last group may be shorter and is used, not dropped) and per group, with
-    step eta_t: coef -= eta_t * (2/B) X_B^T r_B; b -= eta_t * (2/B) sum r_B.
+    W_B the group's total weight: coef = decay_t coef - eta_t (2/W_B) Z_B^T (w r)_B;
+    b -= eta_t (2/W_B) sum (w r)_B. The sums run over raw rows in float64 and are
+    mapped to z afterwards: Z_B^T v = scale * (X_B^T v - shift * sum v).
     ``residual`` (batch_size,) of X's dtype and ``grad`` (n,) float64 are scratch.
     """
     if do_shuffle:
         shuffle(order, rng_state)
-    m, n = X.shape
+    n = X.shape[1]
+    n_rows = order.shape[0]
     constant_step = etas.shape[0] == 1
+    uniform = sample_weight.shape[0] == 1
     loss = 0.0
-    n_batches = (m + batch_size - 1) // batch_size
+    n_batches = (n_rows + batch_size - 1) // batch_size
     for t in range(n_batches):
         eta = etas[0] if constant_step else etas[t]
+        decay = decays[0] if constant_step else decays[t]
         start = t * batch_size
-        size = min(batch_size, m - start)
+        size = min(batch_size, n_rows - start)
         residual_sum = 0.0
+        weight_sum = 0.0
         for s in range(size):
             i = order[start + s]
+            weight = sample_weight[0] if uniform else sample_weight[i]
             row = X[i]
             r = intercept[0] - y[i]
             for j in range(n):
-                r += row[j] * coef[j]
-            loss += np.float64(r) * np.float64(r)
+                r += (row[j] - shift[j]) * scale[j] * coef[j]
+            loss += np.float64(weight) * np.float64(r) * np.float64(r)
             if not np.isfinite(r):
                 return loss
-            residual[s] = r
-            residual_sum += r
+            residual[s] = weight * r
+            residual_sum += residual[s]
+            weight_sum += weight
+        if weight_sum <= 0.0:
+            continue
         grad[:] = 0.0
         for s in range(size):
             row = X[order[start + s]]
             r = np.float64(residual[s])
             for j in range(n):
                 grad[j] += r * row[j]
-        scale = 2.0 * eta / size
+        step = 2.0 * eta / weight_sum
         for j in range(n):
-            coef[j] -= scale * grad[j]
+            z_grad = scale[j] * (grad[j] - shift[j] * residual_sum)
+            coef[j] = decay * coef[j] - step * z_grad
         if fit_intercept:
-            intercept[0] -= scale * residual_sum
+            intercept[0] -= step * residual_sum
+        global_t = t_start + t
+        if average_start >= 0 and global_t >= average_start:
+            inverse_count = 1.0 / (global_t - average_start + 1)
+            for j in range(n):
+                avg_coef[j] += (coef[j] - avg_coef[j]) * inverse_count
+            avg_intercept[0] += (intercept[0] - avg_intercept[0]) * inverse_count
     return loss
 
 
 @_jit()
 def minibatch_epoch_multi(
-    X, Y, coef, intercept, order, rng_state, etas, batch_size, do_shuffle,
+    X, Y, sample_weight, shift, scale, coef, intercept, avg_coef, avg_intercept,
+    order, rng_state, etas, decays, batch_size, t_start, average_start, do_shuffle,
     fit_intercept, residual, grad,
 ):  # fmt: skip
-    """One mini-batch epoch for k outputs; returns the sum of squared residuals.
+    """One mini-batch epoch for k outputs; returns the weighted sum of squared
+    residuals.
 
     As :func:`minibatch_epoch` with ``Y`` (m, k), ``coef`` (n, k), ``intercept``
     (k,), scratch ``residual`` (batch_size, k) of X's dtype and ``grad`` (n + 1, k)
-    float64 (the last row sums the residuals for the intercept).
+    float64 (the last row sums the weighted residuals for the intercept).
     """
     if do_shuffle:
         shuffle(order, rng_state)
-    m, n = X.shape
+    n = X.shape[1]
     k = Y.shape[1]
+    n_rows = order.shape[0]
     constant_step = etas.shape[0] == 1
+    uniform = sample_weight.shape[0] == 1
     loss = 0.0
-    n_batches = (m + batch_size - 1) // batch_size
+    n_batches = (n_rows + batch_size - 1) // batch_size
     for t in range(n_batches):
         eta = etas[0] if constant_step else etas[t]
+        decay = decays[0] if constant_step else decays[t]
         start = t * batch_size
-        size = min(batch_size, m - start)
+        size = min(batch_size, n_rows - start)
         grad[:] = 0.0
+        weight_sum = 0.0
         for s in range(size):
             i = order[start + s]
+            weight = sample_weight[0] if uniform else sample_weight[i]
             row = X[i]
             r = residual[s]
             for c in range(k):
                 r[c] = intercept[c] - Y[i, c]
             for j in range(n):
+                z = (row[j] - shift[j]) * scale[j]
                 for c in range(k):
-                    r[c] += row[j] * coef[j, c]
+                    r[c] += z * coef[j, c]
             for c in range(k):
-                loss += np.float64(r[c]) * np.float64(r[c])
+                loss += np.float64(weight) * np.float64(r[c]) * np.float64(r[c])
                 if not np.isfinite(r[c]):
                     return loss
+                r[c] *= weight
                 grad[n, c] += r[c]
+            weight_sum += weight
+        if weight_sum <= 0.0:
+            continue
         for s in range(size):
             row = X[order[start + s]]
             r = residual[s]
             for j in range(n):
                 for c in range(k):
                     grad[j, c] += np.float64(r[c]) * row[j]
-        scale = 2.0 * eta / size
+        step = 2.0 * eta / weight_sum
         for j in range(n):
             for c in range(k):
-                coef[j, c] -= scale * grad[j, c]
+                z_grad = scale[j] * (grad[j, c] - shift[j] * grad[n, c])
+                coef[j, c] = decay * coef[j, c] - step * z_grad
         if fit_intercept:
             for c in range(k):
-                intercept[c] -= scale * grad[n, c]
+                intercept[c] -= step * grad[n, c]
+        global_t = t_start + t
+        if average_start >= 0 and global_t >= average_start:
+            inverse_count = 1.0 / (global_t - average_start + 1)
+            for j in range(n):
+                for c in range(k):
+                    avg_coef[j, c] += (coef[j, c] - avg_coef[j, c]) * inverse_count
+            for c in range(k):
+                avg_intercept[c] += (intercept[c] - avg_intercept[c]) * inverse_count
     return loss
 
 
 # --------------------------------------------------------------------------- #
-# Helpers for the benchmark harness
+# Helpers: losses on a subset of rows, column statistics, the bandwidth probe
 # --------------------------------------------------------------------------- #
+
+
+@_jit()
+def rows_loss(X, Y, sample_weight, rows, coef, intercept):
+    """Weighted sum of squared residuals over ``rows`` (for a validation split).
+
+    ``Y`` (m, k), ``coef`` (n, k) and ``intercept`` (k,) in the original units
+    (float64). Returns (sum_i w_i sum_c r_ic^2, sum_i w_i).
+    """
+    n = X.shape[1]
+    k = Y.shape[1]
+    uniform = sample_weight.shape[0] == 1
+    squares = 0.0
+    weights = 0.0
+    for i in rows:
+        row = X[i]
+        weight = np.float64(sample_weight[0] if uniform else sample_weight[i])
+        for c in range(k):
+            r = intercept[c] - np.float64(Y[i, c])
+            for j in range(n):
+                r += row[j] * coef[j, c]
+            squares += weight * r * r
+        weights += weight
+    return squares, weights
+
+
+@_jit(parallel=True)
+def column_moments(X, sample_weight, mean, variance, partial):
+    """Weighted mean and variance of every column of X in one parallel pass.
+
+    Sums are taken of x - x_0 (x_0 the first row) in float64, which keeps the
+    variance accurate when a column's mean is large next to its spread. ``partial``
+    (n_blocks, 2n + 1) float64 holds block sums, reduced in block order. Results go
+    into ``mean`` and ``variance`` (n,) float64.
+    """
+    m, n = X.shape
+    n_blocks = partial.shape[0]
+    uniform = sample_weight.shape[0] == 1
+    first = X[0]
+    for block in prange(n_blocks):
+        start = block * m // n_blocks
+        stop = (block + 1) * m // n_blocks
+        acc = partial[block]
+        acc[:] = 0.0
+        for i in range(start, stop):
+            row = X[i]
+            weight = np.float64(sample_weight[0] if uniform else sample_weight[i])
+            for j in range(n):
+                d = np.float64(row[j]) - first[j]
+                acc[j] += weight * d
+                acc[n + j] += weight * d * d
+            acc[2 * n] += weight
+    total_weight = 0.0
+    for block in range(n_blocks):
+        total_weight += partial[block, 2 * n]
+    for j in range(n):
+        first_moment = 0.0
+        second_moment = 0.0
+        for block in range(n_blocks):
+            first_moment += partial[block, j]
+            second_moment += partial[block, n + j]
+        first_moment /= total_weight
+        mean[j] = first[j] + first_moment
+        variance[j] = max(second_moment / total_weight - first_moment**2, 0.0)
+    return total_weight
 
 
 @_jit(parallel=True)

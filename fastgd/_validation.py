@@ -126,3 +126,78 @@ def check_initial(name, value, shape, dtype):
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} contains NaN or infinity.")
     return array
+
+
+def check_sample_weight(sample_weight, n_samples, dtype):
+    """Weights as an array of ``dtype``: one value (None: uniform 1) or one per
+    sample; finite, >= 0 and not all zero. A private copy, so never the caller's."""
+    if sample_weight is None:
+        return np.ones(1, dtype=dtype)
+    if hasattr(sample_weight, "tocsr"):
+        raise TypeError("sample_weight must be a dense 1-D array, got a sparse matrix.")
+    try:
+        weights = np.array(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"sample_weight must be numeric: {exc}.") from exc
+    if weights.ndim == 0:
+        weights = np.full(n_samples, float(weights))
+    if weights.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight must have shape ({n_samples},), one weight per sample; "
+            f"got {weights.shape}."
+        )
+    if not np.all(np.isfinite(weights)):
+        raise ValueError("sample_weight contains NaN or infinity.")
+    if np.any(weights < 0):
+        raise ValueError(
+            "sample_weight must be >= 0; negative weights are not allowed."
+        )
+    if not np.any(weights > 0):
+        raise ValueError("sample_weight is all zero; at least one weight must be > 0.")
+    return weights.astype(dtype)
+
+
+def _check_real(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r}.")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}.")
+    return value
+
+
+def check_eta0(value):
+    """``eta0`` is "auto" or a finite number > 0."""
+    if isinstance(value, str) and value == "auto":
+        return value
+    if isinstance(value, str):
+        raise ValueError(f"eta0 must be a number > 0 or 'auto', got {value!r}.")
+    value = _check_real("eta0", value)
+    if value <= 0:
+        raise ValueError(f"eta0 must be > 0 (or 'auto'), got {value!r}.")
+    return value
+
+
+def check_alpha(value):
+    """The L2 penalty strength: a finite number >= 0."""
+    value = _check_real("alpha", value)
+    if value < 0:
+        raise ValueError(f"alpha must be >= 0, got {value!r}.")
+    return value
+
+
+def check_fraction(name, value):
+    """A fraction strictly between 0 and 1."""
+    value = _check_real(name, value)
+    if not 0 < value < 1:
+        raise ValueError(f"{name} must be strictly between 0 and 1, got {value!r}.")
+    return value
+
+
+def check_average(value):
+    """``average``: False/0 (off), True/1 (from the first step) or a step count."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, numbers.Integral) and value >= 0:
+        return False if value == 0 else int(value)
+    raise ValueError(f"average must be a bool or an integer >= 0, got {value!r}.")

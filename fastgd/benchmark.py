@@ -27,8 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _kernels, solvers
-from ._validation import check_data
+from . import _kernels, _training
 
 METHODS = ("batch", "sgd", "minibatch", "read")
 DEFAULT_BATCH_SIZE = 32
@@ -69,54 +68,40 @@ def scaled_rows(entry, n_samples):
     return n_samples if entry.max_rows is None else min(n_samples, entry.max_rows)
 
 
-def _prepared(X, y, max_rows=None):
-    X, y = check_data(X, y)
+def _data(X, y, max_rows=None):
+    """Validated data (the first ``max_rows`` rows when given), as the fits see it."""
     if max_rows is not None:
         X, y = X[:max_rows], y[:max_rows]
-    return X, y
-
-
-def _start(X, y, dtype):
-    coef = np.zeros((X.shape[1], *y.shape[1:]), dtype=dtype)
-    return coef, np.zeros(y.shape[1:] or (1,), dtype=dtype)
+    return _training.prepare(X, y)
 
 
 def _batch_setup(impl, max_rows=None):
     def setup(X, y, **options):
-        X, y = _prepared(X, y, max_rows)
-        coef, intercept = _start(X, y, np.float64)
-        if impl == "compiled":
-            gradient = solvers._compiled_gradient(X, y)
-        else:
-            gradient = solvers._twin_gradient(X, y, impl)
-        return lambda: gradient(coef, intercept)
+        engine = _training.BatchEngine(_data(X, y, max_rows), impl=impl)
+        return engine.evaluate
 
     return setup
 
 
 def _epoch_setup(method, impl, max_rows=None):
     def setup(X, y, batch_size=DEFAULT_BATCH_SIZE, random_state=0, **options):
-        X, y = _prepared(X, y, max_rows)
-        coef, intercept = _start(X, y, X.dtype)
-        order = np.arange(X.shape[0], dtype=np.int64)
-        rng_state = solvers._rng_state(random_state)
-        etas = np.array([benchmark_step_size(X)], dtype=X.dtype)
-        if method == "sgd":
-            run = solvers._sgd_epoch_runner(X, y, impl, True, True)
-        else:
-            batch_size = min(batch_size, X.shape[0])
-            run = solvers._minibatch_epoch_runner(X, y, impl, batch_size, True, True)
-        return lambda: run(coef, intercept, order, rng_state, etas)
+        data = _data(X, y, max_rows)
+        engine = _training.StochasticEngine(
+            data, impl=impl, random_state=random_state,
+            batch_size=batch_size if method == "minibatch" else None,
+        )  # fmt: skip
+        etas = np.array([benchmark_step_size(data.X)])
+        return lambda: engine.step(etas)
 
     return setup
 
 
 def _read_setup(impl):
     def setup(X, y, **options):
-        X, _ = _prepared(X, y)
+        X = _data(X, y).X
         if impl == "numpy":
             return X.sum
-        blocks = np.empty(solvers.n_gradient_blocks(X.shape[0]))
+        blocks = np.empty(_training.n_gradient_blocks(X.shape[0]))
         return lambda: _kernels.streaming_read(X, blocks)
 
     return setup
@@ -127,7 +112,8 @@ def _sklearn_sgd_setup(X, y, random_state=0, **options):
     eta0 is twice ours for the same steps)."""
     from sklearn.linear_model import SGDRegressor
 
-    X, y = _prepared(X, y)
+    data = _data(X, y)
+    X, y = data.X, data.y
     model = SGDRegressor(
         max_iter=1,
         tol=None,
@@ -148,7 +134,8 @@ def _sklearn_sgd_setup(X, y, random_state=0, **options):
 
 def _normal_equation_setup(X, y, **options):
     """The closed form as NumPy users write it: solve(X^T X, X^T y)."""
-    X, y = _prepared(X, y)
+    data = _data(X, y)
+    X, y = data.X, data.y
     return lambda: np.linalg.solve(X.T @ X, X.T @ y)
 
 

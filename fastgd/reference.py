@@ -1,18 +1,25 @@
 """Loop-based and pure-NumPy versions of every method: baselines and test oracles.
 
-Written from the maths, not from the kernels: with r_i = x_i.theta + b - y_i,
+Written from the maths, not from the kernels. With sample weights w_i (all 1 by
+default) summing to W and r_i = x_i.theta + b - y_i:
 
-* batch gradient  dJ/dtheta_j = (2/m) sum_i r_i x_ij,   dJ/db = (2/m) sum_i r_i,
-  loss J = (1/m) sum_i r_i^2;
-* SGD step on sample i:  theta -= eta_t * 2 r_i x_i,   b -= eta_t * 2 r_i;
-* mini-batch step on rows B:  theta -= eta_t * (2/|B|) X_B^T r_B,
-  b -= eta_t * (2/|B|) sum r_B.
+* batch gradient  dJ/dtheta_j = (2/W) sum_i w_i r_i x_ij,   dJ/db = (2/W) sum_i w_i r_i,
+  loss J = (1/W) sum_i w_i r_i^2;
+* SGD step on sample i:  theta = decay_t theta - eta_t 2 w_i r_i x_i,
+  b -= eta_t 2 w_i r_i;
+* mini-batch step on rows B:  theta = decay_t theta - eta_t (2/W_B) X_B^T (w r)_B,
+  b -= eta_t (2/W_B) sum (w r)_B.
+
+The epoch functions work in standardized coordinates z = (x - shift) * scale
+(``shift=None, scale=None`` means z = x), apply the L2 decay_t = 1 - 2 eta_t alpha
+(``decays=None``: no penalty) and, from global step ``average_start`` on (negative:
+never), keep the running mean of the iterates in ``avg_coef``/``avg_intercept``.
 
 Each epoch function takes the sample ``order`` and the step sizes ``etas`` (one
 per update, or a single constant) explicitly, so it can replay any epoch a compiled
 kernel ran: pass the order the kernel left in its index array. ``coef`` and
-``intercept`` are updated in place and the sum of squared residuals (each taken
-before its update) is returned, exactly as the kernels do.
+``intercept`` are updated in place and the weighted sum of squared residuals (each
+taken before its update) is returned, exactly as the kernels do.
 
 Shapes: ``y`` (m,) with ``coef`` (n,) and ``intercept`` (1,), or ``y`` (m, k) with
 ``coef`` (n, k) and ``intercept`` (k,). The loop versions use Python floats and
@@ -23,8 +30,23 @@ over features (and outputs), looping in Python only over samples or batches.
 import numpy as np
 
 
-def _step_size(etas, t):
-    return etas[0] if len(etas) == 1 else etas[t]
+def _per_step(values, t):
+    return values[0] if len(values) == 1 else values[t]
+
+
+def _weight(sample_weight, i):
+    if sample_weight is None:
+        return 1.0
+    return sample_weight[0] if len(sample_weight) == 1 else sample_weight[i]
+
+
+def _row_weights(sample_weight, rows, dtype):
+    """The weights of ``rows`` as an array (ones when there are no weights)."""
+    if sample_weight is None:
+        return np.ones(len(rows), dtype=dtype)
+    if len(sample_weight) == 1:
+        return np.full(len(rows), sample_weight[0], dtype=dtype)
+    return sample_weight[rows]
 
 
 def _as_columns(y, coef, intercept):
@@ -34,16 +56,22 @@ def _as_columns(y, coef, intercept):
     return y, coef, intercept
 
 
+def _standardizer(n, shift, scale):
+    shift = np.zeros(n) if shift is None else shift
+    scale = np.ones(n) if scale is None else scale
+    return shift, scale
+
+
 # --------------------------------------------------------------------------- #
 # Batch gradient
 # --------------------------------------------------------------------------- #
 
 
-def batch_gradient_loop(X, y, coef, intercept):
+def batch_gradient_loop(X, y, coef, intercept, sample_weight=None):
     """Batch gradient element by element; returns (grad_coef, grad_intercept, loss).
 
     ``grad_coef`` has the shape of ``coef`` and ``grad_intercept`` that of
-    ``intercept``; ``loss`` is the mean over samples (and outputs) of r^2.
+    ``intercept``; ``loss`` is the weighted mean over samples (and outputs) of r^2.
     """
     Y, C, b = _as_columns(y, coef, intercept)
     m, n = X.shape
@@ -51,30 +79,38 @@ def batch_gradient_loop(X, y, coef, intercept):
     grad = [[0.0] * k for _ in range(n)]
     grad_b = [0.0] * k
     squares = 0.0
+    total_weight = 0.0
     for i in range(m):
+        weight = float(_weight(sample_weight, i))
+        total_weight += weight
         for c in range(k):
             r = float(b[c]) - float(Y[i, c])
             for j in range(n):
                 r += float(X[i, j]) * float(C[j, c])
             for j in range(n):
-                grad[j][c] += r * float(X[i, j])
-            grad_b[c] += r
-            squares += r * r
-    grad_coef = np.array(grad).reshape(coef.shape) * (2.0 / m)
-    grad_intercept = np.array(grad_b) * (2.0 / m)
-    return grad_coef, grad_intercept, squares / (m * k)
+                grad[j][c] += weight * r * float(X[i, j])
+            grad_b[c] += weight * r
+            squares += weight * r * r
+    grad_coef = np.array(grad).reshape(coef.shape) * (2.0 / total_weight)
+    grad_intercept = np.array(grad_b) * (2.0 / total_weight)
+    return grad_coef, grad_intercept, squares / (total_weight * k)
 
 
-def batch_gradient_numpy(X, y, coef, intercept):
-    """Batch gradient on BLAS: 2/m X^T (X theta + b - y); returns as the loop one."""
+def batch_gradient_numpy(X, y, coef, intercept, sample_weight=None):
+    """Batch gradient on BLAS: 2/W X^T (w (X theta + b - y)); returns as the loop
+    one."""
     m = X.shape[0]
     # Work in X's dtype, as a NumPy user would: mixing in float64 would copy X.
     residual = X @ coef.astype(X.dtype, copy=False) - y
     residual += intercept.astype(X.dtype, copy=False)
-    grad_coef = (2.0 / m) * (X.T @ residual)
-    grad_intercept = np.atleast_1d((2.0 / m) * residual.sum(axis=0))
-    loss = float(np.mean(np.square(residual, dtype=np.float64)))
-    return grad_coef, grad_intercept, loss
+    weights = _row_weights(sample_weight, np.arange(m), X.dtype)
+    weighted = residual * (weights if y.ndim == 1 else weights[:, None])
+    total_weight = float(np.sum(weights, dtype=np.float64))
+    grad_coef = (2.0 / total_weight) * (X.T @ weighted)
+    grad_intercept = np.atleast_1d((2.0 / total_weight) * weighted.sum(axis=0))
+    squares = float(np.sum(weighted * residual, dtype=np.float64))
+    n_targets = 1 if y.ndim == 1 else y.shape[1]
+    return grad_coef, grad_intercept, squares / (total_weight * n_targets)
 
 
 # --------------------------------------------------------------------------- #
@@ -82,41 +118,71 @@ def batch_gradient_numpy(X, y, coef, intercept):
 # --------------------------------------------------------------------------- #
 
 
-def sgd_epoch_loop(X, y, coef, intercept, order, etas, fit_intercept=True):
+def _running_mean(avg_coef, avg_intercept, coef, intercept, t, average_start):
+    if average_start >= 0 and t >= average_start:
+        inverse_count = 1.0 / (t - average_start + 1)
+        avg_coef += (coef - avg_coef) * inverse_count
+        avg_intercept += (intercept - avg_intercept) * inverse_count
+
+
+def sgd_epoch_loop(
+    X, y, coef, intercept, order, etas, fit_intercept=True, *, sample_weight=None,
+    shift=None, scale=None, decays=None, avg_coef=None, avg_intercept=None,
+    t_start=0, average_start=-1,
+):  # fmt: skip
     """One SGD epoch in pure Python loops over samples, features and outputs."""
     Y, C, b = _as_columns(y, coef, intercept)
     n = X.shape[1]
     k = Y.shape[1]
+    shift, scale = _standardizer(n, shift, scale)
     loss = 0.0
     for t, i in enumerate(order):
-        eta = float(_step_size(etas, t))
+        eta = float(_per_step(etas, t))
+        decay = 1.0 if decays is None else float(_per_step(decays, t))
+        weight = float(_weight(sample_weight, i))
+        z = [(float(X[i, j]) - float(shift[j])) * float(scale[j]) for j in range(n)]
         residuals = []
         for c in range(k):
             r = float(b[c]) - float(Y[i, c])
             for j in range(n):
-                r += float(X[i, j]) * float(C[j, c])
+                r += z[j] * float(C[j, c])
             residuals.append(r)
-            loss += r * r
+            loss += weight * r * r
         for c in range(k):
-            step = 2.0 * eta * residuals[c]
+            step = 2.0 * eta * weight * residuals[c]
             for j in range(n):
-                C[j, c] -= step * float(X[i, j])
+                C[j, c] = decay * float(C[j, c]) - step * z[j]
             if fit_intercept:
                 b[c] -= step
+        if avg_coef is not None:
+            _running_mean(avg_coef, avg_intercept, coef, intercept, t_start + t,
+                          average_start)  # fmt: skip
     return loss
 
 
-def sgd_epoch_numpy(X, y, coef, intercept, order, etas, fit_intercept=True):
+def sgd_epoch_numpy(
+    X, y, coef, intercept, order, etas, fit_intercept=True, *, sample_weight=None,
+    shift=None, scale=None, decays=None, avg_coef=None, avg_intercept=None,
+    t_start=0, average_start=-1,
+):  # fmt: skip
     """One SGD epoch: a Python loop over samples with vectorized row arithmetic."""
+    standardize = shift is not None
     loss = 0.0
     for t, i in enumerate(order):
-        eta = _step_size(etas, t)
-        residual = X[i] @ coef + intercept - y[i]
-        loss += float(np.sum(np.square(residual, dtype=np.float64)))
-        step = 2 * eta * residual
-        coef -= np.multiply.outer(X[i], step) if y.ndim > 1 else step * X[i]
+        eta = _per_step(etas, t)
+        weight = _weight(sample_weight, i)
+        z = (X[i] - shift) * scale if standardize else X[i]
+        residual = z @ coef + intercept - y[i]
+        loss += float(weight) * float(np.sum(np.square(residual, dtype=np.float64)))
+        step = 2 * eta * weight * residual
+        if decays is not None:
+            coef *= _per_step(decays, t)
+        coef -= np.multiply.outer(z, step) if y.ndim > 1 else step * z
         if fit_intercept:
             intercept -= step
+        if avg_coef is not None:
+            _running_mean(avg_coef, avg_intercept, coef, intercept, t_start + t,
+                          average_start)  # fmt: skip
     return loss
 
 
@@ -126,51 +192,76 @@ def sgd_epoch_numpy(X, y, coef, intercept, order, etas, fit_intercept=True):
 
 
 def minibatch_epoch_loop(
-    X, y, coef, intercept, order, etas, batch_size, fit_intercept=True
-):
+    X, y, coef, intercept, order, etas, batch_size, fit_intercept=True, *,
+    sample_weight=None, shift=None, scale=None, decays=None, avg_coef=None,
+    avg_intercept=None, t_start=0, average_start=-1,
+):  # fmt: skip
     """One mini-batch epoch in pure Python loops; the last short batch is used."""
     Y, C, b = _as_columns(y, coef, intercept)
-    m, n = X.shape
+    n = X.shape[1]
     k = Y.shape[1]
+    shift, scale = _standardizer(n, shift, scale)
     loss = 0.0
-    for t, start in enumerate(range(0, m, batch_size)):
+    for t, start in enumerate(range(0, len(order), batch_size)):
         rows = order[start : start + batch_size]
-        eta = float(_step_size(etas, t))
+        eta = float(_per_step(etas, t))
+        decay = 1.0 if decays is None else float(_per_step(decays, t))
         grad = [[0.0] * k for _ in range(n)]
         grad_b = [0.0] * k
+        total_weight = 0.0
         for i in rows:
+            weight = float(_weight(sample_weight, i))
+            total_weight += weight
+            z = [(float(X[i, j]) - float(shift[j])) * float(scale[j]) for j in range(n)]
             for c in range(k):
                 r = float(b[c]) - float(Y[i, c])
                 for j in range(n):
-                    r += float(X[i, j]) * float(C[j, c])
-                loss += r * r
+                    r += z[j] * float(C[j, c])
+                loss += weight * r * r
                 for j in range(n):
-                    grad[j][c] += r * float(X[i, j])
-                grad_b[c] += r
-        scale = 2.0 * eta / len(rows)
+                    grad[j][c] += weight * r * z[j]
+                grad_b[c] += weight * r
+        if total_weight <= 0:
+            continue
+        step = 2.0 * eta / total_weight
         for c in range(k):
             for j in range(n):
-                C[j, c] -= scale * grad[j][c]
+                C[j, c] = decay * float(C[j, c]) - step * grad[j][c]
             if fit_intercept:
-                b[c] -= scale * grad_b[c]
+                b[c] -= step * grad_b[c]
+        if avg_coef is not None:
+            _running_mean(avg_coef, avg_intercept, coef, intercept, t_start + t,
+                          average_start)  # fmt: skip
     return loss
 
 
 def minibatch_epoch_numpy(
-    X, y, coef, intercept, order, etas, batch_size, fit_intercept=True
-):
+    X, y, coef, intercept, order, etas, batch_size, fit_intercept=True, *,
+    sample_weight=None, shift=None, scale=None, decays=None, avg_coef=None,
+    avg_intercept=None, t_start=0, average_start=-1,
+):  # fmt: skip
     """One mini-batch epoch: a Python loop over batches, BLAS within each batch."""
-    m = X.shape[0]
+    standardize = shift is not None
     loss = 0.0
-    for t, start in enumerate(range(0, m, batch_size)):
+    for t, start in enumerate(range(0, len(order), batch_size)):
         rows = order[start : start + batch_size]
-        X_batch = X[rows]
-        residual = X_batch @ coef + intercept - y[rows]
-        loss += float(np.sum(np.square(residual, dtype=np.float64)))
-        scale = 2.0 * _step_size(etas, t) / len(rows)
-        coef -= (scale * (X_batch.T @ residual)).astype(coef.dtype, copy=False)
+        Z = (X[rows] - shift) * scale if standardize else X[rows]
+        residual = Z @ coef + intercept - y[rows]
+        weights = _row_weights(sample_weight, rows, X.dtype)
+        weighted = residual * (weights if y.ndim == 1 else weights[:, None])
+        loss += float(np.sum(weighted * residual, dtype=np.float64))
+        total_weight = float(np.sum(weights, dtype=np.float64))
+        if total_weight <= 0:
+            continue
+        step = 2.0 * _per_step(etas, t) / total_weight
+        if decays is not None:
+            coef *= _per_step(decays, t)
+        coef -= (step * (Z.T @ weighted)).astype(coef.dtype, copy=False)
         if fit_intercept:
-            intercept -= (scale * residual.sum(axis=0)).astype(
+            intercept -= (step * weighted.sum(axis=0)).astype(
                 intercept.dtype, copy=False
             )
+        if avg_coef is not None:
+            _running_mean(avg_coef, avg_intercept, coef, intercept, t_start + t,
+                          average_start)  # fmt: skip
     return loss

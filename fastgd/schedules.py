@@ -45,6 +45,19 @@ class Annealing:
         return self.t0 / (np.asarray(step, dtype=np.float64) + self.t1)
 
 
+@dataclass(frozen=True)
+class InvScaling:
+    """eta_t = eta0 / (t + 1)^power_t: scikit-learn's invscaling (its t starts at 1)."""
+
+    eta0: float
+    power_t: float
+
+    def __call__(self, step):
+        return self.eta0 / np.power(
+            np.asarray(step, dtype=np.float64) + 1.0, self.power_t
+        )
+
+
 def constant(eta0):
     """Constant step size: eta_t = eta0.
 
@@ -65,30 +78,52 @@ def annealing(t0, t1):
     return Annealing(_check_positive("t0", t0), _check_positive("t1", t1))
 
 
-def _named_constant(eta0, steps_per_epoch):
+def invscaling(eta0, power_t=0.25):
+    """Inverse scaling: eta_t = eta0 / (t + 1)^power_t (scikit-learn's invscaling).
+
+    >>> invscaling(1.0, 0.5)(np.array([0, 3]))
+    array([1. , 0.5])
+    """
+    power_t = float(power_t)
+    if not np.isfinite(power_t) or power_t < 0:
+        raise ValueError(f"power_t must be a finite number >= 0, got {power_t!r}.")
+    return InvScaling(_check_positive("eta0", eta0), power_t)
+
+
+def _named_constant(eta0, steps_per_epoch, power_t):
     return constant(eta0)
 
 
-def _named_annealing(eta0, steps_per_epoch):
+def _named_invscaling(eta0, steps_per_epoch, power_t):
+    return invscaling(eta0, power_t)
+
+
+def _named_annealing(eta0, steps_per_epoch, power_t):
     # Start at eta0 and halve after one epoch: the 1/t decay measured in epochs.
     return annealing(eta0 * steps_per_epoch, steps_per_epoch)
 
 
 # One table for the string option; messages list its keys.
+# "adaptive" is scikit-learn's: a constant step that the solver divides by 5 each
+# time the loss stops improving (see fastgd.solvers); as a function of t it is
+# constant.
 NAMED_SCHEDULES = {
     "constant": _named_constant,
+    "adaptive": _named_constant,
+    "invscaling": _named_invscaling,
     "annealing": _named_annealing,
 }
 
 
-def resolve(learning_rate, eta0, steps_per_epoch):
+def resolve(learning_rate, eta0, steps_per_epoch, power_t=0.25):
     """The schedule for a ``learning_rate`` option: a name from NAMED_SCHEDULES
-    (built from ``eta0``) or any callable t -> eta, returned as it is."""
+    (built from ``eta0``, and ``power_t`` for invscaling) or any callable t -> eta,
+    returned as it is."""
     if callable(learning_rate):
         return learning_rate
     if isinstance(learning_rate, str) and learning_rate in NAMED_SCHEDULES:
         eta0 = _check_positive("eta0", eta0)
-        return NAMED_SCHEDULES[learning_rate](eta0, steps_per_epoch)
+        return NAMED_SCHEDULES[learning_rate](eta0, steps_per_epoch, power_t)
     raise ValueError(
         f"learning_rate={learning_rate!r} is not supported. Use one of "
         f"{sorted(NAMED_SCHEDULES)} or a callable mapping the step t to a step size."

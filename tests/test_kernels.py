@@ -91,13 +91,15 @@ def test_batch_gradient_matches_numpy_for_any_shape(m, n, k, single, seed):
     if y.ndim == 1:
         grad = np.empty(n)
         loss, grad_b = _kernels.batch_gradient(
-            X, y, coef, intercept, grad, np.empty((n_blocks, n + 2))
-        )
+            X, y, np.ones(1, X.dtype), float(m), coef, intercept, grad,
+            np.empty((n_blocks, n + 2)),
+        )  # fmt: skip
     else:
         grad, grad_b = np.empty(coef.shape), np.empty(y.shape[1])
         loss = _kernels.batch_gradient_multi(
-            X, y, coef, intercept, grad, grad_b, np.empty((n_blocks, n + 3, y.shape[1]))
-        )
+            X, y, np.ones(1, X.dtype), float(m), coef, intercept, grad, grad_b,
+            np.empty((n_blocks, n + 3, y.shape[1])),
+        )  # fmt: skip
     expected = reference.batch_gradient_numpy(X, y, coef, intercept)
     assert relative_error(grad, expected[0]) <= 1e-10
     assert relative_error(np.atleast_1d(grad_b), expected[1]) <= 1e-10

@@ -32,31 +32,40 @@ def _etas(kind, n_steps, dtype):
     return (0.02 / (1.0 + 0.01 * np.arange(n_steps))).astype(dtype)
 
 
+def _plain(X, y):
+    """Kernel arguments for plain (unweighted, unstandardized, unaveraged) epochs."""
+    dtype, n = X.dtype, X.shape[1]
+    no_average = np.empty((0, *y.shape[1:]), dtype), np.empty(0, dtype)
+    return (np.ones(1, dtype), np.zeros(n, dtype), np.ones(n, dtype)), no_average
+
+
 def _run_sgd_kernel(X, y, coef, intercept, order, etas, fit_intercept):
     rng_state = np.array([12345], dtype=np.uint64)
+    (weights, shift, scale), (avg_coef, avg_intercept) = _plain(X, y)
+    decays = np.ones(len(etas), X.dtype)
+    args = (X, y, weights, shift, scale, coef, intercept, avg_coef, avg_intercept,
+            order, rng_state, etas, decays, 0, -1, True, fit_intercept)  # fmt: skip
     if y.ndim == 1:
-        return _kernels.sgd_epoch(
-            X, y, coef, intercept, order, rng_state, etas, True, fit_intercept
-        )
-    residual = np.empty(y.shape[1], dtype=X.dtype)
-    return _kernels.sgd_epoch_multi(
-        X, y, coef, intercept, order, rng_state, etas, True, fit_intercept, residual
-    )
+        return _kernels.sgd_epoch(*args)
+    return _kernels.sgd_epoch_multi(*args, np.empty(y.shape[1], dtype=X.dtype))
 
 
 def _run_minibatch_kernel(X, y, coef, intercept, order, etas, batch, fit_intercept):
     rng_state = np.array([777], dtype=np.uint64)
+    (weights, shift, scale), (avg_coef, avg_intercept) = _plain(X, y)
+    decays = np.ones(len(etas), X.dtype)
     if y.ndim == 1:
         kernel = _kernels.minibatch_epoch
-        residual = np.empty(batch, dtype=X.dtype)
-        grad = np.empty(X.shape[1])
+        scratch = np.empty(batch, dtype=X.dtype), np.empty(X.shape[1])
     else:
         kernel = _kernels.minibatch_epoch_multi
-        residual = np.empty((batch, y.shape[1]), dtype=X.dtype)
-        grad = np.empty((X.shape[1] + 1, y.shape[1]))
+        scratch = (
+            np.empty((batch, y.shape[1]), dtype=X.dtype),
+            np.empty((X.shape[1] + 1, y.shape[1])),
+        )
     return kernel(
-        X, y, coef, intercept, order, rng_state, etas, batch, True, fit_intercept,
-        residual, grad,
+        X, y, weights, shift, scale, coef, intercept, avg_coef, avg_intercept, order,
+        rng_state, etas, decays, batch, 0, -1, True, fit_intercept, *scratch,
     )  # fmt: skip
 
 
@@ -147,16 +156,18 @@ def test_batch_gradient_kernel_matches_twins(dtype, n_targets):
     if n_targets == 1:
         grad_coef = np.empty(X.shape[1])
         loss, grad_b = _kernels.batch_gradient(
-            X, y, coef, intercept, grad_coef, np.empty((n_blocks, X.shape[1] + 2))
-        )
+            X, y, np.ones(1, X.dtype), float(X.shape[0]), coef, intercept, grad_coef,
+            np.empty((n_blocks, X.shape[1] + 2)),
+        )  # fmt: skip
         grad_intercept = np.array([grad_b])
     else:
         grad_coef = np.empty(coef.shape)
         grad_intercept = np.empty(n_targets)
         partial = np.empty((n_blocks, X.shape[1] + 3, n_targets))
         loss = _kernels.batch_gradient_multi(
-            X, y, coef, intercept, grad_coef, grad_intercept, partial
-        )
+            X, y, np.ones(1, X.dtype), float(X.shape[0]), coef, intercept, grad_coef,
+            grad_intercept, partial,
+        )  # fmt: skip
     # The loop twin computes in float64 like the kernel: tight in both dtypes.
     loop = reference.batch_gradient_loop(X, y, coef, intercept)
     assert relative_error(grad_coef, loop[0]) <= 1e-10

@@ -42,8 +42,8 @@ def test_named_annealing_starts_at_eta0_and_halves_after_one_epoch():
 
 
 def test_unknown_name_lists_the_valid_ones():
-    with pytest.raises(ValueError, match=r"\['annealing', 'constant'\]"):
-        schedules.resolve("adaptive", 0.1, 10)
+    with pytest.raises(ValueError, match=r"\['adaptive', 'annealing', 'constant', 'invscaling'\]"):
+        schedules.resolve("optimal", 0.1, 10)
 
 
 def test_step_sizes_accepts_scalar_only_callables():
