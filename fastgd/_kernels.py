@@ -225,14 +225,49 @@ def batch_gradient_multi(
 # --------------------------------------------------------------------------- #
 # Stochastic gradient descent: one epoch per call
 #
-# The epoch kernels work in standardized coordinates z = (x - shift) * scale
-# (shift = 0 and scale = 1 leave x exactly as it is), so a fit can behave as if the
-# features were centred and scaled without a standardized copy of X. The L2 penalty
-# enters as a per-step decay 1 - 2 eta_t alpha of the coefficients (``decays`` has
-# the length of ``etas``: one per step, or one for all); averaged SGD
-# keeps the running mean of the iterates from global step ``average_start`` on (a
-# negative value turns averaging off; the average arrays may then be empty).
+# The epoch kernels work in standardized coordinates z = (x - shift) * scale, so a
+# fit can behave as if the features were centred and scaled without a standardized
+# copy of X. ``shift = scale = None`` means z = x, and ``avg_coef = avg_intercept =
+# None`` turns averaging off: numba compiles those branches away (one signature per
+# dtype and configuration), so the plain loops stay as fast as hand-written ones.
+# The L2 penalty enters as a per-step decay 1 - 2 eta_t alpha of the coefficients
+# (``decays`` has the length of ``etas``: one per step, or one for all); averaged
+# SGD keeps the running mean of the iterates from global step ``average_start`` on.
 # --------------------------------------------------------------------------- #
+
+
+@_jit()
+def _residual(row, coef, start, shift, scale):
+    """start + z.coef for one row, z = (row - shift) * scale, or z = row when
+    ``shift`` is None (a compile-time branch: the plain dot product vectorizes)."""
+    r = start
+    if shift is None:
+        for j in range(row.shape[0]):
+            r += row[j] * coef[j]
+    else:
+        for j in range(row.shape[0]):
+            r += (row[j] - shift[j]) * scale[j] * coef[j]
+    return r
+
+
+@_jit()
+def _decay_and_step(coef, row, decay, step, shift, scale):
+    """coef = decay * coef - step * z for one row (z as in :func:`_residual`)."""
+    if shift is None:
+        for j in range(row.shape[0]):
+            coef[j] = decay * coef[j] - step * row[j]
+    else:
+        for j in range(row.shape[0]):
+            coef[j] = decay * coef[j] - step * ((row[j] - shift[j]) * scale[j])
+
+
+@_jit()
+def _update_average(avg_coef, avg_intercept, coef, intercept, t, average_start):
+    """Running mean of the iterates from global step ``average_start`` on."""
+    if t >= average_start:
+        inverse_count = 1.0 / (t - average_start + 1)
+        avg_coef += (coef - avg_coef) * inverse_count
+        avg_intercept += (intercept - avg_intercept) * inverse_count
 
 
 @_jit()
@@ -250,7 +285,6 @@ def sgd_epoch(
     """
     if do_shuffle:
         shuffle(order, rng_state)
-    n = X.shape[1]
     constant_step = etas.shape[0] == 1
     uniform = sample_weight.shape[0] == 1
     loss = 0.0
@@ -260,23 +294,17 @@ def sgd_epoch(
         i = order[s]
         weight = sample_weight[0] if uniform else sample_weight[i]
         row = X[i]
-        r = intercept[0] - y[i]
-        for j in range(n):
-            r += (row[j] - shift[j]) * scale[j] * coef[j]
+        r = _residual(row, coef, intercept[0] - y[i], shift, scale)
         loss += np.float64(weight) * np.float64(r) * np.float64(r)
         if not np.isfinite(r):
             return loss
         step = eta * (r + r) * weight
-        for j in range(n):
-            coef[j] = decay * coef[j] - step * ((row[j] - shift[j]) * scale[j])
+        _decay_and_step(coef, row, decay, step, shift, scale)
         if fit_intercept:
             intercept[0] -= step
-        t = t_start + s
-        if average_start >= 0 and t >= average_start:
-            inverse_count = 1.0 / (t - average_start + 1)
-            for j in range(n):
-                avg_coef[j] += (coef[j] - avg_coef[j]) * inverse_count
-            avg_intercept[0] += (intercept[0] - avg_intercept[0]) * inverse_count
+        if avg_coef is not None:
+            _update_average(avg_coef, avg_intercept, coef, intercept, t_start + s,
+                            average_start)  # fmt: skip
     return loss
 
 
@@ -308,7 +336,7 @@ def sgd_epoch_multi(
         for c in range(k):
             residual[c] = intercept[c] - Y[i, c]
         for j in range(n):
-            z = (row[j] - shift[j]) * scale[j]
+            z = row[j] if shift is None else (row[j] - shift[j]) * scale[j]
             for c in range(k):
                 residual[c] += z * coef[j, c]
         for c in range(k):
@@ -318,20 +346,15 @@ def sgd_epoch_multi(
                 return loss
             residual[c] = eta * (r + r) * weight
         for j in range(n):
-            z = (row[j] - shift[j]) * scale[j]
+            z = row[j] if shift is None else (row[j] - shift[j]) * scale[j]
             for c in range(k):
                 coef[j, c] = decay * coef[j, c] - residual[c] * z
         if fit_intercept:
             for c in range(k):
                 intercept[c] -= residual[c]
-        t = t_start + s
-        if average_start >= 0 and t >= average_start:
-            inverse_count = 1.0 / (t - average_start + 1)
-            for j in range(n):
-                for c in range(k):
-                    avg_coef[j, c] += (coef[j, c] - avg_coef[j, c]) * inverse_count
-            for c in range(k):
-                avg_intercept[c] += (intercept[c] - avg_intercept[c]) * inverse_count
+        if avg_coef is not None:
+            _update_average(avg_coef, avg_intercept, coef, intercept, t_start + s,
+                            average_start)  # fmt: skip
     return loss
 
 
@@ -374,10 +397,7 @@ def minibatch_epoch(
         for s in range(size):
             i = order[start + s]
             weight = sample_weight[0] if uniform else sample_weight[i]
-            row = X[i]
-            r = intercept[0] - y[i]
-            for j in range(n):
-                r += (row[j] - shift[j]) * scale[j] * coef[j]
+            r = _residual(X[i], coef, intercept[0] - y[i], shift, scale)
             loss += np.float64(weight) * np.float64(r) * np.float64(r)
             if not np.isfinite(r):
                 return loss
@@ -393,17 +413,16 @@ def minibatch_epoch(
             for j in range(n):
                 grad[j] += r * row[j]
         step = 2.0 * eta / weight_sum
+        if shift is not None:
+            for j in range(n):
+                grad[j] = scale[j] * (grad[j] - shift[j] * residual_sum)
         for j in range(n):
-            z_grad = scale[j] * (grad[j] - shift[j] * residual_sum)
-            coef[j] = decay * coef[j] - step * z_grad
+            coef[j] = decay * coef[j] - step * grad[j]
         if fit_intercept:
             intercept[0] -= step * residual_sum
-        global_t = t_start + t
-        if average_start >= 0 and global_t >= average_start:
-            inverse_count = 1.0 / (global_t - average_start + 1)
-            for j in range(n):
-                avg_coef[j] += (coef[j] - avg_coef[j]) * inverse_count
-            avg_intercept[0] += (intercept[0] - avg_intercept[0]) * inverse_count
+        if avg_coef is not None:
+            _update_average(avg_coef, avg_intercept, coef, intercept, t_start + t,
+                            average_start)  # fmt: skip
     return loss
 
 
@@ -444,7 +463,7 @@ def minibatch_epoch_multi(
             for c in range(k):
                 r[c] = intercept[c] - Y[i, c]
             for j in range(n):
-                z = (row[j] - shift[j]) * scale[j]
+                z = row[j] if shift is None else (row[j] - shift[j]) * scale[j]
                 for c in range(k):
                     r[c] += z * coef[j, c]
             for c in range(k):
@@ -465,19 +484,16 @@ def minibatch_epoch_multi(
         step = 2.0 * eta / weight_sum
         for j in range(n):
             for c in range(k):
-                z_grad = scale[j] * (grad[j, c] - shift[j] * grad[n, c])
+                z_grad = grad[j, c]
+                if shift is not None:
+                    z_grad = scale[j] * (z_grad - shift[j] * grad[n, c])
                 coef[j, c] = decay * coef[j, c] - step * z_grad
         if fit_intercept:
             for c in range(k):
                 intercept[c] -= step * grad[n, c]
-        global_t = t_start + t
-        if average_start >= 0 and global_t >= average_start:
-            inverse_count = 1.0 / (global_t - average_start + 1)
-            for j in range(n):
-                for c in range(k):
-                    avg_coef[j, c] += (coef[j, c] - avg_coef[j, c]) * inverse_count
-            for c in range(k):
-                avg_intercept[c] += (intercept[c] - avg_intercept[c]) * inverse_count
+        if avg_coef is not None:
+            _update_average(avg_coef, avg_intercept, coef, intercept, t_start + t,
+                            average_start)  # fmt: skip
     return loss
 
 

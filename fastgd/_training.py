@@ -333,10 +333,16 @@ class StochasticEngine(_Engine):
                 np.empty((n + 1, *k) if multi else (n,)),
             )
 
+        # None selects the kernels' plain loops (z = x; no averaging).
+        shift, scale = (data.shift, data.scale) if data.standardized else (None, None)
+        averaging = self.average_start >= 0
+        avg_coef = self.avg_coef if averaging else None
+        avg_intercept = self.avg_intercept if averaging else None
+
         def run(etas, decays):
             return kernel(
-                data.X, y, data.sample_weight, data.shift, data.scale, self.coef,
-                self.intercept, self.avg_coef, self.avg_intercept, self.order,
+                data.X, y, data.sample_weight, shift, scale, self.coef,
+                self.intercept, avg_coef, avg_intercept, self.order,
                 self.rng_state, etas, decays, *size, self.t, self.average_start,
                 self.shuffle, self.fit_intercept, *scratch,
             )  # fmt: skip

@@ -34,9 +34,7 @@ def _etas(kind, n_steps, dtype):
 
 def _plain(X, y):
     """Kernel arguments for plain (unweighted, unstandardized, unaveraged) epochs."""
-    dtype, n = X.dtype, X.shape[1]
-    no_average = np.empty((0, *y.shape[1:]), dtype), np.empty(0, dtype)
-    return (np.ones(1, dtype), np.zeros(n, dtype), np.ones(n, dtype)), no_average
+    return (np.ones(1, X.dtype), None, None), (None, None)
 
 
 def _run_sgd_kernel(X, y, coef, intercept, order, etas, fit_intercept):

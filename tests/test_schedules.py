@@ -42,7 +42,9 @@ def test_named_annealing_starts_at_eta0_and_halves_after_one_epoch():
 
 
 def test_unknown_name_lists_the_valid_ones():
-    with pytest.raises(ValueError, match=r"\['adaptive', 'annealing', 'constant', 'invscaling'\]"):
+    with pytest.raises(
+        ValueError, match=r"\['adaptive', 'annealing', 'constant', 'invscaling'\]"
+    ):
         schedules.resolve("optimal", 0.1, 10)
 
 
