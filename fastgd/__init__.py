@@ -12,6 +12,7 @@ with loop-based and NumPy twins of every method.
 """
 
 from . import datasets, reference, schedules
+from .linear_model import GDRegressor
 from .solvers import (
     DivergenceError,
     FitResult,
@@ -25,6 +26,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DivergenceError",
     "FitResult",
+    "GDRegressor",
     "__version__",
     "datasets",
     "fit_batch",

@@ -34,6 +34,9 @@ _GRAM_CHUNK_ROWS = 8192
 # once it has fallen below ADAPTIVE_MIN_RATIO times its start.
 ADAPTIVE_DIVISOR = 5.0
 ADAPTIVE_MIN_RATIO = 1e-4
+# The stochastic stopping rule looks at rounds of whole epochs holding at least
+# this many updates (one epoch, whenever an epoch has that many).
+MIN_UPDATES_PER_ROUND = 256
 
 
 class DivergenceError(FloatingPointError):
@@ -224,6 +227,7 @@ class _Engine:
         self.coef = np.ascontiguousarray(coef, dtype=dtype)
         self.intercept = np.ascontiguousarray(intercept, dtype=dtype)
         self.t = 0
+        self.eta_scale = 1.0
         self.limit = DIVERGENCE_FACTOR * max(
             data.zero_model_loss(), np.finfo(np.float64).tiny
         )
@@ -240,19 +244,28 @@ class _Engine:
             "comparable."
         )
 
+    # What a fit carries over to the next (partial_fit, warm_start): small, and
+    # free of the data, so that a fitted estimator pickles small.
+    STATE = ("coef", "intercept", "t", "eta_scale")
     _SNAPSHOT = ("coef", "intercept", "t")
 
-    def snapshot(self):
+    def snapshot(self, names=None):
         """Copies of the state :meth:`restore` brings back (coefficients, step)."""
-        return {name: np.copy(getattr(self, name)) for name in self._SNAPSHOT}
+        return {name: np.copy(getattr(self, name)) for name in names or self._SNAPSHOT}
 
     def restore(self, snapshot):
         for name, value in snapshot.items():
             current = getattr(self, name)
-            if isinstance(current, np.ndarray):
+            if isinstance(current, np.ndarray) and current.shape == np.shape(value):
                 current[...] = value
+            elif isinstance(current, np.ndarray):
+                setattr(self, name, np.array(value, dtype=current.dtype))
             else:
-                setattr(self, name, value.item())
+                setattr(self, name, np.asarray(value).item())
+
+    def export_state(self):
+        """The resumable state (see STATE), copied."""
+        return self.snapshot(self.STATE)
 
     def coefficients(self):
         """(coef, intercept) in the original units, float64."""
@@ -281,6 +294,8 @@ class StochasticEngine(_Engine):
     which averaging starts. Steps count samples (SGD) or batches (mini-batch).
     """
 
+    STATE = ("coef", "intercept", "avg_coef", "avg_intercept", "t", "eta_scale",
+             "rng_state")  # fmt: skip
     _SNAPSHOT = ("coef", "intercept", "avg_coef", "avg_intercept", "t")
 
     def __init__(
@@ -380,6 +395,10 @@ class StochasticEngine(_Engine):
         the epoch's weighted mean training loss (residuals before each update)."""
         dtype = self.data.X.dtype
         decays = (1.0 - 2.0 * self.alpha * etas).astype(dtype)
+        if self.shuffle:
+            # Every epoch shuffles the sorted rows, so an epoch's order depends on
+            # the generator state alone and a fit can resume without the order.
+            np.copyto(self.order, self.data.train_rows)
         with quiet_overflow():
             squares = self._run(etas.astype(dtype), decays)
         self.t += self.steps_per_epoch
@@ -532,16 +551,25 @@ class Outcome:
 
 
 class _Patience:
-    """scikit-learn's rule: count the epochs whose metric did not improve on the
-    best by more than ``tol``; ``exhausted`` after ``n_iter_no_change`` of them."""
+    """scikit-learn's rule, over rounds: count the rounds whose mean metric did not
+    improve on the best by more than ``tol``; ``exhausted`` after
+    ``n_iter_no_change`` of them. A round is ``epochs_per_round`` epochs."""
 
-    def __init__(self, tol, n_iter_no_change):
-        self.tol, self.limit = tol, n_iter_no_change
-        self.best, self.count = np.inf, 0
+    def __init__(self, tol, n_iter_no_change, epochs_per_round=1):
+        self.tol, self.limit, self.epochs_per_round = (
+            tol,
+            n_iter_no_change,
+            epochs_per_round,
+        )
+        self.best, self.count, self.round = np.inf, 0, []
 
     def exhausted(self, metric):
         if self.tol is None:
             return False
+        self.round.append(metric)
+        if len(self.round) < self.epochs_per_round:
+            return False
+        metric, self.round = float(np.mean(self.round)), []
         self.count = self.count + 1 if metric > self.best - self.tol else 0
         self.best = min(self.best, metric)
         return self.count >= self.limit
@@ -584,8 +612,13 @@ def train(
     warning issued, and the epoch retried (at most that many times in all).
     """
     batch = isinstance(engine, BatchEngine)
+    # Few updates per epoch (small data, large batches) make an epoch too short to
+    # tell a plateau from slow progress: the rule then compares rounds of epochs.
+    epochs_per_round = (
+        1 if batch else -(-MIN_UPDATES_PER_ROUND // engine.steps_per_epoch)
+    )
     patience = _Patience(tol if not batch or early_stopping else None,
-                         n_iter_no_change)  # fmt: skip
+                         n_iter_no_change, epochs_per_round)  # fmt: skip
     history, scores = [], []
     best_score, best_state, best_loss = -np.inf, None, None
     first_norm, converged, recoveries, rollback = None, False, 0, None

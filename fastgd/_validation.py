@@ -14,8 +14,8 @@ from sklearn.utils.validation import check_array
 FLOAT_DTYPES = (np.float64, np.float32)
 
 
-def _reject_unusable_dtype(array, name):
-    """TypeError for sparse, boolean, complex, string and non-numeric object data."""
+def reject_unusable_dtype(array, name):
+    """TypeError for sparse, boolean and string data; ValueError for complex."""
     if hasattr(array, "tocsr") or hasattr(array, "sparse"):
         raise TypeError(
             f"{name} is a sparse matrix; fastgd needs dense data. Convert it with "
@@ -30,9 +30,11 @@ def _reject_unusable_dtype(array, name):
             f"explicitly with {name}.astype(float)."
         )
     if dtype.kind == "c":
-        raise TypeError(
-            f"{name} has complex dtype {dtype}; least squares here is real-valued. "
-            f"Pass the real part ({name}.real) or split real and imaginary columns."
+        # scikit-learn's wording (its estimator checks look for it), and the fix.
+        raise ValueError(
+            f"Complex data not supported: {name} has dtype {dtype}. Least squares here "
+            f"is real-valued; pass the real part ({name}.real) or split real and "
+            "imaginary parts into columns."
         )
     if dtype.kind in "US":
         raise TypeError(
@@ -60,8 +62,8 @@ def check_data(X, y):
     data is cast once to float64); y a read-only array of X's dtype, of shape (m,)
     or (m, k). Non-finite values, empty arrays and mismatched lengths raise.
     """
-    _reject_unusable_dtype(X, "X")
-    _reject_unusable_dtype(y, "y")
+    reject_unusable_dtype(X, "X")
+    reject_unusable_dtype(y, "y")
     try:
         X = check_array(X, dtype=FLOAT_DTYPES, order="C", input_name="X")
     except ValueError as exc:

@@ -105,7 +105,7 @@ BAD_INPUTS = [
     ("no-samples", X_OK[:0], Y_OK[:0], {}, ValueError, "0 sample"),
     ("no-features", X_OK[:, :0], Y_OK, {}, ValueError, "0 feature"),
     ("bool-X", X_OK > 0, Y_OK, {}, TypeError, "astype(float)"),
-    ("complex-X", X_OK + 1j, Y_OK, {}, TypeError, "complex"),
+    ("complex-X", X_OK + 1j, Y_OK, {}, ValueError, "complex"),
     ("string-X", X_OK.astype(str), Y_OK, {}, TypeError, "strings"),
     ("object-X", np.array([["a", 1.0, 2.0]] * 20, dtype=object), Y_OK, {}, TypeError,
      "numeric"),
