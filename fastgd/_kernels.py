@@ -503,16 +503,16 @@ def minibatch_epoch_multi(
 
 
 @_jit()
-def rows_loss(X, Y, sample_weight, rows, coef, intercept):
-    """Weighted sum of squared residuals over ``rows`` (for a validation split).
+def rows_loss(X, Y, sample_weight, rows, coef, intercept, squares):
+    """Weighted sums of squared residuals over ``rows`` (for a validation split).
 
     ``Y`` (m, k), ``coef`` (n, k) and ``intercept`` (k,) in the original units
-    (float64). Returns (sum_i w_i sum_c r_ic^2, sum_i w_i).
+    (float64). Writes sum_i w_i r_ic^2 into ``squares`` (k,) and returns sum_i w_i.
     """
     n = X.shape[1]
     k = Y.shape[1]
     uniform = sample_weight.shape[0] == 1
-    squares = 0.0
+    squares[:] = 0.0
     weights = 0.0
     for i in rows:
         row = X[i]
@@ -521,9 +521,9 @@ def rows_loss(X, Y, sample_weight, rows, coef, intercept):
             r = intercept[c] - np.float64(Y[i, c])
             for j in range(n):
                 r += row[j] * coef[j, c]
-            squares += weight * r * r
+            squares[c] += weight * r * r
         weights += weight
-    return squares, weights
+    return weights
 
 
 @_jit(parallel=True)

@@ -586,7 +586,7 @@ def _step_sizes(schedule, first_step, n_steps):
 
 def _warn_not_converged(name, max_iter, tol, stacklevel):
     warnings.warn(
-        f"{name} stopped after max_iter={max_iter} before meeting tol={tol}. "
+        f"{name} stopped after max_iter={max_iter} before meeting its tolerance. "
         "Increase max_iter, loosen tol, or raise eta0 if the loss is still falling "
         "steadily.",
         ConvergenceWarning,
