@@ -50,7 +50,7 @@ def test_random_state_accepts_a_random_state_instance():
 @pytest.mark.parametrize("method", FITS)
 def test_results_do_not_depend_on_the_thread_count(method, n_targets):
     # Enough rows for several blocks of the parallel batch gradient.
-    X, y, _ = make_problem(m=20_000, n=3, k=n_targets)
+    X, y, _ = make_problem(m=12_000, n=3, k=n_targets)
     previous = _kernels.get_num_threads()
     try:
         _kernels.set_num_threads(1)
