@@ -302,6 +302,23 @@ def test_bad_input_is_explained_and_left_alone(X, y, params, error, words):
     assert _digest(X, y) == before
 
 
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_fitting_leaves_the_callers_arrays_alone(solver, tmp_path):
+    X, y = X_OK.copy(), Y_OK.copy()
+    weights = np.linspace(0.5, 2.0, len(y))
+    before = _digest(X, y, weights)
+    GDRegressor(solver=solver, early_stopping=True, random_state=0).fit(
+        X, y, sample_weight=weights
+    )
+    GDRegressor(solver=solver, random_state=0).partial_fit(X, y)
+    assert _digest(X, y, weights) == before
+    path = tmp_path / "X.npy"
+    np.save(path, X)
+    mapped = np.load(path, mmap_mode="r")
+    GDRegressor(solver=solver, random_state=0).fit(mapped, y)
+    np.testing.assert_array_equal(np.load(path), X)
+
+
 def test_good_but_unusual_inputs_are_accepted():
     model = GDRegressor(random_state=0, max_iter=5, tol=None)
     model.fit(X_OK.tolist(), Y_OK.tolist())
