@@ -355,3 +355,17 @@ def test_sample_weight_errors():
         GDRegressor().fit(X_OK, Y_OK, sample_weight=np.ones(3))
     with pytest.raises(ValueError, match=">= 0"):
         GDRegressor().fit(X_OK, Y_OK, sample_weight=-np.ones(30))
+
+
+def test_coef_init_and_intercept_init():
+    X, Y, true_coef = make_problem(m=200, n=3, k=2, noise=0.0, bias=0.0)
+    start = true_coef.T.copy()
+    model = GDRegressor(max_iter=1, tol=None, learning_rate="constant", eta0=1e-6,
+                        random_state=0)  # fmt: skip
+    model.fit(X, Y, coef_init=start, intercept_init=[0.0, 0.0])
+    assert relative_error(model.coef_, true_coef.T) < 1e-4
+    np.testing.assert_array_equal(start, true_coef.T)
+    with pytest.raises(ValueError, match="coef_init"):
+        model.fit(X, Y, coef_init=np.zeros(3))
+    with pytest.raises(ValueError, match="intercept_init"):
+        model.fit(X, Y, intercept_init=np.zeros(3))

@@ -214,3 +214,91 @@ def test_gram_strategy_loss_and_gradient_match_the_pass(n_targets):
     assert gram.n_iter == fused.n_iter
     assert relative_error(gram.coef, fused.coef) <= 1e-10
     np.testing.assert_allclose(gram.loss_history, fused.loss_history, rtol=1e-9)
+
+
+def _options(X, y, seed=5, averaging=True):
+    """Weights, standardization, an L2 decay and averaging: every optional term."""
+    rng = np.random.default_rng(seed)
+    dtype, n = X.dtype, X.shape[1]
+    weights = rng.uniform(0.2, 2.0, size=X.shape[0]).astype(dtype)
+    shift = rng.normal(size=n).astype(dtype)
+    scale = rng.uniform(0.5, 2.0, size=n).astype(dtype)
+    coef, intercept = _start(X, y, seed)
+    avg = (coef.copy(), intercept.copy()) if averaging else (None, None)
+    return weights, shift, scale, coef, intercept, avg
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("method", ["sgd", "minibatch"])
+@pytest.mark.parametrize("impl", ["numpy", "loop"])
+def test_weighted_standardized_penalized_averaged_epochs_replay(
+    dtype, n_targets, method, impl, fit_intercept
+):
+    X, y, _ = make_problem(m=90, n=4, k=n_targets, dtype=dtype)
+    X, y = check_data(X, y)
+    weights, shift, scale, coef, intercept, (avg_coef, avg_b) = _options(X, y)
+    order = np.arange(X.shape[0], dtype=np.int64)
+    batch = 8
+    steps = X.shape[0] if method == "sgd" else -(-X.shape[0] // batch)
+    etas = _etas("per-step", steps, dtype)
+    decays = (1 - 2 * 0.05 * etas).astype(dtype)
+    t_start, average_start = 40, 45  # averaging starts mid-epoch
+    twin = [a.copy() for a in (coef, intercept, avg_coef, avg_b)]
+    rng_state = np.array([31], dtype=np.uint64)
+    common = (X, y, weights, shift, scale, coef, intercept, avg_coef, avg_b, order,
+              rng_state, etas, decays)  # fmt: skip
+    k = y.shape[1:]
+    if method == "sgd":
+        kernel = _kernels.sgd_epoch if y.ndim == 1 else _kernels.sgd_epoch_multi
+        scratch = () if y.ndim == 1 else (np.empty(k, dtype),)
+        loss = kernel(*common, t_start, average_start, True, fit_intercept, *scratch)
+        size = ()
+    else:
+        multi = y.ndim == 2
+        kernel = _kernels.minibatch_epoch_multi if multi else _kernels.minibatch_epoch
+        scratch = (np.empty((batch, *k), dtype),
+                   np.empty((X.shape[1] + 1, *k) if multi else X.shape[1]))  # fmt: skip
+        loss = kernel(*common, batch, t_start, average_start, True, fit_intercept,
+                      *scratch)  # fmt: skip
+        size = (batch,)
+    reference_epoch = getattr(reference, f"{method}_epoch_{impl}")
+    twin_loss = reference_epoch(
+        X, y, twin[0], twin[1], order, etas, *size, fit_intercept,
+        sample_weight=weights, shift=shift, scale=scale, decays=decays,
+        avg_coef=twin[2], avg_intercept=twin[3], t_start=t_start,
+        average_start=average_start,
+    )  # fmt: skip
+    tol = TOLERANCE[dtype]
+    for compiled, expected in zip(
+        (coef, intercept, avg_coef, avg_b), twin, strict=True
+    ):
+        assert relative_error(compiled, expected) <= tol
+    assert loss == pytest.approx(twin_loss, rel=tol)
+
+
+def test_weighted_batch_gradient_matches_twins(dtype, n_targets):
+    X, y, _ = make_problem(m=200, n=5, k=n_targets, dtype=dtype)
+    X, y = check_data(X, y)
+    weights, *_ = _options(X, y)
+    coef, intercept = (a.astype(np.float64) for a in _start(X, y))
+    total = float(weights.sum(dtype=np.float64))
+    n_blocks = n_gradient_blocks(X.shape[0])
+    if n_targets == 1:
+        grad = np.empty(X.shape[1])
+        loss, grad_b = _kernels.batch_gradient(
+            X, y, weights, total, coef, intercept, grad,
+            np.empty((n_blocks, X.shape[1] + 2)),
+        )  # fmt: skip
+        grad_b = np.array([grad_b])
+    else:
+        grad, grad_b = np.empty(coef.shape), np.empty(n_targets)
+        loss = _kernels.batch_gradient_multi(
+            X, y, weights, total, coef, intercept, grad, grad_b,
+            np.empty((n_blocks, X.shape[1] + 3, n_targets)),
+        )  # fmt: skip
+    loop = reference.batch_gradient_loop(X, y, coef, intercept, weights)
+    assert relative_error(grad, loop[0]) <= 1e-10
+    assert relative_error(grad_b, loop[1]) <= 1e-10
+    assert loss == pytest.approx(loop[2], rel=1e-10)
+    numpy_twin = reference.batch_gradient_numpy(X, y, coef, intercept, weights)
+    assert relative_error(grad, numpy_twin[0]) <= TOLERANCE[dtype]
