@@ -333,10 +333,11 @@ callable, default="adaptive"
 
     def _set_initial(self, engine, coef_init, intercept_init):
         data = engine.data
-        coef = np.zeros(data.coef_shape()) if coef_init is None else np.array(
-            coef_init, dtype=np.float64)  # fmt: skip
-        if coef.ndim == 2:
-            coef = coef.T
+        if coef_init is None:
+            coef = np.zeros(data.coef_shape())
+        else:  # scikit-learn's layout (n_targets, n_features) -> ours
+            coef = np.array(coef_init, dtype=np.float64)
+            coef = coef.T if coef.ndim == 2 else coef
         if coef.shape != data.coef_shape():
             raise ValueError(
                 f"coef_init must have shape {data.coef_shape()[::-1]}, got "
