@@ -11,6 +11,9 @@ from fastgd.datasets import make_regression
 
 DEFAULT_SIZES = [(100_000, 100), (500_000, 20)]
 LARGE_SIZES = [(1_000_000, 100), (5_000_000, 20)]
+# With --benchmark-disable each benchmark runs once as a plain test: a smoke pass
+# (CI runs it) on sizes that take seconds, not minutes.
+SMOKE_SIZES = [(3_000, 20)]
 
 
 def pytest_addoption(parser):
@@ -23,9 +26,11 @@ def pytest_addoption(parser):
 
 def pytest_generate_tests(metafunc):
     if "size" in metafunc.fixturenames:
-        sizes = DEFAULT_SIZES + (
-            LARGE_SIZES if metafunc.config.getoption("--large") else []
-        )
+        config = metafunc.config
+        if config.getoption("benchmark_disable", default=False):
+            sizes = SMOKE_SIZES
+        else:
+            sizes = DEFAULT_SIZES + (LARGE_SIZES if config.getoption("--large") else [])
         metafunc.parametrize(
             "size", sizes, ids=[f"{m}x{n}" for m, n in sizes], scope="module"
         )

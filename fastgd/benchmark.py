@@ -16,9 +16,13 @@ implementation of a method is timed on the same work.
 ['compiled', 'numpy']
 """
 
+import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -55,6 +59,10 @@ class Implementation:
     setup: Callable
     description: str
     max_rows: int | None = None
+    unit: str = "step"
+
+    # unit: "step" is the method's unit of work (one epoch, one gradient, one
+    # read); "fit" a whole closed-form fit. Speedups compare equal units only.
 
     @property
     def warmup(self):
@@ -132,6 +140,14 @@ def _sklearn_sgd_setup(X, y, random_state=0, **options):
     return run
 
 
+def _sklearn_linear_regression_setup(X, y, **options):
+    """scikit-learn's LinearRegression: the closed form by a least-squares solver."""
+    from sklearn.linear_model import LinearRegression
+
+    data = _data(X, y)
+    return lambda: LinearRegression().fit(data.X, data.y)
+
+
 def _normal_equation_setup(X, y, **options):
     """The closed form as NumPy users write it: solve(X^T X, X^T y)."""
     data = _data(X, y)
@@ -151,7 +167,9 @@ def _build_registry():
         Implementation("batch", "loop", _batch_setup("loop", LOOP_ROWS),
                        "pure-Python loops", LOOP_ROWS),
         Implementation("batch", "normal_equation", _normal_equation_setup,
-                       "closed form: X^T X (float64) then solve"),
+                       "a whole fit: solve(X^T X, X^T y)", unit="fit"),
+        Implementation("batch", "sklearn", _sklearn_linear_regression_setup,
+                       "a whole fit: sklearn LinearRegression", unit="fit"),
         Implementation("sgd", "compiled", _epoch_setup("sgd", "compiled"),
                        "one shuffled epoch, compiled"),
         Implementation("sgd", "numpy", _epoch_setup("sgd", "numpy"),
@@ -219,6 +237,30 @@ def compile_times(X, y):
         run()
         result[method] = time.perf_counter() - start
     return result
+
+
+_COMPILE_SCRIPT = (
+    "import json, fastgd.benchmark as b\n"
+    "from fastgd.datasets import make_regression\n"
+    "X, y, _ = make_regression(64, 4, random_state=0)\n"
+    "print(json.dumps(b.compile_times(X, y)))\n"
+)
+
+
+def cold_and_warm_compile_times():
+    """First-call seconds per method in fresh processes: with an empty numba cache
+    (cold: compilation) and then with that cache filled (warm: loading it).
+    float64, one output; other dtypes and layouts compile on their own first use."""
+    times = {}
+    with tempfile.TemporaryDirectory() as cache:
+        environment = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        for label in ("cold", "warm"):
+            finished = subprocess.run(
+                [sys.executable, "-c", _COMPILE_SCRIPT], env=environment,
+                capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            times[label] = json.loads(finished.stdout.strip().splitlines()[-1])
+    return times
 
 
 @dataclass

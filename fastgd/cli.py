@@ -1,9 +1,9 @@
-"""The ``fastgd`` command.
+"""The ``fastgd`` command: ``fastgd bench`` (the main job) and ``fastgd fit``.
 
-``fastgd bench`` (the main job) generates its own data, times one unit of work of
-every method with every implementation side by side (interleaved rounds, medians,
-compilation excluded), shows each as a multiple of one streaming read of X, then
-fits the same data to convergence with each method and reports time and error.
+``fastgd bench`` generates its own data, times one unit of work of every method
+with every implementation side by side (interleaved rounds, medians, compilation
+excluded and timed separately), shows each as a multiple of one streaming read of
+X, then fits the same data to convergence with each method.
 """
 
 import argparse
@@ -15,9 +15,11 @@ import warnings
 import numpy as np
 
 from . import _kernels, benchmark, solvers
+from ._fit_job import DataFileError, run_fit
+from ._report import Reporter
 from .datasets import make_regression
 
-QUICK_SIZES = "1000000x100"
+QUICK_SIZES = "300000x100"
 FULL_SIZES = "1000000x100,5000000x20,200000x1000"
 DEFAULT_IMPLS = "compiled,numpy,loop,sklearn,normal_equation"
 DEFAULT_METHODS = "batch,sgd,minibatch"
@@ -81,7 +83,10 @@ def build_parser():
     )
     all_impls = sorted({impl for _, impl in benchmark.REGISTRY})
     bench.add_argument(
-        "--impls", type=_names(all_impls), default=DEFAULT_IMPLS.split(",")
+        "--impls",
+        type=_names(all_impls),
+        default=DEFAULT_IMPLS.split(","),
+        help=f"comma-separated, from {all_impls}",
     )
     bench.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     bench.add_argument(
@@ -102,14 +107,30 @@ def build_parser():
         action="store_true",
         help="skip fitting to convergence after the timings",
     )
+    bench.add_argument(
+        "--no-compile-times",
+        action="store_true",
+        help="skip timing compilation in fresh processes",
+    )
     bench.add_argument("--json", metavar="PATH", help="write every figure as JSON")
-    bench.add_argument("--quiet", action="store_true", help="print only the tables")
+    bench.add_argument(
+        "--plot",
+        metavar="PATH",
+        help="write a PNG chart (needs matplotlib: fastgd[plot])",
+    )
+    bench.add_argument(
+        "--quiet",
+        action="store_true",
+        help="print only the machine record and the tables",
+    )
+
+    fit = commands.add_parser("fit", help="fit GDRegressor on a data file")
+    fit.add_argument("data", help="a .csv, .parquet, .npy or .npz file")
+    fit.add_argument("--target", help="target column (name; index for .npy/.npz)")
+    fit.add_argument("--solver", choices=["sgd", "minibatch", "batch"], default="sgd")
+    fit.add_argument("--save", metavar="MODEL.json", help="save the fitted model")
+    fit.add_argument("--random-state", type=int, default=0)
     return parser  # fmt: skip
-
-
-def _say(args, text=""):
-    if not args.quiet:
-        print(text, flush=True)
 
 
 def _time_read_limit(X, y, repeats):
@@ -133,9 +154,7 @@ def _method_rows(method, impls, X, y, args, read_single):
         if (method, impl) in benchmark.REGISTRY
     ]
     m = X.shape[0]
-    runs = {
-        entry.impl: entry.setup(X, y, batch_size=args.batch_size) for entry in entries
-    }
+    runs = {e.impl: e.setup(X, y, batch_size=args.batch_size) for e in entries}
     warmup = {entry.impl: entry.warmup for entry in entries}
     timings = benchmark.compare(runs, repeats=args.repeats, warmup=warmup)
     rows = []
@@ -152,38 +171,17 @@ def _method_rows(method, impls, X, y, args, read_single):
                 rows_timed=rows_run,
                 extrapolated=rows_run < m,
                 description=entry.description,
+                unit=entry.unit,
             )
         )
-    by_impl = {row["impl"]: row["median_s"] for row in rows}
+    by_impl = {row["impl"]: row for row in rows}
     for row in rows:
         row["x_read_1thread"] = row["median_s"] / read_single
-        for baseline in ("loop", "numpy", "sklearn"):
-            if baseline in by_impl and row["impl"] != baseline:
-                row[f"speedup_vs_{baseline}"] = by_impl[baseline] / row["median_s"]
+        for name in ("loop", "numpy", "sklearn"):
+            baseline = by_impl.get(name)
+            if baseline and name != row["impl"] and baseline["unit"] == row["unit"]:
+                row[f"speedup_vs_{name}"] = baseline["median_s"] / row["median_s"]
     return rows
-
-
-def _format_table(rows):
-    header = (
-        f"  {'impl':<16}{'median':>11}{'min':>11}{'x read':>8}"
-        f"{'vs loop':>9}{'vs numpy':>10}{'vs sklearn':>11}  note"
-    )
-    lines = [header]
-    for row in rows:
-
-        def ratio(key, row=row):
-            return f"{row[key]:.1f}x" if key in row else "-"
-
-        note = row["description"]
-        if row["extrapolated"]:
-            note += f" (timed on {row['rows_timed']:,} rows, scaled up)"
-        lines.append(
-            f"  {row['impl']:<16}{row['median_s'] * 1e3:>9.1f}ms"
-            f"{row['min_s'] * 1e3:>9.1f}ms{row['x_read_1thread']:>7.1f}x"
-            f"{ratio('speedup_vs_loop'):>9}{ratio('speedup_vs_numpy'):>10}"
-            f"{ratio('speedup_vs_sklearn'):>11}  {note}"
-        )
-    return lines
 
 
 def _fits(X, y, true_coef, methods, args):
@@ -207,14 +205,13 @@ def _fits(X, y, true_coef, methods, args):
         if name.split()[0] not in methods:
             continue
         start = time.perf_counter()
-        with warnings.catch_warnings(record=True):
-            warnings.simplefilter("always")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             result = fit()
-        seconds = time.perf_counter() - start
         results.append(
             dict(
                 method=name,
-                seconds=seconds,
+                seconds=time.perf_counter() - start,
                 n_iter=result.n_iter,
                 converged=result.converged,
                 final_loss=float(result.loss_history[-1]),
@@ -224,68 +221,66 @@ def _fits(X, y, true_coef, methods, args):
     return results
 
 
-def run_bench(args):
+def _steps(sizes, methods, args):
+    per_size = 2 + len(methods) + (0 if args.no_fit else 1)
+    return len(sizes) * per_size + (0 if args.no_compile_times else 1)
+
+
+def run_bench(args, reporter=None):
+    """Run the benchmark described by parsed ``args``; returns the report dict."""
     if args.threads is not None:
         if not 1 <= args.threads <= _kernels.max_threads():
             raise SystemExit(
                 f"--threads must be between 1 and {_kernels.max_threads()} here."
             )
         _kernels.set_num_threads(args.threads)
+    if args.repeats < 1:
+        raise SystemExit("--repeats must be at least 1.")
     sizes = args.sizes or _sizes(FULL_SIZES if args.full else QUICK_SIZES)
     record = benchmark.machine_record()
     report = dict(machine=record.__dict__, sizes=[], options=vars(args).copy())
     report["options"]["sizes"] = sizes
-    for line in record.lines():
-        print(line)
-    X_small, y_small, _ = make_regression(64, 4, random_state=0)
-    report["compile_or_cache_load_s"] = benchmark.compile_times(X_small, y_small)
-    _say(
-        args,
-        "First call of each kernel (compile, or load from numba's cache): "
-        + ", ".join(
-            f"{k} {v:.2f}s" for k, v in report["compile_or_cache_load_s"].items()
-        ),
-    )
-    for m, n in sizes:
-        dtype = np.dtype(args.dtype)
-        start = time.perf_counter()
-        X, y, true_coef = make_regression(m, n, dtype=dtype, random_state=0)
-        generate_s = time.perf_counter() - start
-        print(f"\n== {m:,} x {n} {dtype} ({X.nbytes / 1e6:,.0f} MB; generated in "
-              f"{generate_s:.1f}s) ==")  # fmt: skip
-        read_single, read_all = _time_read_limit(X, y, args.repeats)
-        threads = _kernels.get_num_threads()
-        print(f"  one streaming read of X: {read_single * 1e3:.1f} ms (1 thread), "
-              f"{read_all * 1e3:.1f} ms ({threads} threads)")  # fmt: skip
-        size_report = dict(
-            m=m, n=n, dtype=str(dtype), generate_s=generate_s,
-            read_1thread_s=read_single, read_all_threads_s=read_all, methods=[],
-        )  # fmt: skip
-        for method in args.methods:
-            unit = "one gradient" if method == "batch" else "one epoch"
-            if method == "minibatch":
-                unit += f", batch_size={args.batch_size}"
-            print(f"\n  {method} ({unit}):")
-            rows = _method_rows(method, args.impls, X, y, args, read_single)
-            size_report["methods"].extend(rows)
-            for line in _format_table(rows):
-                print(line)
-        if not args.no_fit:
-            print("\n  fits to convergence (compiled):")
-            fits = _fits(X, y, true_coef, args.methods, args)
-            size_report["fits"] = fits
-            for fit in fits:
-                print(
-                    f"  {fit['method']:<14}{fit['seconds']:>8.2f}s {fit['n_iter']:>5} "
-                    f"iterations/epochs  converged={fit['converged']!s:<5}  "
-                    f"max |coef - true| = {fit['max_coef_error']:.2e}"
-                )
-        report["sizes"].append(size_report)
-        del X, y
+    reporter = reporter or Reporter(quiet=args.quiet)
+    reporter.machine(record.lines())
+    with reporter.progress(_steps(sizes, args.methods, args)) as advance:
+        if not args.no_compile_times and not _kernels.JIT_DISABLED:
+            advance("compile times (fresh processes)")
+            report["compile_s"] = benchmark.cold_and_warm_compile_times()
+            reporter.compile_times(report["compile_s"])
+        for m, n in sizes:
+            dtype = np.dtype(args.dtype)
+            advance(f"generating {m:,} x {n} {dtype}")
+            start = time.perf_counter()
+            X, y, true_coef = make_regression(m, n, dtype=dtype, random_state=0)
+            generate_s = time.perf_counter() - start
+            advance("one streaming read of X")
+            read_single, read_all = _time_read_limit(X, y, args.repeats)
+            reporter.size(m, n, dtype, X.nbytes, generate_s, read_single, read_all,
+                          _kernels.get_num_threads())  # fmt: skip
+            size_report = dict(
+                m=m, n=n, dtype=str(dtype), generate_s=generate_s,
+                read_1thread_s=read_single, read_all_threads_s=read_all, methods=[],
+            )  # fmt: skip
+            for method in args.methods:
+                advance(f"{method} at {m:,} x {n}")
+                rows = _method_rows(method, args.impls, X, y, args, read_single)
+                size_report["methods"].extend(rows)
+                reporter.method_table(method, args.batch_size, rows)
+            if not args.no_fit:
+                advance(f"fits at {m:,} x {n}")
+                size_report["fits"] = _fits(X, y, true_coef, args.methods, args)
+                reporter.fits(size_report["fits"])
+            report["sizes"].append(size_report)
+            del X, y
     if args.json:
         with open(args.json, "w") as out:
             json.dump(report, out, indent=2, default=str)
-        _say(args, f"\nwrote {args.json}")
+        reporter.note(f"wrote {args.json}")
+    if args.plot:
+        from .plotting import plot_benchmark
+
+        plot_benchmark(report, args.plot)
+        reporter.note(f"wrote {args.plot}")
     return report
 
 
@@ -293,6 +288,13 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.command == "bench":
         run_bench(args)
+        return 0
+    try:
+        run_fit(args.data, args.target, solver=args.solver, save=args.save,
+                random_state=args.random_state)  # fmt: skip
+    except DataFileError as error:
+        print(f"fastgd fit: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from fastgd import _kernels
 from fastgd.benchmark import (
     LOOP_ROWS,
     REGISTRY,
@@ -76,15 +75,3 @@ def test_machine_record_names_blas_threads_and_versions(monkeypatch):
     assert "OPENBLAS_CORETYPE=Haswell" in text
     assert record.numba_threads >= 1
     assert all("num_threads" in blas for blas in record.blas)
-
-
-@pytest.mark.speed
-@pytest.mark.skipif(_kernels.JIT_DISABLED, reason="speed needs the compiled kernels")
-@pytest.mark.parametrize("method, floor", [("sgd", 5.0), ("minibatch", 1.5)])
-def test_compiled_epoch_beats_the_numpy_twin(method, floor):
-    """A ratio measured side by side in this run, with a generous floor (the
-    benchmarks hold the real figures: tens of times for SGD)."""
-    X, y, _ = make_problem(m=20_000, n=20)
-    runs = {impl: REGISTRY[method, impl].setup(X, y) for impl in ("compiled", "numpy")}
-    timings = compare(runs, repeats=3, warmup=1)
-    assert timings["numpy"].median / timings["compiled"].median > floor

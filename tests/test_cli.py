@@ -1,34 +1,60 @@
 import json
 
+import numpy as np
 import pytest
 
-from fastgd.cli import build_parser, main
+from fastgd import _fit_job
+from fastgd._report import Reporter
+from fastgd.cli import build_parser, main, run_bench
+
+from .conftest import make_problem
 
 
-def test_bench_runs_end_to_end_and_writes_json(tmp_path, capsys):
-    path = tmp_path / "bench.json"
-    main(["bench", "--sizes", "1500x4", "--repeats", "1", "--json", str(path)])
+def test_bench_runs_end_to_end_with_json_and_plot(tmp_path, capsys):
+    path, png = tmp_path / "bench.json", tmp_path / "bench.png"
+    main(["bench", "--sizes", "1500x4", "--repeats", "1", "--json", str(path),
+          "--plot", str(png)])  # fmt: skip
     out = capsys.readouterr().out
     assert "BLAS:" in out and "numba threads" in out
     assert "one streaming read of X" in out
-    for method in ("batch", "sgd", "minibatch"):
-        assert f"  {method} (" in out
+    for method in ("batch (one gradient)", "sgd (one epoch)", "minibatch (one"):
+        assert method in out
     assert "fits to convergence" in out
     report = json.loads(path.read_text())
     size = report["sizes"][0]
     assert (size["m"], size["n"]) == (1500, 4)
     impls = {(row["method"], row["impl"]) for row in size["methods"]}
-    assert ("sgd", "sklearn") in impls and ("batch", "loop") in impls
+    assert {("sgd", "sklearn"), ("batch", "loop"), ("batch", "sklearn")} <= impls
     assert all(row["median_s"] > 0 for row in size["methods"])
+    batch_compiled = next(
+        r for r in size["methods"] if r["method"] == "batch" and r["impl"] == "compiled"
+    )
+    assert "speedup_vs_numpy" in batch_compiled
+    assert "speedup_vs_sklearn" not in batch_compiled, "a gradient is not a whole fit"
     assert {fit["method"] for fit in size["fits"]} >= {"batch", "sgd", "minibatch"}
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
 
-def test_bench_loop_is_extrapolated_when_rows_exceed_the_subset(capsys):
-    main(["bench", "--sizes", "2500x3", "--repeats", "1", "--methods", "sgd",
-          "--impls", "compiled,loop", "--no-fit", "--quiet", "--threads", "1",
-          "--dtype", "float32"])  # fmt: skip
+def test_plain_text_output_and_extrapolation_note(capsys):
+    args = build_parser().parse_args(
+        ["bench", "--sizes", "2500x3", "--repeats", "1", "--methods", "sgd",
+         "--impls", "compiled,loop", "--no-fit", "--no-compile-times", "--threads",
+         "1", "--dtype", "float32"]
+    )  # fmt: skip
+    run_bench(args, reporter=Reporter(rich=False))
     out = capsys.readouterr().out
     assert "timed on 2,000 rows, scaled up" in out
+    assert "... sgd at 2,500 x 3" in out, "plain mode prints its progress"
+    assert "float32" in out
+
+
+def test_quiet_prints_only_record_and_tables(capsys):
+    main(["bench", "--sizes", "500x2", "--repeats", "1", "--methods", "batch",
+          "--impls", "compiled", "--no-fit", "--no-compile-times",
+          "--quiet"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert "BLAS:" in out and "batch (one gradient)" in out
+    assert "First call" not in out
 
 
 @pytest.mark.parametrize(
@@ -37,6 +63,7 @@ def test_bench_loop_is_extrapolated_when_rows_exceed_the_subset(capsys):
         (["bench", "--sizes", "10by3"], "sizes must look like"),
         (["bench", "--methods", "newton"], "unknown name"),
         (["bench", "--impls", "cuda"], "unknown name"),
+        (["fit", "x.csv", "--solver", "newton"], "invalid choice"),
     ],
 )
 def test_bad_arguments_are_explained(argv, words, capsys):
@@ -45,6 +72,104 @@ def test_bad_arguments_are_explained(argv, words, capsys):
     assert words in capsys.readouterr().err
 
 
-def test_threads_out_of_range_is_explained():
-    with pytest.raises(SystemExit, match="--threads"):
-        main(["bench", "--sizes", "100x2", "--threads", "999"])
+@pytest.mark.parametrize(
+    "argv, words",
+    [(["--threads", "999"], "--threads"), (["--repeats", "0"], "--repeats")],
+)
+def test_out_of_range_options_are_explained(argv, words):
+    with pytest.raises(SystemExit, match=words):
+        main(["bench", "--sizes", "100x2", "--no-compile-times", *argv])
+
+
+# ------------------------------------------------------------------ fastgd fit
+
+
+def _frame_file(tmp_path, suffix):
+    pd = pytest.importorskip("pandas")
+    X, y, coef = make_problem(m=400, n=3, noise=0.0, bias=1.0)
+    frame = pd.DataFrame(X, columns=["a", "b", "c"]).assign(price=y)
+    path = tmp_path / f"data{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        pytest.importorskip("pyarrow")
+        frame.to_parquet(path)
+    return path, coef
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_fit_a_table_and_save_the_model(tmp_path, capsys, suffix):
+    path, coef = _frame_file(tmp_path, suffix)
+    saved = tmp_path / "model.json"
+    code = main(["fit", str(path), "--target", "price", "--solver", "batch",
+                 "--save", str(saved)])  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "R^2 = 0.9999" in out and "intercept" in out
+    model = json.loads(saved.read_text())
+    assert model["features"] == ["a", "b", "c"] and model["r2"] > 0.9999
+    np.testing.assert_allclose(model["coef"], coef, rtol=1e-2)
+    assert model["intercept"][0] == pytest.approx(1.0, rel=1e-2)
+
+
+def test_fit_csv_without_pandas(tmp_path, monkeypatch, capsys):
+    path, _ = _frame_file(tmp_path, ".csv")
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_pandas(name, *args, **kwargs):
+        if name == "pandas":
+            raise ImportError("pretend pandas is missing")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pandas)
+    X, _, features = _fit_job.load_table(path, "price")
+    assert features == ["a", "b", "c"] and X.shape == (400, 3)
+
+
+def test_fit_arrays(tmp_path, capsys):
+    X, y, _ = make_problem(m=200, n=2, noise=0.0)
+    np.save(tmp_path / "d.npy", np.column_stack([X, y]))
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    assert main(["fit", str(tmp_path / "d.npy"), "--target", "-1"]) == 0
+    assert main(["fit", str(tmp_path / "d.npz")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    r2 = [float(line.rsplit("=", 1)[1]) for line in out if "R^2" in line]
+    assert len(r2) == 2 and min(r2) > 0.9999
+
+
+@pytest.mark.parametrize(
+    "make, target, words",
+    [
+        (lambda d: d / "missing.csv", "y", "no such file"),
+        (lambda d: _write(d / "x.txt", "a,b\n1,2\n"), "b", "unsupported file type"),
+        (
+            lambda d: _write(d / "x.csv", "a,b\n1,2\n3,4\n"),
+            "price",
+            "no column 'price'",
+        ),
+        (lambda d: _write(d / "x.csv", "a,name,y\n1,ann,2\n3,bob,4\n"), "y", "'name'"),
+        (lambda d: _write(d / "x.csv", "a,b\n1,2\n"), None, "--target"),
+        (lambda d: _npy(d), "7", "out of range"),
+        (lambda d: _npy(d), "price", "column index"),
+    ],
+)
+def test_fit_errors_say_what_and_how(tmp_path, capsys, make, target, words):
+    pytest.importorskip("pandas")
+    argv = ["fit", str(make(tmp_path))] + (
+        [] if target is None else ["--target", target]
+    )
+    assert main(argv) == 2
+    assert words in capsys.readouterr().err
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+def _npy(directory):
+    path = directory / "x.npy"
+    np.save(path, np.ones((5, 3)))
+    return path

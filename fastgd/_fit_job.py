@@ -1,0 +1,158 @@
+"""``fastgd fit``: load a data file, fit GDRegressor, report and save the model."""
+
+import csv
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .linear_model import GDRegressor
+
+FORMATS = (".csv", ".npy", ".npz", ".parquet")
+
+
+class DataFileError(ValueError):
+    """A data file that cannot be used, with the reason and the fix."""
+
+
+def _table(columns, target, path):
+    """(X, y, feature names) from {column name: 1-D array}, with clear errors."""
+    if target not in columns:
+        raise DataFileError(
+            f"{path} has no column {target!r}; its columns are {list(columns)}."
+        )
+    non_numeric = [
+        str(name)
+        for name, values in columns.items()
+        if not np.issubdtype(values.dtype, np.number)
+    ]
+    if non_numeric:
+        raise DataFileError(
+            f"{path}: column(s) {non_numeric} are not numeric; encode or drop them "
+            "before fitting."
+        )
+    features = [str(name) for name in columns if name != target]
+    if not features:
+        raise DataFileError(f"{path} has no feature columns besides {target!r}.")
+    X = np.column_stack([columns[name].astype(np.float64) for name in features])
+    return X, columns[target].astype(np.float64), features
+
+
+def _numeric_or_text(values):
+    try:
+        return np.array(values, dtype=np.float64)
+    except ValueError:
+        return np.array(values, dtype=object)
+
+
+def _read_csv(path, target):
+    try:
+        import pandas as pd
+    except ImportError:  # plain csv: header row, comma-separated
+        with open(path, newline="") as handle:
+            header, *rows = list(csv.reader(handle))
+        columns = {
+            name: _numeric_or_text([row[j] for row in rows])
+            for j, name in enumerate(header)
+        }
+        return _table(columns, target, path)
+    frame = pd.read_csv(path)
+    return _table({c: frame[c].to_numpy() for c in frame.columns}, target, path)
+
+
+def _read_parquet(path, target):
+    try:
+        import pandas as pd
+
+        frame = pd.read_parquet(path)
+    except ImportError as exc:
+        raise DataFileError(
+            f"reading {path} needs pandas with pyarrow: pip install pandas pyarrow."
+        ) from exc
+    return _table({c: frame[c].to_numpy() for c in frame.columns}, target, path)
+
+
+def _read_arrays(path, target):
+    """.npy: a 2-D array, target = a column index. .npz: arrays X and y (or a 2-D
+    array with the target as a column index, like .npy)."""
+    loaded = np.load(path, allow_pickle=False)
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        if "X" in loaded and "y" in loaded:
+            X = loaded["X"]
+            return X, loaded["y"], [f"x{j}" for j in range(X.shape[1])]
+        if len(loaded.files) != 1:
+            raise DataFileError(
+                f"{path} must hold arrays named 'X' and 'y', or a single 2-D array; "
+                f"it holds {loaded.files}."
+            )
+        loaded = loaded[loaded.files[0]]
+    if loaded.ndim != 2:
+        raise DataFileError(f"{path} holds a {loaded.ndim}-D array; expected 2-D.")
+    if not np.issubdtype(loaded.dtype, np.number):
+        raise DataFileError(f"{path} holds non-numeric data (dtype {loaded.dtype}).")
+    try:
+        column = int(target)
+    except ValueError:
+        raise DataFileError(
+            f"for {path.suffix} files --target is a column index (0 to "
+            f"{loaded.shape[1] - 1}), got {target!r}."
+        ) from None
+    if not -loaded.shape[1] <= column < loaded.shape[1]:
+        raise DataFileError(
+            f"--target {column} is out of range: {path} has {loaded.shape[1]} columns."
+        )
+    column %= loaded.shape[1]
+    features = [j for j in range(loaded.shape[1]) if j != column]
+    return loaded[:, features], loaded[:, column], [f"x{j}" for j in features]
+
+
+def load_table(path, target):
+    """(X, y, feature_names) from a .csv, .parquet, .npy or .npz file."""
+    path = Path(path)
+    if not path.exists():
+        raise DataFileError(f"no such file: {path}")
+    readers = {
+        ".csv": _read_csv,
+        ".parquet": _read_parquet,
+        ".npy": _read_arrays,
+        ".npz": _read_arrays,
+    }
+    if path.suffix.lower() not in readers:
+        raise DataFileError(
+            f"{path}: unsupported file type {path.suffix!r}; use one of {FORMATS}."
+        )
+    if target is None and path.suffix.lower() in (".csv", ".parquet"):
+        raise DataFileError("--target COLUMN is required for .csv and .parquet files.")
+    return readers[path.suffix.lower()](path, target)
+
+
+def run_fit(path, target, solver="sgd", save=None, random_state=0, out=print):
+    """Fit GDRegressor on a file and report coefficients, R^2 and time."""
+    X, y, features = load_table(path, target)
+    model = GDRegressor(solver=solver, random_state=random_state)
+    start = time.perf_counter()
+    model.fit(X, y)
+    seconds = time.perf_counter() - start
+    r2 = model.score(X, y)
+    out(f"{path}: {X.shape[0]:,} samples x {X.shape[1]} features, target {target!r}")
+    out(f"solver={solver}: {seconds:.3f}s, {model.n_iter_} epochs, R^2 = {r2:.6f}")
+    out(f"  intercept  {model.intercept_[0]: .6g}")
+    for name, value in zip(features, model.coef_, strict=True):
+        out(f"  {name:<10} {value: .6g}")
+    if save is not None:
+        record = {
+            "model": "fastgd.GDRegressor",
+            "params": {k: v for k, v in model.get_params().items() if not callable(v)},
+            "features": features,
+            "target": str(target),
+            "coef": model.coef_.tolist(),
+            "intercept": model.intercept_.tolist(),
+            "r2": r2,
+            "n_iter": model.n_iter_,
+            "eta0": model.eta0_,
+            "seconds": seconds,
+        }
+        Path(save).write_text(json.dumps(record, indent=2, default=str))
+        out(f"saved {save}")
+    return model

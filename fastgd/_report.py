@@ -1,0 +1,136 @@
+"""How ``fastgd bench`` prints: rich tables and a progress bar when rich is
+installed (the ``bench`` extra), plain aligned text otherwise."""
+
+import contextlib
+import sys
+
+try:  # rich is optional: the bench extra
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+except ImportError:  # pragma: no cover - exercised where rich is absent
+    Console = None
+
+COLUMNS = ("impl", "median", "min", "x read", "vs loop", "vs numpy", "vs sklearn",
+           "note")  # fmt: skip
+
+
+def _cells(row):
+    def ratio(key):
+        return f"{row[key]:.1f}x" if key in row else "-"
+
+    note = row["description"]
+    if row["extrapolated"]:
+        note += f" (timed on {row['rows_timed']:,} rows, scaled up)"
+    return (
+        row["impl"],
+        f"{row['median_s'] * 1e3:.1f} ms",
+        f"{row['min_s'] * 1e3:.1f} ms",
+        f"{row['x_read_1thread']:.1f}x",
+        ratio("speedup_vs_loop"),
+        ratio("speedup_vs_numpy"),
+        ratio("speedup_vs_sklearn"),
+        note,
+    )
+
+
+class Reporter:
+    """Prints a benchmark as it runs. ``rich=None`` uses rich when installed."""
+
+    def __init__(self, quiet=False, rich=None, file=None):
+        self.quiet = quiet
+        self.file = file or sys.stdout
+        use_rich = Console is not None if rich is None else rich
+        self.console = Console(file=self.file, width=160) if use_rich else None
+
+    def _print(self, text=""):
+        if self.console is not None:
+            self.console.print(text, highlight=False)
+        else:
+            print(text, file=self.file, flush=True)
+
+    def machine(self, lines):
+        for line in lines:
+            self._print(line)
+
+    def note(self, text):
+        if not self.quiet:
+            self._print(text)
+
+    def compile_times(self, times):
+        if self.quiet:
+            return
+        for label, meaning in (("cold", "compiling"), ("warm", "from numba's cache")):
+            figures = ", ".join(f"{k} {v:.2f}s" for k, v in times[label].items())
+            self._print(f"First call in a fresh process, {meaning}: {figures}")
+
+    def size(self, m, n, dtype, nbytes, generate_s, read_single, read_all, threads):
+        self._print(
+            f"\n== {m:,} x {n} {dtype} ({nbytes / 1e6:,.0f} MB; generated in "
+            f"{generate_s:.1f}s) ==\n  one streaming read of X: "
+            f"{read_single * 1e3:.1f} ms (1 thread), {read_all * 1e3:.1f} ms "
+            f"({threads} threads)"
+        )
+
+    def method_table(self, method, batch_size, rows):
+        unit = "one gradient" if method == "batch" else "one epoch"
+        if method == "minibatch":
+            unit += f", batch_size={batch_size}"
+        title = f"{method} ({unit})"
+        if self.console is not None:
+            table = Table(title=title, title_justify="left")
+            for index, column in enumerate(COLUMNS):
+                table.add_column(column, justify="left" if index in (0, 7) else "right")
+            for row in rows:
+                table.add_row(*_cells(row))
+            self.console.print(table)
+            return
+        self._print(f"\n  {title}:")
+        widths = (16, 11, 11, 8, 9, 10, 11)
+        header = "".join(
+            f"{c:<{w}}" if i == 0 else f"{c:>{w}}"
+            for i, (c, w) in enumerate(zip(COLUMNS, widths, strict=False))
+        )
+        self._print(f"  {header}  note")
+        for row in rows:
+            cells = _cells(row)
+            text = "".join(
+                f"{c:<{w}}" if i == 0 else f"{c:>{w}}"
+                for i, (c, w) in enumerate(zip(cells, widths, strict=False))
+            )
+            self._print(f"  {text}  {cells[-1]}")
+
+    def fits(self, fits):
+        self._print("\n  fits to convergence (compiled):")
+        for fit in fits:
+            self._print(
+                f"  {fit['method']:<14}{fit['seconds']:>8.2f}s {fit['n_iter']:>5} "
+                f"iterations/epochs  converged={fit['converged']!s:<5}  "
+                f"max |coef - true| = {fit['max_coef_error']:.2e}"
+            )
+
+    @contextlib.contextmanager
+    def progress(self, total):
+        """A context giving ``advance(description)``: a rich progress bar, a line
+        per step in plain mode, nothing when quiet."""
+        if self.quiet:
+            yield lambda description: None
+            return
+        if self.console is None:
+            yield lambda description: self._print(f"... {description}")
+            return
+        bar = Progress(
+            TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+            console=self.console, transient=True,
+        )  # fmt: skip
+        with bar:
+            task = bar.add_task("starting", total=total)
+            started = [False]
+
+            def advance(description):
+                if started[0]:
+                    bar.advance(task)
+                started[0] = True
+                bar.update(task, description=description)
+
+            yield advance
