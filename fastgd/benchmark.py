@@ -205,12 +205,16 @@ class Timing(NamedTuple):
     times: tuple
 
 
-def compare(callables, repeats=5, warmup=1):
+def compare(callables, repeats=5, warmup=1, settle=0.2):
     """Time several callables side by side, interleaved round by round.
 
     Each is called ``warmup`` times first (an int for all, or {name: int}) so that
     compilation is never timed, then the callables take turns, ``repeats`` rounds,
-    so that a noisy neighbour slows all of them alike. Returns {name: Timing}.
+    so that a noisy neighbour slows all of them alike. Before each timed call the
+    harness pauses ``settle`` seconds: OpenBLAS's worker threads keep spinning for
+    about 0.1 s after a BLAS call and would take the cores a parallel kernel timed
+    right after needs (measured here: 33 ms alone, 52-85 ms straight after a NumPy
+    gradient, 33 ms after a 0.2 s pause). Returns {name: Timing}.
     """
     for name, run in callables.items():
         for _ in range(warmup if isinstance(warmup, int) else warmup[name]):
@@ -218,25 +222,14 @@ def compare(callables, repeats=5, warmup=1):
     times = {name: [] for name in callables}
     for _ in range(repeats):
         for name, run in callables.items():
+            if settle:
+                time.sleep(settle)
             start = time.perf_counter()
             run()
             times[name].append(time.perf_counter() - start)
     return {
-        name: Timing(statistics.median(t), min(t), tuple(t))
-        for name, t in times.items()
+        name: Timing(statistics.median(t), min(t), tuple(t)) for name, t in times.items()
     }
-
-
-def compile_times(X, y):
-    """Seconds for the first call of each compiled kernel in this process: the
-    compile (or the cache load, when numba's disk cache is warm) plus one run."""
-    result = {}
-    for method in ("batch", "sgd", "minibatch", "read"):
-        run = REGISTRY[method, "compiled"].setup(X[:64], y[:64])
-        start = time.perf_counter()
-        run()
-        result[method] = time.perf_counter() - start
-    return result
 
 
 _COMPILE_SCRIPT = (

@@ -60,6 +60,7 @@ def test_compare_interleaves_and_reports_medians():
         {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
         repeats=3,
         warmup={"a": 1, "b": 0},
+        settle=0,
     )
     assert calls == ["a", "a", "b", "a", "b", "a", "b"]
     assert set(timings) == {"a", "b"}
