@@ -228,7 +228,8 @@ def compare(callables, repeats=5, warmup=1, settle=0.2):
             run()
             times[name].append(time.perf_counter() - start)
     return {
-        name: Timing(statistics.median(t), min(t), tuple(t)) for name, t in times.items()
+        name: Timing(statistics.median(t), min(t), tuple(t))
+        for name, t in times.items()
     }
 
 
