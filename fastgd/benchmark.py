@@ -233,6 +233,18 @@ def compare(callables, repeats=5, warmup=1, settle=0.2):
     }
 
 
+def compile_times(X, y):
+    """Seconds for the first call of each compiled kernel in this process: the
+    compile (or the cache load, when numba's disk cache is warm) plus one run."""
+    result = {}
+    for method in ("batch", "sgd", "minibatch", "read"):
+        run = REGISTRY[method, "compiled"].setup(X[:64], y[:64])
+        start = time.perf_counter()
+        run()
+        result[method] = time.perf_counter() - start
+    return result
+
+
 _COMPILE_SCRIPT = (
     "import json, fastgd.benchmark as b\n"
     "from fastgd.datasets import make_regression\n"
