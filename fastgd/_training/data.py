@@ -1,0 +1,240 @@
+"""Prepared data: validation once per fit, sample weights, the validation split,
+the standardization the kernels apply on the fly, and what is derived from the data
+(X^T X for the Gram strategy, the curvature behind eta0="auto")."""
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from .. import _kernels
+from .._validation import check_data, check_sample_weight
+
+IMPLS = ("compiled", "numpy", "loop")
+# Rows per block of the fused kernels: fixed from m alone, so the float64 block sums
+# (and so the results) do not depend on the thread count.
+_ROWS_PER_BLOCK = 4096
+_MAX_BLOCKS = 64
+# Rows per chunk when forming X^T X in float64.
+_GRAM_CHUNK_ROWS = 8192
+
+
+def n_gradient_blocks(n_samples):
+    """Fixed number of row blocks of the parallel kernels (depends on m only)."""
+    return max(1, min(_MAX_BLOCKS, n_samples // _ROWS_PER_BLOCK))
+
+
+# --------------------------------------------------------------------------- #
+# Prepared data
+# --------------------------------------------------------------------------- #
+
+
+@dataclass
+class Data:
+    """Validated data and everything derived from it once per fit.
+
+    ``sample_weight`` is an array of X's dtype: one value (uniform weights) or one
+    per row, with validation rows set to 0 when there is a validation split (so the
+    batch kernels can skip them without a copy of X). ``train_rows`` lists the rows
+    the stochastic epochs visit. ``shift`` and ``scale`` (X's dtype) define
+    z = (x - shift) * scale; zeros and ones when not standardizing.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    sample_weight: np.ndarray
+    original_weight: np.ndarray
+    weighted: bool
+    train_rows: np.ndarray
+    validation_rows: np.ndarray | None
+    validation_sst: np.ndarray | None
+    train_weight: float
+    shift: np.ndarray
+    scale: np.ndarray
+    standardized: bool
+    mean: np.ndarray | None
+    variance: np.ndarray | None
+
+    @property
+    def n_targets(self):
+        return 1 if self.y.ndim == 1 else self.y.shape[1]
+
+    def coef_shape(self):
+        return (self.X.shape[1], *self.y.shape[1:])
+
+    def zero_model_loss(self):
+        return float(np.mean(np.square(self.y, dtype=np.float64)))
+
+
+def column_moments(X, sample_weight):
+    """Weighted mean and variance of every column (one compiled pass, float64)."""
+    n = X.shape[1]
+    mean, variance = np.empty(n), np.empty(n)
+    partial = np.empty((n_gradient_blocks(X.shape[0]), 2 * n + 1))
+    _kernels.column_moments(X, sample_weight, mean, variance, partial)
+    return mean, variance
+
+
+def prepare(
+    X, y, *, sample_weight=None, standardize=False, fit_intercept=True,
+    validation_fraction=None, random_state=None, statistics=None, need_moments=False,
+):  # fmt: skip
+    """Validate X, y and sample_weight and derive a :class:`Data`.
+
+    ``statistics`` (mean, variance) reuses a standardization computed earlier
+    (partial_fit, warm_start); otherwise it is computed when ``standardize`` or
+    ``need_moments`` asks for it. Without an intercept the features are scaled but
+    not centred, so that the model keeps b = 0 in the original units.
+    """
+    X, y = check_data(X, y)
+    m, n = X.shape
+    weights = original_weight = check_sample_weight(sample_weight, m, X.dtype)
+    weighted = sample_weight is not None
+    train_rows = np.arange(m, dtype=np.int64)
+    validation_rows = validation_sst = None
+    if validation_fraction is not None:
+        n_validation = int(np.ceil(validation_fraction * m))
+        if n_validation < 1 or m - n_validation < 1:
+            raise ValueError(
+                f"validation_fraction={validation_fraction} leaves no training or no "
+                f"validation samples out of {m}; use more samples or turn "
+                "early_stopping off."
+            )
+        permutation = check_random_state(random_state).permutation(m)
+        validation_rows = np.sort(permutation[:n_validation]).astype(np.int64)
+        train_rows = np.sort(permutation[n_validation:]).astype(np.int64)
+        weights = np.broadcast_to(weights, (m,)).copy()
+        weights[validation_rows] = 0
+        validation_sst = _total_sum_of_squares(y, original_weight, validation_rows)
+    if weights.shape[0] == 1:
+        train_weight = float(weights[0]) * len(train_rows)
+    else:
+        train_weight = float(np.sum(weights[train_rows], dtype=np.float64))
+    if train_weight <= 0:
+        raise ValueError("sample_weight sums to 0 over the training samples.")
+    mean = variance = None
+    if statistics is not None:
+        mean, variance = statistics
+    elif standardize or need_moments:
+        mean, variance = column_moments(X, weights)
+    shift = np.zeros(n, dtype=X.dtype)
+    scale = np.ones(n, dtype=X.dtype)
+    if standardize:
+        std = np.sqrt(variance)
+        # Constant columns keep scale 1: their z is 0 (centred) and their
+        # coefficient never moves.
+        scale = np.where(std > 0, 1.0 / np.where(std > 0, std, 1.0), 1.0)
+        scale = scale.astype(X.dtype)
+        if fit_intercept:
+            shift = mean.astype(X.dtype)
+    for array in (shift, scale):
+        array.flags.writeable = False
+    return Data(
+        X=X, y=y, sample_weight=weights, original_weight=original_weight,
+        weighted=weighted, train_rows=train_rows, validation_rows=validation_rows,
+        validation_sst=validation_sst, train_weight=train_weight, shift=shift,
+        scale=scale, standardized=bool(standardize), mean=mean, variance=variance,
+    )  # fmt: skip
+
+
+def _total_sum_of_squares(y, weights, rows):
+    """Weighted sum of squares about the mean of y[rows], per output (for R^2)."""
+    Y = y.reshape(y.shape[0], -1)[rows].astype(np.float64)
+    w = np.broadcast_to(weights, (y.shape[0],))[rows].astype(np.float64)
+    mean = np.average(Y, axis=0, weights=w)
+    return np.sum(w[:, None] * (Y - mean) ** 2, axis=0)
+
+
+def to_original_units(data, coef, intercept):
+    """Coefficients in z units -> (coef, intercept) in the original units (float64).
+
+    theta = scale * w and b = c - shift . theta.
+    """
+    scale = data.scale.astype(np.float64)
+    scale = scale if coef.ndim == 1 else scale[:, None]
+    theta = scale * coef.astype(np.float64)
+    b = intercept.astype(np.float64) - data.shift.astype(np.float64) @ theta
+    return theta, np.atleast_1d(b)
+
+
+def to_z_units(data, coef, intercept):
+    """Original-unit coefficients -> z units (inverse of :func:`to_original_units`)."""
+    scale = data.scale.astype(np.float64)
+    scale = scale if coef.ndim == 1 else scale[:, None]
+    w = coef / scale
+    c = intercept + data.shift.astype(np.float64) @ coef
+    return w, c
+
+
+def gram_statistics(X, y, sample_weight):
+    """Weighted X^T X / W, X^T y / W, means of X and y, and mean(y^2) per output,
+    accumulated in float64 in one pass over X (chunks of rows cast to float64)."""
+    m, n = X.shape
+    Y = y.reshape(m, -1)
+    weights = np.broadcast_to(sample_weight, (m,))
+    gram = np.zeros((n, n))
+    cross = np.zeros((n, Y.shape[1]))
+    x_sum, y_sum, y_square, total = np.zeros(n), np.zeros(Y.shape[1]), 0.0, 0.0
+    for start in range(0, m, _GRAM_CHUNK_ROWS):
+        rows = slice(start, start + _GRAM_CHUNK_ROWS)
+        chunk = X[rows].astype(np.float64, copy=False)
+        y_chunk = Y[rows].astype(np.float64, copy=False)
+        w = weights[rows].astype(np.float64)[:, None]
+        weighted_chunk = chunk * w
+        gram += weighted_chunk.T @ chunk
+        cross += weighted_chunk.T @ y_chunk
+        x_sum += weighted_chunk.sum(axis=0)
+        y_sum += (w * y_chunk).sum(axis=0)
+        y_square = y_square + (w * y_chunk**2).sum(axis=0)
+        total += float(w.sum())
+    return gram / total, cross / total, x_sum / total, y_sum / total, y_square / total
+
+
+# --------------------------------------------------------------------------- #
+# eta0="auto"
+# --------------------------------------------------------------------------- #
+
+# Rows (at most) of the evenly spaced sample used to estimate curvature.
+_AUTO_SAMPLE_ELEMENTS = 4_000_000
+# Safety margin on the estimated largest eigenvalue (it comes from a sample).
+_AUTO_MARGIN = 1.2
+
+
+def curvature(data, fit_intercept, max_iter=100, rtol=1e-4):
+    """(largest eigenvalue, mean squared row norm) of E[z z^T] in z units, with a
+    column of ones when fitting an intercept; from at most a few million elements
+    of evenly spaced rows (a small copy) and power iteration."""
+    m, n = data.X.shape
+    n_rows = int(min(m, max(1000, _AUTO_SAMPLE_ELEMENTS // n)))
+    rows = np.unique(np.linspace(0, m - 1, n_rows).astype(np.int64))
+    Z = (data.X[rows].astype(np.float64) - data.shift) * data.scale
+    if fit_intercept:
+        Z = np.hstack([Z, np.ones((len(rows), 1))])
+    w = np.broadcast_to(data.sample_weight, (m,))[rows].astype(np.float64)
+    w = w / w.sum()
+    row_norm = float(w @ np.einsum("ij,ij->i", Z, Z))
+    vector = np.random.default_rng(0).normal(size=Z.shape[1])
+    eigenvalue = 0.0
+    for _ in range(max_iter):
+        vector /= np.linalg.norm(vector)
+        product = Z.T @ (w * (Z @ vector))
+        previous, eigenvalue = eigenvalue, float(vector @ product)
+        vector = product
+        if abs(eigenvalue - previous) <= rtol * abs(eigenvalue):
+            break
+    return max(eigenvalue, np.finfo(np.float64).tiny), row_norm
+
+
+def auto_step_size(data, batch_size, fit_intercept):
+    """A stable step size from the data (eta0="auto").
+
+    Our gradient is 2 E[z z^T] w + ..., so batch gradient descent is stable below
+    1 / lambda_max and we take half of it: 1 / (2 lambda_max), with lambda_max
+    estimated (times a 1.2 margin). A stochastic step of B rows adds the gradient
+    noise, bounded by the mean squared row norm over B, so SGD (B = 1) and
+    mini-batch take 1 / (2 (lambda_max + mean |z|^2 / B)). ``batch_size=None``
+    means full batch.
+    """
+    eigenvalue, row_norm = curvature(data, fit_intercept)
+    noise = 0.0 if batch_size is None else row_norm / batch_size
+    return 1.0 / (2.0 * (_AUTO_MARGIN * eigenvalue + noise))
