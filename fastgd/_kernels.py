@@ -2,8 +2,13 @@
 
 Every kernel is small and dumb: it takes arrays and scalars, updates in place and
 returns a scalar. Validation, dtype handling, allocation and the epoch loop live in
-:mod:`fastgd.solvers`. One kernel call is one epoch (SGD, mini-batch) or one full
+:mod:`fastgd._training`. One kernel call is one epoch (SGD, mini-batch) or one full
 gradient (batch), so Python overhead is noise next to the O(m*n) work.
+
+The kernels stay in this one file on purpose: numba's disk cache of a function is
+invalidated only when *its own* source file changes, so a kernel calling a helper
+that lives in another file would keep running stale machine code after that helper
+is edited.
 
 Conventions shared by all kernels
 ---------------------------------
