@@ -168,9 +168,25 @@ def to_z_units(data, coef, intercept):
 
 def gram_statistics(X, y, sample_weight):
     """Weighted X^T X / W, X^T y / W, means of X and y, and mean(y^2) per output,
-    accumulated in float64 in one pass over X (chunks of rows cast to float64)."""
+    in float64.
+
+    float64 data with uniform weights goes straight to BLAS (X^T X, and X^T [y, 1]
+    for the cross products and column sums in one more pass): as fast as NumPy's
+    own normal equation. Otherwise chunks of rows are cast to float64 and weighted,
+    one pass over X.
+    """
     m, n = X.shape
     Y = y.reshape(m, -1)
+    if X.dtype == np.float64 and sample_weight.shape[0] == 1:
+        k = Y.shape[1]
+        targets_and_ones = np.ones((m, k + 1))
+        targets_and_ones[:, :k] = Y
+        products = X.T @ targets_and_ones / m
+        Y64 = Y.astype(np.float64)
+        return (
+            X.T @ X / m, products[:, :k], products[:, k], Y64.mean(axis=0),
+            np.mean(Y64**2, axis=0),
+        )  # fmt: skip
     weights = np.broadcast_to(sample_weight, (m,))
     gram = np.zeros((n, n))
     cross = np.zeros((n, Y.shape[1]))
