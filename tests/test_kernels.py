@@ -104,3 +104,22 @@ def test_batch_gradient_matches_numpy_for_any_shape(m, n, k, single, seed):
     assert relative_error(grad, expected[0]) <= 1e-10
     assert relative_error(np.atleast_1d(grad_b), expected[1]) <= 1e-10
     assert loss == pytest.approx(expected[2], rel=1e-10)
+
+
+def test_import_compiles_nothing():
+    """A fresh ``import fastgd`` leaves every kernel uncompiled (compilation, or
+    loading numba's cache, happens on first use)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import fastgd, fastgd._kernels as k\n"
+        "names = ['batch_gradient', 'batch_gradient_multi', 'sgd_epoch',\n"
+        "         'sgd_epoch_multi', 'minibatch_epoch', 'minibatch_epoch_multi',\n"
+        "         'shuffle', 'rows_loss', 'column_moments', 'streaming_read']\n"
+        "print(sum(len(k.compiled_signatures(getattr(k, n))) for n in names))\n"
+    )
+    finished = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert finished.stdout.strip() == "0"
