@@ -236,6 +236,13 @@ def run_bench(args, reporter=None):
         _kernels.set_num_threads(args.threads)
     if args.repeats < 1:
         raise SystemExit("--repeats must be at least 1.")
+    if args.plot:
+        from .plotting import _pyplot
+
+        try:  # fail before the benchmark, not after it
+            _pyplot()
+        except ImportError as error:
+            raise SystemExit(f"--plot: {error}") from None
     sizes = args.sizes or _sizes(FULL_SIZES if args.full else QUICK_SIZES)
     record = benchmark.machine_record()
     report = dict(machine=record.__dict__, sizes=[], options=vars(args).copy())
