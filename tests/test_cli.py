@@ -173,3 +173,14 @@ def _npy(directory):
     path = directory / "x.npy"
     np.save(path, np.ones((5, 3)))
     return path
+
+
+def test_plot_without_matplotlib_fails_before_the_run(monkeypatch):
+    from fastgd import plotting
+
+    def missing():
+        raise ImportError("plotting needs matplotlib: pip install 'fastgd[plot]'")
+
+    monkeypatch.setattr(plotting, "_pyplot", missing)
+    with pytest.raises(SystemExit, match="--plot: plotting needs matplotlib"):
+        main(["bench", "--sizes", "100x2", "--plot", "chart.png"])
