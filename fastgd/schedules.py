@@ -90,6 +90,127 @@ def invscaling(eta0, power_t=0.25):
     return InvScaling(_check_positive("eta0", eta0), power_t)
 
 
+def _steps(step):
+    return np.asarray(step, dtype=np.float64)
+
+
+def inverse_time(eta0, decay):
+    """Inverse-time decay: eta_t = eta0 / (1 + decay * t).
+
+    >>> inverse_time(1.0, 0.5)(np.array([0, 2]))
+    array([1. , 0.5])
+    """
+    eta0 = _check_positive("eta0", eta0)
+    decay = _check_non_negative("decay", decay)
+    return lambda step: eta0 / (1.0 + decay * _steps(step))
+
+
+def exponential(eta0, rate):
+    """Exponential decay: eta_t = eta0 * rate^t, with 0 < rate <= 1.
+
+    >>> exponential(1.0, 0.5)(np.array([0, 3]))
+    array([1.   , 0.125])
+    """
+    eta0 = _check_positive("eta0", eta0)
+    rate = _check_positive("rate", rate)
+    if rate > 1:
+        raise ValueError(f"rate must be <= 1 for a decay, got {rate!r}.")
+    return lambda step: eta0 * np.power(rate, _steps(step))
+
+
+def natural_exp(eta0, decay):
+    """Natural exponential decay: eta_t = eta0 * exp(-decay * t).
+
+    >>> float(natural_exp(2.0, 0.0)(10))
+    2.0
+    """
+    eta0 = _check_positive("eta0", eta0)
+    decay = _check_non_negative("decay", decay)
+    return lambda step: eta0 * np.exp(-decay * _steps(step))
+
+
+def cosine(eta0, total_steps, eta_min=0.0):
+    """Cosine decay from eta0 to eta_min over ``total_steps``, then eta_min:
+    eta_t = eta_min + (eta0 - eta_min) (1 + cos(pi min(t, T) / T)) / 2.
+
+    With eta_min = 0 the step at t >= T is 0, which a solver rejects: give a
+    positive eta_min when training may run past T.
+
+    >>> cosine(1.0, 4, eta_min=0.5)(np.array([0, 2, 4, 9]))
+    array([1.  , 0.75, 0.5 , 0.5 ])
+    """
+    eta0 = _check_positive("eta0", eta0)
+    total = _check_positive("total_steps", total_steps)
+    eta_min = _check_non_negative("eta_min", eta_min)
+    if eta_min > eta0:
+        raise ValueError(f"eta_min={eta_min} must not exceed eta0={eta0}.")
+
+    def schedule(step):
+        progress = np.minimum(_steps(step), total) / total
+        return eta_min + (eta0 - eta_min) * 0.5 * (1.0 + np.cos(np.pi * progress))
+
+    return schedule
+
+
+def piecewise_constant(boundaries, values):
+    """eta_t = values[i] for boundaries[i-1] <= t < boundaries[i] (len(values) =
+    len(boundaries) + 1; boundaries increasing).
+
+    >>> piecewise_constant([10, 20], [1.0, 0.5, 0.1])(np.array([0, 10, 25]))
+    array([1. , 0.5, 0.1])
+    """
+    boundaries = np.asarray(boundaries, dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64)
+    if values.shape != (len(boundaries) + 1,):
+        raise ValueError(
+            f"piecewise_constant needs len(values) == len(boundaries) + 1, got "
+            f"{len(values)} values for {len(boundaries)} boundaries."
+        )
+    if np.any(np.diff(boundaries) <= 0):
+        raise ValueError("boundaries must be strictly increasing.")
+    for value in values:
+        _check_positive("each value", value)
+    return lambda step: values[np.searchsorted(boundaries, _steps(step), side="right")]
+
+
+def join(schedules, boundaries):
+    """Chain schedules: schedules[i] runs for boundaries[i-1] <= t < boundaries[i],
+    each restarted at its own t = 0 (len(schedules) = len(boundaries) + 1).
+
+    >>> warm_then_decay = join([constant(0.1), exponential(0.1, 0.5)], [5])
+    >>> warm_then_decay(np.array([0, 4, 5, 6]))
+    array([0.1 , 0.1 , 0.1 , 0.05])
+    """
+    schedules = list(schedules)
+    starts = np.concatenate([[0.0], np.asarray(boundaries, dtype=np.float64)])
+    if len(schedules) != len(starts) or np.any(np.diff(starts) <= 0):
+        raise ValueError(
+            "join needs len(schedules) == len(boundaries) + 1 and strictly "
+            "increasing boundaries > 0."
+        )
+
+    def schedule(step):
+        t = _steps(step)
+        piece = np.searchsorted(starts, t, side="right") - 1
+        result = np.empty(np.shape(t))
+        for index, part in enumerate(schedules):
+            mask = piece == index
+            if np.any(mask):
+                result[mask] = np.broadcast_to(
+                    part(t[mask] - starts[index]), result[mask].shape
+                )
+        return result if result.ndim else result[()]
+
+    return schedule
+
+
+def _check_non_negative(name, value):
+    value = float(value)
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
+    return value
+
+
 def _named_constant(eta0, steps_per_epoch, power_t):
     return constant(eta0)
 

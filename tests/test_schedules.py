@@ -1,6 +1,7 @@
 """Learning-rate schedules against their formulas, and how the solvers use them."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -15,7 +16,19 @@ CASES = [
     ("constant", schedules.constant(0.3), lambda t: 0.3),
     ("annealing", schedules.annealing(5, 50), lambda t: 5 / (t + 50)),
     ("annealing-2", schedules.annealing(1.0, 2.0), lambda t: 1.0 / (t + 2.0)),
-]
+    ("invscaling", schedules.invscaling(0.5, 0.25), lambda t: 0.5 / (t + 1) ** 0.25),
+    ("inverse_time", schedules.inverse_time(0.5, 0.1), lambda t: 0.5 / (1 + 0.1 * t)),
+    ("exponential", schedules.exponential(0.5, 0.9), lambda t: 0.5 * 0.9**t),
+    ("natural_exp", schedules.natural_exp(0.5, 0.01),
+     lambda t: 0.5 * math.exp(-0.01 * t)),
+    ("cosine", schedules.cosine(0.5, 100, eta_min=0.01),
+     lambda t: 0.01 + 0.49 * 0.5 * (1 + math.cos(math.pi * min(t, 100) / 100))),
+    ("piecewise", schedules.piecewise_constant([1, 10], [0.3, 0.2, 0.1]),
+     lambda t: 0.3 if t < 1 else 0.2 if t < 10 else 0.1),
+    ("join", schedules.join([schedules.constant(0.2), schedules.inverse_time(0.1, 1.0)],
+                            [10]),
+     lambda t: 0.2 if t < 10 else 0.1 / (1 + (t - 10))),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -28,11 +41,33 @@ def test_schedule_matches_its_formula(schedule, formula):
 
 
 @pytest.mark.parametrize(
-    "factory, args", [(schedules.constant, (0,)), (schedules.annealing, (1, -1))]
+    "factory, args, words",
+    [
+        (schedules.constant, (0,), "> 0"),
+        (schedules.annealing, (1, -1), "> 0"),
+        (schedules.invscaling, (1, -0.5), "power_t"),
+        (schedules.inverse_time, (1, -0.1), ">= 0"),
+        (schedules.exponential, (1, 1.5), "<= 1"),
+        (schedules.natural_exp, (-1, 0.1), "> 0"),
+        (schedules.cosine, (1, 10, 2.0), "must not exceed"),
+        (schedules.piecewise_constant, ([1, 2], [0.1]), "len(values)"),
+        (schedules.piecewise_constant, ([2, 1], [0.1, 0.1, 0.1]), "increasing"),
+        (schedules.join, ([schedules.constant(1)], [5]), "len(schedules)"),
+    ],
 )
-def test_schedule_factories_reject_bad_values(factory, args):
-    with pytest.raises(ValueError, match="> 0"):
+def test_schedule_factories_reject_bad_values(factory, args, words):
+    with pytest.raises(ValueError, match=re.escape(words)):
         factory(*args)
+
+
+def test_a_joined_schedule_drives_a_fit():
+    X, y, _ = make_problem(m=50, n=2)
+    warm_then_decay = schedules.join(
+        [schedules.constant(0.01), schedules.exponential(0.01, 0.999)], [100]
+    )
+    result = fit_sgd(X, y, learning_rate=warm_then_decay, max_iter=5, tol=None,
+                     random_state=0)  # fmt: skip
+    assert np.all(np.isfinite(result.coef)) and result.n_steps == 250
 
 
 def test_named_annealing_starts_at_eta0_and_halves_after_one_epoch():
