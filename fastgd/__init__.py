@@ -13,6 +13,7 @@ with loop-based and NumPy twins of every method.
 
 from . import datasets, reference, schedules
 from .linear_model import GDRegressor
+from .minimize import MinimizeResult, check_gradient, minimize, normal_equation
 from .solvers import (
     DivergenceError,
     FitResult,
@@ -27,11 +28,15 @@ __all__ = [
     "DivergenceError",
     "FitResult",
     "GDRegressor",
+    "MinimizeResult",
     "__version__",
+    "check_gradient",
     "datasets",
     "fit_batch",
     "fit_minibatch",
     "fit_sgd",
+    "minimize",
+    "normal_equation",
     "reference",
     "schedules",
 ]
