@@ -328,9 +328,53 @@ def _update_average(avg_coef, avg_intercept, coef, intercept, t, average_start):
 
 
 @_jit()
+def _optimizer_delta(kind, g, first, second, i, eta, params, count):
+    """The step for parameter i with gradient g under optimizer ``kind`` (the codes
+    of fastgd.optimizers.OPTIMIZERS), updating its state ``first``/``second``.
+    ``params`` = [momentum or rho or beta1, beta2, eps]; ``count`` numbers the
+    update from 1 (Adam's bias correction). Rules: see fastgd.optimizers."""
+    if kind == 0:
+        return eta * g
+    if kind == 1 or kind == 2:
+        first[i] = params[0] * first[i] + g
+        if kind == 1:
+            return eta * first[i]
+        return eta * (g + params[0] * first[i])
+    if kind == 3:
+        second[i] += g * g
+        return eta * g / (np.sqrt(second[i]) + params[2])
+    if kind == 4:
+        second[i] = params[0] * second[i] + (1.0 - params[0]) * g * g
+        return eta * g / (np.sqrt(second[i]) + params[2])
+    first[i] = params[0] * first[i] + (1.0 - params[0]) * g
+    second[i] = params[1] * second[i] + (1.0 - params[1]) * g * g
+    corrected_first = first[i] / (1.0 - params[0] ** count)
+    corrected_second = second[i] / (1.0 - params[1] ** count)
+    return eta * corrected_first / (np.sqrt(corrected_second) + params[2])
+
+
+@_jit()
+def _optimizer_row_step(coef, intercept, row, shift, scale, decay, factor, eta,
+                        state, kind, params, count, fit_intercept):  # fmt: skip
+    """One sample's update through an optimizer: the gradient is factor * z for
+    the coefficients and factor for the intercept (one output)."""
+    n = row.shape[0]
+    first, second = state[0], state[1]
+    for j in range(n):
+        z = row[j] if shift is None else (row[j] - shift[j]) * scale[j]
+        g = np.float64(factor) * np.float64(z)
+        coef[j] = decay * coef[j] - _optimizer_delta(kind, g, first, second, j, eta,
+                                                     params, count)  # fmt: skip
+    if fit_intercept:
+        intercept[0] -= _optimizer_delta(kind, np.float64(factor), first, second, n,
+                                         eta, params, count)  # fmt: skip
+
+
+@_jit()
 def sgd_epoch(
     X, y, sample_weight, shift, scale, coef, intercept, avg_coef, avg_intercept,
     order, rng_state, etas, decays, t_start, average_start, do_shuffle, fit_intercept,
+    opt_state, opt_kind, opt_params,
 ):  # fmt: skip
     """One SGD epoch for one output; returns the weighted sum of squared residuals.
 
@@ -359,10 +403,15 @@ def sgd_epoch(
         loss += np.float64(weight) * np.float64(r) * np.float64(r)
         if not np.isfinite(r):
             return loss
-        step = eta * (r + r) * weight
-        _decay_and_step(coef, row, decay, step, shift, scale)
-        if fit_intercept:
-            intercept[0] -= step
+        if opt_state is None:
+            step = eta * (r + r) * weight
+            _decay_and_step(coef, row, decay, step, shift, scale)
+            if fit_intercept:
+                intercept[0] -= step
+        else:
+            _optimizer_row_step(coef, intercept, row, shift, scale, decay,
+                                (r + r) * weight, eta, opt_state, opt_kind,
+                                opt_params, t_start + s + 1, fit_intercept)  # fmt: skip
         if avg_coef is not None:
             _update_average(avg_coef, avg_intercept, coef, intercept, t_start + s,
                             average_start)  # fmt: skip
@@ -373,7 +422,7 @@ def sgd_epoch(
 def sgd_epoch_multi(
     X, Y, sample_weight, shift, scale, coef, intercept, avg_coef, avg_intercept,
     order, rng_state, etas, decays, t_start, average_start, do_shuffle, fit_intercept,
-    residual,
+    opt_state, opt_kind, opt_params, residual,
 ):  # fmt: skip
     """One SGD epoch for k outputs; returns the weighted sum of squared residuals.
 
@@ -409,14 +458,32 @@ def sgd_epoch_multi(
             loss += np.float64(weight) * np.float64(r) * np.float64(r)
             if not np.isfinite(r):
                 return loss
-            residual[c] = eta * (r + r) * weight
-        for j in range(n):
-            z = row[j] if shift is None else (row[j] - shift[j]) * scale[j]
+            residual[c] = (r + r) * weight
+        if opt_state is None:
             for c in range(k):
-                coef[j, c] = decay * coef[j, c] - residual[c] * z
-        if fit_intercept:
-            for c in range(k):
-                intercept[c] -= residual[c]
+                residual[c] *= eta
+            for j in range(n):
+                z = row[j] if shift is None else (row[j] - shift[j]) * scale[j]
+                for c in range(k):
+                    coef[j, c] = decay * coef[j, c] - residual[c] * z
+            if fit_intercept:
+                for c in range(k):
+                    intercept[c] -= residual[c]
+        else:
+            first, second = opt_state[0], opt_state[1]
+            count = t_start + s + 1
+            for j in range(n):
+                z = row[j] if shift is None else (row[j] - shift[j]) * scale[j]
+                for c in range(k):
+                    g = np.float64(residual[c]) * np.float64(z)
+                    coef[j, c] = decay * coef[j, c] - _optimizer_delta(
+                        opt_kind, g, first, second, j * k + c, eta, opt_params, count
+                    )
+            if fit_intercept:
+                for c in range(k):
+                    intercept[c] -= _optimizer_delta(
+                        opt_kind, np.float64(residual[c]), first, second, n * k + c,
+                        eta, opt_params, count)  # fmt: skip
         if avg_coef is not None:
             _update_average(avg_coef, avg_intercept, coef, intercept, t_start + s,
                             average_start)  # fmt: skip
@@ -432,7 +499,7 @@ def sgd_epoch_multi(
 def minibatch_epoch(
     X, y, sample_weight, shift, scale, coef, intercept, avg_coef, avg_intercept,
     order, rng_state, etas, decays, batch_size, t_start, average_start, do_shuffle,
-    fit_intercept, residual, grad,
+    fit_intercept, opt_state, opt_kind, opt_params, residual, grad,
 ):  # fmt: skip
     """One mini-batch epoch for one output; returns the weighted sum of squared
     residuals.
@@ -484,10 +551,23 @@ def minibatch_epoch(
         if shift is not None:
             for j in range(n):
                 grad[j] = scale[j] * (grad[j] - shift[j] * residual_sum)
-        for j in range(n):
-            coef[j] = decay * coef[j] - step * grad[j]
-        if fit_intercept:
-            intercept[0] -= step * residual_sum
+        if opt_state is None:
+            for j in range(n):
+                coef[j] = decay * coef[j] - step * grad[j]
+            if fit_intercept:
+                intercept[0] -= step * residual_sum
+        else:
+            first, second = opt_state[0], opt_state[1]
+            count = t_start + t + 1
+            mean = 2.0 / weight_sum
+            for j in range(n):
+                coef[j] = decay * coef[j] - _optimizer_delta(
+                    opt_kind, mean * grad[j], first, second, j, eta, opt_params, count
+                )
+            if fit_intercept:
+                intercept[0] -= _optimizer_delta(
+                    opt_kind, mean * residual_sum, first, second, n, eta, opt_params,
+                    count)  # fmt: skip
         if avg_coef is not None:
             _update_average(avg_coef, avg_intercept, coef, intercept, t_start + t,
                             average_start)  # fmt: skip
@@ -498,7 +578,7 @@ def minibatch_epoch(
 def minibatch_epoch_multi(
     X, Y, sample_weight, shift, scale, coef, intercept, avg_coef, avg_intercept,
     order, rng_state, etas, decays, batch_size, t_start, average_start, do_shuffle,
-    fit_intercept, residual, grad,
+    fit_intercept, opt_state, opt_kind, opt_params, residual, grad,
 ):  # fmt: skip
     """One mini-batch epoch for k outputs; returns the weighted sum of squared
     residuals.
@@ -553,15 +633,26 @@ def minibatch_epoch_multi(
                 for c in range(k):
                     grad[j, c] += np.float64(r[c]) * row[j]
         step = 2.0 * eta / weight_sum
+        count = t_start + t + 1
         for j in range(n):
             for c in range(k):
                 z_grad = grad[j, c]
                 if shift is not None:
                     z_grad = scale[j] * (z_grad - shift[j] * grad[n, c])
-                coef[j, c] = decay * coef[j, c] - step * z_grad
+                if opt_state is None:
+                    coef[j, c] = decay * coef[j, c] - step * z_grad
+                else:
+                    coef[j, c] = decay * coef[j, c] - _optimizer_delta(
+                        opt_kind, 2.0 / weight_sum * z_grad, opt_state[0],
+                        opt_state[1], j * k + c, eta, opt_params, count)  # fmt: skip
         if fit_intercept:
             for c in range(k):
-                intercept[c] -= step * grad[n, c]
+                if opt_state is None:
+                    intercept[c] -= step * grad[n, c]
+                else:
+                    intercept[c] -= _optimizer_delta(
+                        opt_kind, 2.0 / weight_sum * grad[n, c], opt_state[0],
+                        opt_state[1], n * k + c, eta, opt_params, count)  # fmt: skip
         if avg_coef is not None:
             _update_average(avg_coef, avg_intercept, coef, intercept, t_start + t,
                             average_start)  # fmt: skip

@@ -4,7 +4,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _training, schedules
+from . import _training, optimizers, schedules
 from ._validation import (
     FLOAT_DTYPES,
     check_alpha,
@@ -103,6 +103,12 @@ callable, default="adaptive"
         Print one line per epoch.
     impl : {"compiled", "numpy", "loop"}, default="compiled"
         Which implementation runs the epochs (the twins are for comparison).
+    optimizer : {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"}, \
+default="sgd"
+        Update rule, run inside the compiled epoch; its state (velocities,
+        moment estimates) carries over between epochs, ``partial_fit`` calls and
+        ``warm_start`` fits. See :mod:`fastgd.optimizers` for the rules and their
+        default constants; the L2 penalty is applied as decoupled weight decay.
 
     Attributes
     ----------
@@ -173,6 +179,7 @@ callable, default="adaptive"
         warm_start=False,
         verbose=0,
         impl="compiled",
+        optimizer="sgd",
     ):
         self.solver = solver
         self.batch_size = batch_size
@@ -194,6 +201,7 @@ callable, default="adaptive"
         self.warm_start = warm_start
         self.verbose = verbose
         self.impl = impl
+        self.optimizer = optimizer
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -206,6 +214,7 @@ callable, default="adaptive"
     def _check_params(self):
         check_option("solver", self.solver, SOLVERS)
         check_option("impl", self.impl, _training.IMPLS)
+        check_option("optimizer", self.optimizer, optimizers.OPTIMIZERS)
         if self.penalty not in PENALTIES:
             raise ValueError(
                 f"penalty={self.penalty!r} is not supported; use one of "
@@ -239,14 +248,18 @@ callable, default="adaptive"
         alpha = self.alpha if self.penalty == "l2" else 0.0
         if self.solver == "batch":
             engine = _training.BatchEngine(
-                data, impl=self.impl, fit_intercept=self.fit_intercept, alpha=alpha
+                data,
+                impl=self.impl,
+                fit_intercept=self.fit_intercept,
+                alpha=alpha,
+                optimizer=self.optimizer,
             )
         else:
             engine = _training.StochasticEngine(
                 data, impl=self.impl, fit_intercept=self.fit_intercept,
                 batch_size=self.batch_size if self.solver == "minibatch" else None,
                 shuffle=self.shuffle, alpha=alpha, average=check_average(self.average),
-                random_state=self.random_state,
+                random_state=self.random_state, optimizer=self.optimizer,
             )  # fmt: skip
         if state is not None:
             engine.restore(state)

@@ -29,6 +29,8 @@ over features (and outputs), looping in Python only over samples or batches.
 
 import numpy as np
 
+from . import optimizers
+
 
 def _per_step(values, t):
     return values[0] if len(values) == 1 else values[t]
@@ -118,6 +120,23 @@ def batch_gradient_numpy(X, y, coef, intercept, sample_weight=None):
 # --------------------------------------------------------------------------- #
 
 
+def optimizer_update(name, coef, intercept, grad_coef, grad_intercept, state, eta,
+                     count):  # fmt: skip
+    """One optimizer update of coef and intercept in place (see
+    fastgd.optimizers). ``state`` is (2, (n + 1) k): coefficients in C order, then
+    the intercepts. A zero intercept gradient leaves the intercept unchanged."""
+    if name == "sgd" or name is None:
+        coef -= (eta * grad_coef).astype(coef.dtype, copy=False)
+        intercept -= (eta * grad_intercept).astype(intercept.dtype, copy=False)
+        return
+    size = coef.size
+    coef_state = state[:, :size].reshape((2, *coef.shape))
+    optimizers.step(name, coef, np.asarray(grad_coef, dtype=np.float64), coef_state,
+                    eta, count)  # fmt: skip
+    optimizers.step(name, intercept, np.asarray(grad_intercept, dtype=np.float64),
+                    state[:, size:], eta, count)  # fmt: skip
+
+
 def _running_mean(avg_coef, avg_intercept, coef, intercept, t, average_start):
     if average_start >= 0 and t >= average_start:
         inverse_count = 1.0 / (t - average_start + 1)
@@ -163,7 +182,7 @@ def sgd_epoch_loop(
 def sgd_epoch_numpy(
     X, y, coef, intercept, order, etas, fit_intercept=True, *, sample_weight=None,
     shift=None, scale=None, decays=None, avg_coef=None, avg_intercept=None,
-    t_start=0, average_start=-1,
+    t_start=0, average_start=-1, optimizer=None, opt_state=None,
 ):  # fmt: skip
     """One SGD epoch: a Python loop over samples with vectorized row arithmetic."""
     standardize = shift is not None
@@ -174,12 +193,19 @@ def sgd_epoch_numpy(
         z = (X[i] - shift) * scale if standardize else X[i]
         residual = z @ coef + intercept - y[i]
         loss += float(weight) * float(np.sum(np.square(residual, dtype=np.float64)))
-        step = 2 * eta * weight * residual
         if decays is not None:
             coef *= _per_step(decays, t)
-        coef -= np.multiply.outer(z, step) if y.ndim > 1 else step * z
-        if fit_intercept:
-            intercept -= step
+        if optimizer is not None:
+            factor = np.atleast_1d(2 * weight * residual.astype(np.float64))
+            grad = np.multiply.outer(z, factor) if y.ndim > 1 else factor * z
+            grad_b = factor if fit_intercept else np.zeros_like(factor)
+            optimizer_update(optimizer, coef, intercept, grad, grad_b, opt_state,
+                             eta, t_start + t + 1)  # fmt: skip
+        else:
+            step = 2 * eta * weight * residual
+            coef -= np.multiply.outer(z, step) if y.ndim > 1 else step * z
+            if fit_intercept:
+                intercept -= step
         if avg_coef is not None:
             _running_mean(avg_coef, avg_intercept, coef, intercept, t_start + t,
                           average_start)  # fmt: skip
@@ -238,7 +264,7 @@ def minibatch_epoch_loop(
 def minibatch_epoch_numpy(
     X, y, coef, intercept, order, etas, batch_size, fit_intercept=True, *,
     sample_weight=None, shift=None, scale=None, decays=None, avg_coef=None,
-    avg_intercept=None, t_start=0, average_start=-1,
+    avg_intercept=None, t_start=0, average_start=-1, optimizer=None, opt_state=None,
 ):  # fmt: skip
     """One mini-batch epoch: a Python loop over batches, BLAS within each batch."""
     standardize = shift is not None
@@ -256,11 +282,19 @@ def minibatch_epoch_numpy(
         step = 2.0 * _per_step(etas, t) / total_weight
         if decays is not None:
             coef *= _per_step(decays, t)
-        coef -= (step * (Z.T @ weighted)).astype(coef.dtype, copy=False)
-        if fit_intercept:
-            intercept -= (step * weighted.sum(axis=0)).astype(
-                intercept.dtype, copy=False
-            )
+        if optimizer is not None:
+            mean = 2.0 / total_weight
+            grad = mean * (Z.T @ weighted.astype(np.float64))
+            grad_b = mean * weighted.sum(axis=0, dtype=np.float64)
+            grad_b = np.atleast_1d(grad_b if fit_intercept else 0.0 * grad_b)
+            optimizer_update(optimizer, coef, intercept, grad, grad_b, opt_state,
+                             _per_step(etas, t), t_start + t + 1)  # fmt: skip
+        else:
+            coef -= (step * (Z.T @ weighted)).astype(coef.dtype, copy=False)
+            if fit_intercept:
+                intercept -= (step * weighted.sum(axis=0)).astype(
+                    intercept.dtype, copy=False
+                )
         if avg_coef is not None:
             _running_mean(avg_coef, avg_intercept, coef, intercept, t_start + t,
                           average_start)  # fmt: skip

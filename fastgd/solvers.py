@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _training, schedules
+from . import _training, optimizers, schedules
 from ._training import DivergenceError, n_gradient_blocks
 from ._validation import (
     check_alpha,
@@ -99,11 +99,12 @@ def _fit(
     X, y, *, batch_size, learning_rate, eta0, power_t, alpha, max_iter, tol,
     n_iter_no_change, fit_intercept, shuffle, random_state, average, standardize,
     early_stopping, validation_fraction, sample_weight, coef_init, intercept_init,
-    impl, strategy="pass", verbose=0, name="fit",
+    impl, strategy="pass", verbose=0, name="fit", optimizer="sgd",
 ):  # fmt: skip
     """Shared body of the three public functions; ``batch_size=None`` is SGD and
     ``batch_size="all"`` is full-batch gradient descent."""
     check_option("impl", impl, IMPLS)
+    check_option("optimizer", optimizer, optimizers.OPTIMIZERS)
     max_iter = check_int("max_iter", max_iter)
     n_iter_no_change = check_int("n_iter_no_change", n_iter_no_change)
     tol, alpha, eta0 = check_tol(tol), check_alpha(alpha), check_eta0(eta0)
@@ -124,13 +125,14 @@ def _fit(
         engine = _training.BatchEngine(
             data, impl=impl, strategy=strategy, fit_intercept=fit_intercept,
             alpha=alpha, coef_init=coef_init, intercept_init=intercept_init,
+            optimizer=optimizer,
         )  # fmt: skip
         steps_per_epoch = 1
     else:
         engine = _training.StochasticEngine(
             data, impl=impl, batch_size=batch_size, fit_intercept=fit_intercept,
             shuffle=shuffle, alpha=alpha, average=average, random_state=random_state,
-            coef_init=coef_init, intercept_init=intercept_init,
+            coef_init=coef_init, intercept_init=intercept_init, optimizer=optimizer,
         )  # fmt: skip
         steps_per_epoch = engine.steps_per_epoch
     schedule = schedules.resolve(learning_rate, eta0, steps_per_epoch, power_t)
@@ -190,6 +192,9 @@ _COMMON_PARAMETERS = """
         Starting point in the units of X (zeros by default). Never modified.
     impl : {"compiled", "numpy", "loop"}, default="compiled"
         The compiled kernel, or the NumPy or pure-Python twin (same arithmetic).
+    optimizer : {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"}
+        The update rule (see :mod:`fastgd.optimizers`), run inside the compiled
+        epoch with its state kept between epochs. Default "sgd": plain steps.
     verbose : int, default=0
         Print one line per epoch (loss, step size, time).
 """
@@ -206,7 +211,7 @@ def fit_sgd(
     max_iter=1000, tol=1e-3, n_iter_no_change=5, fit_intercept=True, shuffle=True,
     random_state=None, average=False, standardize=False, early_stopping=False,
     validation_fraction=0.1, sample_weight=None, coef_init=None, intercept_init=None,
-    impl="compiled", verbose=0,
+    impl="compiled", verbose=0, optimizer="sgd",
 ):  # fmt: skip
     """Fit linear least squares by stochastic gradient descent, one sample a step.
 
@@ -253,7 +258,7 @@ def fit_sgd(
         standardize=standardize, early_stopping=early_stopping,
         validation_fraction=validation_fraction, sample_weight=sample_weight,
         coef_init=coef_init, intercept_init=intercept_init, impl=impl,
-        verbose=verbose, name="fit_sgd",
+        verbose=verbose, name="fit_sgd", optimizer=optimizer,
     )  # fmt: skip
 
 
@@ -263,7 +268,7 @@ def fit_minibatch(
     alpha=0.0, max_iter=1000, tol=1e-3, n_iter_no_change=5, fit_intercept=True,
     shuffle=True, random_state=None, average=False, standardize=False,
     early_stopping=False, validation_fraction=0.1, sample_weight=None,
-    coef_init=None, intercept_init=None, impl="compiled", verbose=0,
+    coef_init=None, intercept_init=None, impl="compiled", verbose=0, optimizer="sgd",
 ):  # fmt: skip
     """Fit linear least squares by mini-batch gradient descent.
 
@@ -304,7 +309,7 @@ def fit_minibatch(
         standardize=standardize, early_stopping=early_stopping,
         validation_fraction=validation_fraction, sample_weight=sample_weight,
         coef_init=coef_init, intercept_init=intercept_init, impl=impl,
-        verbose=verbose, name="fit_minibatch",
+        verbose=verbose, name="fit_minibatch", optimizer=optimizer,
     )  # fmt: skip
 
 
@@ -315,6 +320,7 @@ def fit_batch(
     strategy="pass", standardize=False, early_stopping=False,
     validation_fraction=0.1, sample_weight=None, coef_init=None,
     intercept_init=None, random_state=None, impl="compiled", verbose=0,
+    optimizer="sgd",
 ):  # fmt: skip
     """Fit linear least squares by (full) batch gradient descent.
 
@@ -364,5 +370,5 @@ def fit_batch(
         standardize=standardize, early_stopping=early_stopping,
         validation_fraction=validation_fraction, sample_weight=sample_weight,
         coef_init=coef_init, intercept_init=intercept_init, impl=impl,
-        strategy=strategy, verbose=verbose, name="fit_batch",
+        strategy=strategy, verbose=verbose, name="fit_batch", optimizer=optimizer,
     )  # fmt: skip

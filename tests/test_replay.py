@@ -15,6 +15,8 @@ from fastgd.solvers import n_gradient_blocks
 from .conftest import make_problem, relative_error
 
 TOLERANCE = {np.float64: 1e-10, np.float32: 2e-4}
+# The kernels' optimizer arguments for plain steps: no state, code 0, no parameters.
+NO_OPTIMIZER = (None, 0, np.zeros(3))
 
 
 def _start(X, y, seed=1):
@@ -42,7 +44,8 @@ def _run_sgd_kernel(X, y, coef, intercept, order, etas, fit_intercept):
     (weights, shift, scale), (avg_coef, avg_intercept) = _plain(X, y)
     decays = np.ones(len(etas), X.dtype)
     args = (X, y, weights, shift, scale, coef, intercept, avg_coef, avg_intercept,
-            order, rng_state, etas, decays, 0, -1, True, fit_intercept)  # fmt: skip
+            order, rng_state, etas, decays, 0, -1, True, fit_intercept,
+            *NO_OPTIMIZER)  # fmt: skip
     if y.ndim == 1:
         return _kernels.sgd_epoch(*args)
     return _kernels.sgd_epoch_multi(*args, np.empty(y.shape[1], dtype=X.dtype))
@@ -63,7 +66,8 @@ def _run_minibatch_kernel(X, y, coef, intercept, order, etas, batch, fit_interce
         )
     return kernel(
         X, y, weights, shift, scale, coef, intercept, avg_coef, avg_intercept, order,
-        rng_state, etas, decays, batch, 0, -1, True, fit_intercept, *scratch,
+        rng_state, etas, decays, batch, 0, -1, True, fit_intercept, *NO_OPTIMIZER,
+        *scratch,
     )  # fmt: skip
 
 
@@ -251,7 +255,8 @@ def test_weighted_standardized_penalized_averaged_epochs_replay(
     if method == "sgd":
         kernel = _kernels.sgd_epoch if y.ndim == 1 else _kernels.sgd_epoch_multi
         scratch = () if y.ndim == 1 else (np.empty(k, dtype),)
-        loss = kernel(*common, t_start, average_start, True, fit_intercept, *scratch)
+        loss = kernel(*common, t_start, average_start, True, fit_intercept,
+                      *NO_OPTIMIZER, *scratch)  # fmt: skip
         size = ()
     else:
         multi = y.ndim == 2
@@ -259,7 +264,7 @@ def test_weighted_standardized_penalized_averaged_epochs_replay(
         scratch = (np.empty((batch, *k), dtype),
                    np.empty((X.shape[1] + 1, *k) if multi else X.shape[1]))  # fmt: skip
         loss = kernel(*common, batch, t_start, average_start, True, fit_intercept,
-                      *scratch)  # fmt: skip
+                      *NO_OPTIMIZER, *scratch)  # fmt: skip
         size = (batch,)
     reference_epoch = getattr(reference, f"{method}_epoch_{impl}")
     twin_loss = reference_epoch(

@@ -7,7 +7,7 @@ over between fits (partial_fit, warm_start) is small and free of the data."""
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .. import _kernels, reference
+from .. import _kernels, optimizers, reference
 from .._validation import check_initial
 from .data import gram_statistics, n_gradient_blocks, to_original_units, to_z_units
 
@@ -37,8 +37,16 @@ def _rng_state(random_state):
 class _Engine:
     """What both engines share: the coefficients (in z units) and the checks."""
 
-    def __init__(self, data, dtype, fit_intercept, alpha, coef_init, intercept_init):
+    def __init__(self, data, dtype, fit_intercept, alpha, coef_init, intercept_init,
+                 optimizer="sgd"):  # fmt: skip
         self.data = data
+        self.optimizer = optimizer
+        self.opt_kind = optimizers.OPTIMIZERS[optimizer]
+        self.opt_params = optimizers.parameters(optimizer)
+        # [first moment, second moment] per coefficient and intercept, flattened
+        # (coefficient j of output c at j * k + c, intercepts last).
+        n_parameters = (data.X.shape[1] + 1) * data.n_targets
+        self.opt_state = optimizers.initial_state((n_parameters,))
         self.fit_intercept = bool(fit_intercept)
         self.alpha = float(alpha)
         coef = check_initial("coef_init", coef_init, data.coef_shape(), np.float64)
@@ -70,8 +78,8 @@ class _Engine:
 
     # What a fit carries over to the next (partial_fit, warm_start): small, and
     # free of the data, so that a fitted estimator pickles small.
-    STATE = ("coef", "intercept", "t", "eta_scale")
-    _SNAPSHOT = ("coef", "intercept", "t")
+    STATE = ("coef", "intercept", "t", "eta_scale", "opt_state")
+    _SNAPSHOT = ("coef", "intercept", "t", "opt_state")
 
     def snapshot(self, names=None):
         """Copies of the state :meth:`restore` brings back (coefficients, step)."""
@@ -119,16 +127,22 @@ class StochasticEngine(_Engine):
     """
 
     STATE = ("coef", "intercept", "avg_coef", "avg_intercept", "t", "eta_scale",
-             "rng_state")  # fmt: skip
-    _SNAPSHOT = ("coef", "intercept", "avg_coef", "avg_intercept", "t")
+             "rng_state", "opt_state")  # fmt: skip
+    _SNAPSHOT = ("coef", "intercept", "avg_coef", "avg_intercept", "t", "opt_state")
 
     def __init__(
         self, data, *, impl="compiled", batch_size=None, fit_intercept=True,
         shuffle=True, alpha=0.0, average=False, random_state=None, coef_init=None,
-        intercept_init=None,
+        intercept_init=None, optimizer="sgd",
     ):  # fmt: skip
         dtype = data.X.dtype
-        super().__init__(data, dtype, fit_intercept, alpha, coef_init, intercept_init)
+        super().__init__(data, dtype, fit_intercept, alpha, coef_init, intercept_init,
+                         optimizer)  # fmt: skip
+        if impl == "loop" and optimizer != "sgd":
+            raise ValueError(
+                f"impl='loop' implements plain gradient steps only; use impl="
+                f"'compiled' or 'numpy' with optimizer={optimizer!r}."
+            )
         self.impl = impl
         rows = len(data.train_rows)
         self.batch_size = None if batch_size is None else min(batch_size, rows)
@@ -179,11 +193,14 @@ class StochasticEngine(_Engine):
         avg_intercept = self.avg_intercept if averaging else None
 
         def run(etas, decays):
+            # None selects the plain update (compiled away); else the optimizer's.
+            opt_state = None if self.optimizer == "sgd" else self.opt_state
             return kernel(
                 data.X, y, data.sample_weight, shift, scale, self.coef,
                 self.intercept, avg_coef, avg_intercept, self.order,
                 self.rng_state, etas, decays, *size, self.t, self.average_start,
-                self.shuffle, self.fit_intercept, *scratch,
+                self.shuffle, self.fit_intercept, opt_state, self.opt_kind,
+                self.opt_params, *scratch,
             )  # fmt: skip
 
         return run
@@ -203,13 +220,17 @@ class StochasticEngine(_Engine):
             average_start=self.average_start,
         )
 
+        optimizer_options = {}
+        if self.optimizer != "sgd":
+            optimizer_options = dict(optimizer=self.optimizer, opt_state=self.opt_state)
+
         def run(etas, decays):
             if self.shuffle:
                 _kernels.shuffle(self.order, self.rng_state)
             return twin(
                 data.X, data.y, self.coef, self.intercept, self.order, etas, *size,
                 self.fit_intercept, decays=decays if self.alpha else None,
-                t_start=self.t, **options,
+                t_start=self.t, **options, **optimizer_options,
             )  # fmt: skip
 
         return run
@@ -240,10 +261,10 @@ class BatchEngine(_Engine):
 
     def __init__(
         self, data, *, impl="compiled", strategy="pass", fit_intercept=True,
-        alpha=0.0, coef_init=None, intercept_init=None,
+        alpha=0.0, coef_init=None, intercept_init=None, optimizer="sgd",
     ):  # fmt: skip
         super().__init__(data, np.float64, fit_intercept, alpha, coef_init,
-                         intercept_init)  # fmt: skip
+                         intercept_init, optimizer)  # fmt: skip
         if strategy == "gram":
             self._gradient = self._gram_gradient()
         elif impl == "compiled":
@@ -317,18 +338,25 @@ class BatchEngine(_Engine):
             grad, grad_b, loss = self._gradient(theta, b)
             shift_term = np.multiply.outer(data.shift, grad_b).reshape(grad.shape)
             scale = data.scale if grad.ndim == 1 else data.scale[:, None]
-            self._grad = scale * (grad - shift_term) + 2.0 * self.alpha * self.coef
+            self._grad = scale * (grad - shift_term)
             self._grad_b = grad_b.copy()
-            norm_sq = float(np.sum(np.square(self._grad)))
+            penalized = self._grad + 2.0 * self.alpha * self.coef
+            norm_sq = float(np.sum(np.square(penalized)))
             if self.fit_intercept:
                 norm_sq += float(np.sum(np.square(grad_b)))
         self.gradient_norm = np.sqrt(norm_sq)
         return loss
 
     def update(self, eta):
-        """Step along the gradient from the last :meth:`evaluate`."""
+        """Step from the last :meth:`evaluate`: the L2 decay, then the optimizer's
+        update along the data gradient (for plain steps the same as a step along
+        the penalized gradient)."""
         with quiet_overflow():
-            self.coef -= eta * self._grad
-            if self.fit_intercept:
-                self.intercept -= eta * self._grad_b
+            if self.alpha:
+                self.coef *= 1.0 - 2.0 * eta * self.alpha
+            grad_b = self._grad_b if self.fit_intercept else np.zeros_like(self._grad_b)
+            reference.optimizer_update(
+                self.optimizer, self.coef, self.intercept, self._grad, grad_b,
+                self.opt_state, eta, self.t + 1,
+            )  # fmt: skip
         self.t += 1

@@ -1,0 +1,84 @@
+"""Update rules: plain gradient steps and the adaptive optimizers.
+
+For a parameter w with gradient g, step size eta and update count k (1, 2, ...):
+
+* ``"sgd"``:       w -= eta g
+* ``"momentum"``:  v = mu v + g;                       w -= eta v
+* ``"nesterov"``:  v = mu v + g;                       w -= eta (g + mu v)
+* ``"adagrad"``:   s += g^2;                           w -= eta g / (sqrt(s) + eps)
+* ``"rmsprop"``:   s = rho s + (1 - rho) g^2;          w -= eta g / (sqrt(s) + eps)
+* ``"adam"``:      m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
+                   w -= eta (m / (1 - b1^k)) / (sqrt(v / (1 - b2^k)) + eps)
+
+Defaults are the literature's: mu = 0.9, rho = 0.9, b1 = 0.9, b2 = 0.999,
+eps = 1e-8. The L2 penalty is applied as a decoupled weight decay
+w = (1 - 2 eta alpha) w before the update (as in AdamW). The compiled epochs run
+the same rules (``fastgd._kernels._optimizer_delta``); :func:`step` is the NumPy
+version used by batch gradient descent and by the twins.
+"""
+
+import numpy as np
+
+# One table for the string option: name -> code used inside the compiled kernels.
+OPTIMIZERS = {
+    "sgd": 0,
+    "momentum": 1,
+    "nesterov": 2,
+    "adagrad": 3,
+    "rmsprop": 4,
+    "adam": 5,
+}
+DEFAULTS = {"momentum": 0.9, "rho": 0.9, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
+
+
+def parameters(name):
+    """The kernels' parameter vector [momentum or rho or beta1, beta2, eps]."""
+    first = {"momentum": "momentum", "nesterov": "momentum", "rmsprop": "rho"}.get(
+        name, "beta1"
+    )
+    return np.array([DEFAULTS[first], DEFAULTS["beta2"], DEFAULTS["eps"]])
+
+
+def initial_state(shape):
+    """Zeroed state for ``shape`` parameters: [first moment / velocity, second
+    moment] in float64."""
+    return np.zeros((2, *shape))
+
+
+def step(name, params, grad, state, eta, count, params_vector=None):
+    """Apply one update in place: ``params -= delta``; ``state`` is updated too.
+
+    ``params``, ``grad`` share a shape; ``state`` is (2, *shape); ``count`` is the
+    number of this update (from 1), used by Adam's bias correction.
+    """
+    mu_or_beta1, beta2, eps = parameters(name) if params_vector is None else (
+        params_vector)  # fmt: skip
+    first, second = state[0], state[1]
+    if name == "sgd":
+        delta = eta * grad
+    elif name == "momentum":
+        first *= mu_or_beta1
+        first += grad
+        delta = eta * first
+    elif name == "nesterov":
+        first *= mu_or_beta1
+        first += grad
+        delta = eta * (grad + mu_or_beta1 * first)
+    elif name == "adagrad":
+        second += grad * grad
+        delta = eta * grad / (np.sqrt(second) + eps)
+    elif name == "rmsprop":
+        second *= mu_or_beta1
+        second += (1 - mu_or_beta1) * grad * grad
+        delta = eta * grad / (np.sqrt(second) + eps)
+    elif name == "adam":
+        first *= mu_or_beta1
+        first += (1 - mu_or_beta1) * grad
+        second *= beta2
+        second += (1 - beta2) * grad * grad
+        corrected_first = first / (1 - mu_or_beta1**count)
+        corrected_second = second / (1 - beta2**count)
+        delta = eta * corrected_first / (np.sqrt(corrected_second) + eps)
+    else:
+        raise ValueError(f"optimizer={name!r}; use one of {sorted(OPTIMIZERS)}.")
+    params -= delta.astype(params.dtype, copy=False)
