@@ -77,14 +77,14 @@ def column_moments(X, sample_weight):
 
 def prepare(
     X, y, *, sample_weight=None, standardize=False, fit_intercept=True,
-    validation_fraction=None, random_state=None, statistics=None, need_moments=False,
+    validation_fraction=None, random_state=None, statistics=None,
 ):  # fmt: skip
     """Validate X, y and sample_weight and derive a :class:`Data`.
 
     ``statistics`` (mean, variance) reuses a standardization computed earlier
-    (partial_fit, warm_start); otherwise it is computed when ``standardize`` or
-    ``need_moments`` asks for it. Without an intercept the features are scaled but
-    not centred, so that the model keeps b = 0 in the original units.
+    (partial_fit, warm_start); otherwise it is computed when ``standardize`` asks
+    for it. Without an intercept the features are scaled but not centred, so that
+    the model keeps b = 0 in the original units.
     """
     X, y = check_data(X, y)
     m, n = X.shape
@@ -115,7 +115,7 @@ def prepare(
     mean = variance = None
     if statistics is not None:
         mean, variance = statistics
-    elif standardize or need_moments:
+    elif standardize:
         mean, variance = column_moments(X, weights)
     shift = np.zeros(n, dtype=X.dtype)
     scale = np.ones(n, dtype=X.dtype)
