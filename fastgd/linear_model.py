@@ -237,9 +237,11 @@ default="sgd"
     def _validate_data(self, X, y, reset):
         reject_unusable_dtype(X, "X")
         reject_unusable_dtype(y, "y")
+        # NaN/inf are checked once, by the engines' prepare(): checking here too
+        # would scan X twice.
         return validate_data(
             self, X, y, reset=reset, dtype=FLOAT_DTYPES, order="C",
-            multi_output=True, y_numeric=True,
+            multi_output=True, y_numeric=True, ensure_all_finite=False,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ fitting
