@@ -72,6 +72,13 @@ NUMBA_VERSION = numba.__version__
 # the latency of fetching rows in random order, not by arithmetic, so the fetch of
 # the row needed a few samples later is started now.
 PREFETCH_AHEAD = 8
+# Bytes ahead that the streaming kernels (batch gradient, column moments, read)
+# prefetch, in whole rows: the hardware prefetcher alone left the fused gradient at
+# 1.4x one read at 1,000,000 x 100 float64 and float32 at 5,000,000 x 20 slower than
+# float64. Rows longer than this are not prefetched: the hardware streams long rows
+# by itself, and prefetching 8 KB rows made the gradient slower (docs/performance.md).
+STREAM_PREFETCH_BYTES = 2048
+STREAM_PREFETCH_MAX_ROWS = 8
 
 
 def _prefetch_intrinsic(typingctx, array, index):
@@ -139,6 +146,15 @@ def compiled_signatures(kernel):
     return list(getattr(kernel, "signatures", []))
 
 
+@_jit()
+def _stream_prefetch_rows(X):
+    """Rows ahead that a sequential pass over X prefetches (0: none)."""
+    row_bytes = X.shape[1] * X.itemsize
+    if row_bytes == 0 or row_bytes > STREAM_PREFETCH_BYTES:
+        return 0
+    return min(-(-STREAM_PREFETCH_BYTES // row_bytes), STREAM_PREFETCH_MAX_ROWS)
+
+
 # --------------------------------------------------------------------------- #
 # Random numbers and shuffling
 # --------------------------------------------------------------------------- #
@@ -196,12 +212,15 @@ def batch_gradient(
     m, n = X.shape
     n_blocks = partial.shape[0]
     uniform = sample_weight.shape[0] == 1
+    ahead = _stream_prefetch_rows(X)
     for block in prange(n_blocks):
         start = block * m // n_blocks
         stop = (block + 1) * m // n_blocks
         acc = partial[block]
         acc[:] = 0.0
         for i in range(start, stop):
+            if ahead > 0 and i + ahead < stop:
+                prefetch(X, i + ahead)
             row = X[i]
             r = intercept[0] - np.float64(y[i])
             for j in range(n):
@@ -242,6 +261,7 @@ def batch_gradient_multi(
     k = Y.shape[1]
     n_blocks = partial.shape[0]
     uniform = sample_weight.shape[0] == 1
+    ahead = _stream_prefetch_rows(X)
     for block in prange(n_blocks):
         start = block * m // n_blocks
         stop = (block + 1) * m // n_blocks
@@ -249,6 +269,8 @@ def batch_gradient_multi(
         acc[:] = 0.0
         r = acc[n + 2]
         for i in range(start, stop):
+            if ahead > 0 and i + ahead < stop:
+                prefetch(X, i + ahead)
             row = X[i]
             weight = np.float64(sample_weight[0] if uniform else sample_weight[i])
             for c in range(k):
@@ -701,12 +723,15 @@ def column_moments(X, sample_weight, mean, variance, partial):
     n_blocks = partial.shape[0]
     uniform = sample_weight.shape[0] == 1
     first = X[0]
+    ahead = _stream_prefetch_rows(X)
     for block in prange(n_blocks):
         start = block * m // n_blocks
         stop = (block + 1) * m // n_blocks
         acc = partial[block]
         acc[:] = 0.0
         for i in range(start, stop):
+            if ahead > 0 and i + ahead < stop:
+                prefetch(X, i + ahead)
             row = X[i]
             weight = np.float64(sample_weight[0] if uniform else sample_weight[i])
             for j in range(n):
@@ -737,11 +762,14 @@ def streaming_read(X, partial):
     """
     m, n = X.shape
     n_blocks = partial.shape[0]
+    ahead = _stream_prefetch_rows(X)
     for block in prange(n_blocks):
         start = block * m // n_blocks
         stop = (block + 1) * m // n_blocks
         total = 0.0
         for i in range(start, stop):
+            if ahead > 0 and i + ahead < stop:
+                prefetch(X, i + ahead)
             row = X[i]
             for j in range(n):
                 total += row[j]

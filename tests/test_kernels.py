@@ -25,6 +25,22 @@ def test_shuffle_is_a_seeded_permutation():
     assert np.array_equal(order, again)
 
 
+@pytest.mark.parametrize(
+    ("n", "dtype", "rows_ahead"),
+    [
+        (100, np.float64, 3),  # 800-byte rows: 2,048 bytes ahead is 3 rows
+        (100, np.float32, 6),
+        (20, np.float32, 8),  # 80-byte rows: capped at 8 rows
+        (256, np.float64, 1),  # exactly 2,048 bytes
+        (257, np.float64, 0),  # longer rows stream by themselves
+        (1000, np.float64, 0),
+    ],
+)
+def test_streaming_kernels_prefetch_about_2kb_ahead_on_short_rows(n, dtype, rows_ahead):
+    X = np.zeros((2, n), dtype=dtype)
+    assert _kernels._stream_prefetch_rows(X) == rows_ahead
+
+
 def test_shuffle_positions_are_close_to_uniform():
     """Each of 5 items lands in each of 5 places about 1/5 of the time."""
     counts = np.zeros((5, 5))
