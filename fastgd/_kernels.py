@@ -126,6 +126,18 @@ else:
     prefetch = intrinsic(_prefetch_intrinsic)
 
 
+# Rows of X are split into this many fixed blocks (at most) by the parallel kernels,
+# of at least this many rows each: the split depends on m only, so the block sums,
+# reduced in block order, do not depend on the number of threads.
+MAX_BLOCKS = 64
+ROWS_PER_BLOCK = 4096
+
+
+def n_gradient_blocks(n_samples):
+    """Fixed number of row blocks of the parallel kernels (depends on m only)."""
+    return max(1, min(MAX_BLOCKS, n_samples // ROWS_PER_BLOCK))
+
+
 def get_num_threads():
     """Number of threads the parallel kernels use."""
     return numba.get_num_threads()
@@ -752,6 +764,36 @@ def column_moments(X, sample_weight, mean, variance, partial):
         mean[j] = first[j] + first_moment
         variance[j] = max(second_moment / total_weight - first_moment**2, 0.0)
     return total_weight
+
+
+@_jit(parallel=True)
+def cross_products(X, Y, partial):
+    """X^T Y and the column sums of X in one parallel pass (for the Gram strategy).
+
+    ``Y`` (m, k); ``partial`` (n_blocks, k + 1, n) float64 receives, per fixed
+    block of rows, sum_i Y_ic x_i in row c < k and sum_i x_i in row k; summing it
+    over blocks (in block order) gives X^T Y and X^T 1. Reading X once here instead
+    of BLAS's X^T [Y, 1] saved about half of that call at 1,000,000 x 100.
+    """
+    m, n = X.shape
+    k = Y.shape[1]
+    n_blocks = partial.shape[0]
+    ahead = _stream_prefetch_rows(X)
+    for block in prange(n_blocks):
+        start = block * m // n_blocks
+        stop = (block + 1) * m // n_blocks
+        acc = partial[block]
+        acc[:] = 0.0
+        for i in range(start, stop):
+            if ahead > 0 and i + ahead < stop:
+                prefetch(X, i + ahead)
+            row = X[i]
+            for c in range(k):
+                target = np.float64(Y[i, c])
+                for j in range(n):
+                    acc[c, j] += target * row[j]
+            for j in range(n):
+                acc[k, j] += row[j]
 
 
 @_jit(parallel=True)

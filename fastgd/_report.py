@@ -11,8 +11,11 @@ try:  # rich is optional: the bench extra
 except ImportError:  # pragma: no cover - exercised where rich is absent
     Console = None
 
-COLUMNS = ("impl", "median", "min", "x read", "vs loop", "vs numpy", "vs sklearn",
-           "note")  # fmt: skip
+# "x read 1T / all": the median as a multiple of one streaming read of X on one
+# thread (the bound for the sequential SGD and mini-batch epochs) and on all
+# threads (the bound for the parallel batch gradient).
+COLUMNS = ("impl", "median", "min", "x read 1T / all", "vs loop", "vs numpy",
+           "vs sklearn", "note")  # fmt: skip
 
 
 def _cells(row):
@@ -26,7 +29,7 @@ def _cells(row):
         row["impl"],
         f"{row['median_s'] * 1e3:.1f} ms",
         f"{row['min_s'] * 1e3:.1f} ms",
-        f"{row['x_read_1thread']:.1f}x",
+        f"{row['x_read_1thread']:.1f} / {row['x_read_all_threads']:.2f}",
         ratio("speedup_vs_loop"),
         ratio("speedup_vs_numpy"),
         ratio("speedup_vs_sklearn"),
@@ -103,10 +106,16 @@ class Reporter:
     def fits(self, fits):
         self._print("\n  fits to convergence (compiled):")
         for fit in fits:
+            notes = []
+            if "x_normal_equation" in fit:
+                notes.append(f"{fit['x_normal_equation']:.2f}x the normal equation")
+            if fit.get("strategy") and fit["method"] != "batch (pass)":
+                notes.append(f"ran: {fit['strategy']}")
             self._print(
                 f"  {fit['method']:<14}{fit['seconds']:>8.2f}s {fit['n_iter']:>5} "
                 f"iterations/epochs  converged={fit['converged']!s:<5}  "
                 f"max |coef - true| = {fit['max_coef_error']:.2e}"
+                + (f"  ({'; '.join(notes)})" if notes else "")
             )
 
     @contextlib.contextmanager

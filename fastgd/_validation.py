@@ -9,7 +9,9 @@ cannot write into the caller's data.
 import numbers
 
 import numpy as np
-from sklearn.utils.validation import check_array
+from sklearn.utils.validation import assert_all_finite, check_array
+
+from . import _kernels
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -65,7 +67,9 @@ def check_data(X, y):
     reject_unusable_dtype(X, "X")
     reject_unusable_dtype(y, "y")
     try:
-        X = check_array(X, dtype=FLOAT_DTYPES, order="C", input_name="X")
+        X = check_array(
+            X, dtype=FLOAT_DTYPES, order="C", input_name="X", ensure_all_finite=False
+        )
     except ValueError as exc:
         if "could not convert" in str(exc) or "dtype='numeric'" in str(exc):
             raise TypeError(
@@ -87,7 +91,24 @@ def check_data(X, y):
         )
     X = _as_kernel_array(X, X.dtype.newbyteorder("="))
     y = _as_kernel_array(y, X.dtype)
+    _check_finite(X, "X")
     return X, y
+
+
+def _check_finite(X, name):
+    """Raise scikit-learn's NaN/inf error for X, scanning it once on all threads.
+
+    A sum is finite only if every term is (NaN and inf propagate; inf - inf is NaN),
+    so one parallel compiled sum settles the common case at the speed of a read;
+    only a non-finite sum (bad data, or finite values whose sum overflows) pays
+    for scikit-learn's exact check and its message.
+    """
+    if _kernels.JIT_DISABLED:  # the kernel would run as Python loops
+        assert_all_finite(X, input_name=name)
+        return
+    blocks = np.empty(_kernels.n_gradient_blocks(X.shape[0]))
+    if not np.isfinite(_kernels.streaming_read(X, blocks)):
+        assert_all_finite(X, input_name=name)
 
 
 def check_int(name, value, minimum=1):

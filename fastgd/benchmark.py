@@ -205,7 +205,12 @@ class Timing(NamedTuple):
     times: tuple
 
 
-def compare(callables, repeats=5, warmup=1, settle=0.2):
+# Seconds to pause before each timed call: OpenBLAS's worker threads keep spinning
+# for about 0.1 s after a BLAS call and would take the cores from the next one.
+SETTLE_SECONDS = 0.2
+
+
+def compare(callables, repeats=5, warmup=1, settle=SETTLE_SECONDS):
     """Time several callables side by side, interleaved round by round.
 
     Each is called ``warmup`` times first (an int for all, or {name: int}) so that

@@ -146,7 +146,7 @@ def _time_read_limit(X, y, repeats):
     return single, parallel
 
 
-def _method_rows(method, impls, X, y, args, read_single):
+def _method_rows(method, impls, X, y, args, read_single, read_all):
     """Time the method's implementations side by side; rows for the table."""
     entries = [
         benchmark.REGISTRY[method, impl]
@@ -177,6 +177,7 @@ def _method_rows(method, impls, X, y, args, read_single):
     by_impl = {row["impl"]: row for row in rows}
     for row in rows:
         row["x_read_1thread"] = row["median_s"] / read_single
+        row["x_read_all_threads"] = row["median_s"] / read_all
         for name in ("loop", "numpy", "sklearn"):
             baseline = by_impl.get(name)
             if baseline and name != row["impl"] and baseline["unit"] == row["unit"]:
@@ -185,12 +186,16 @@ def _method_rows(method, impls, X, y, args, read_single):
 
 
 def _fits(X, y, true_coef, methods, args):
-    """Fit to convergence with each method (compiled) and report time and error."""
+    """Fit to convergence with each method (compiled) and report time and error;
+    batch gradient descent is also timed against the normal equation."""
     plans = {
-        "batch": lambda: solvers.fit_batch(X, y, eta0=0.3, tol=1e-8, max_iter=2000),
-        "batch (gram)": lambda: solvers.fit_batch(
-            X, y, eta0=0.3, tol=1e-8, max_iter=2000, strategy="gram"
+        "batch (pass)": lambda: solvers.fit_batch(
+            X, y, eta0=0.3, tol=1e-8, max_iter=2000, strategy="pass"
         ),
+        "batch (auto)": lambda: solvers.fit_batch(
+            X, y, eta0=0.3, tol=1e-8, max_iter=2000, strategy="auto"
+        ),
+        "normal eq.": lambda: np.linalg.solve(X.T @ X, X.T @ y),
         "sgd": lambda: solvers.fit_sgd(
             X, y, eta0=benchmark.benchmark_step_size(X) / 10, max_iter=10, tol=1e-4,
             random_state=0,
@@ -202,22 +207,36 @@ def _fits(X, y, true_coef, methods, args):
     }  # fmt: skip
     results = []
     for name, fit in plans.items():
-        if name.split()[0] not in methods:
+        method = "batch" if name == "normal eq." else name.split()[0]
+        if method not in methods:
             continue
+        time.sleep(benchmark.SETTLE_SECONDS)  # let BLAS threads stop spinning
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             result = fit()
+        seconds = time.perf_counter() - start
+        if isinstance(result, np.ndarray):  # the normal equation: coefficients
+            result = solvers.FitResult(
+                coef=result, intercept=0.0, n_iter=1, n_steps=0,
+                loss_history=np.array([np.mean((X @ result - y) ** 2)]), converged=True,
+                stop_reason="closed form", validation_scores=np.array([]), eta0=0.0,
+            )  # fmt: skip
         results.append(
             dict(
                 method=name,
-                seconds=time.perf_counter() - start,
+                seconds=seconds,
                 n_iter=result.n_iter,
                 converged=result.converged,
                 final_loss=float(result.loss_history[-1]),
                 max_coef_error=float(np.max(np.abs(result.coef - true_coef))),
+                strategy=result.strategy,
             )
         )
+    normal = next((fit for fit in results if fit["method"] == "normal eq."), None)
+    for fit in results:
+        if normal is not None and fit["method"].startswith("batch"):
+            fit["x_normal_equation"] = fit["seconds"] / normal["seconds"]
     return results
 
 
@@ -270,7 +289,9 @@ def run_bench(args, reporter=None):
             )  # fmt: skip
             for method in args.methods:
                 advance(f"{method} at {m:,} x {n}")
-                rows = _method_rows(method, args.impls, X, y, args, read_single)
+                rows = _method_rows(
+                    method, args.impls, X, y, args, read_single, read_all
+                )
                 size_report["methods"].extend(rows)
                 reporter.method_table(method, args.batch_size, rows)
             if not args.no_fit:

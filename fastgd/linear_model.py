@@ -40,7 +40,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     Parameters
     ----------
     solver : {"sgd", "minibatch", "batch"}, default="sgd"
-        One sample per update, ``batch_size`` samples, or all samples.
+        One sample per update, ``batch_size`` samples, or all samples. The batch
+        solver forms X^T X once when that pays (``strategy="auto"`` of
+        :func:`fastgd.fit_batch`); a ``partial_fit`` call always reads X.
     batch_size : int, default=32
         Rows per update for ``solver="minibatch"`` (clamped to n_samples).
     learning_rate : {"adaptive", "constant", "invscaling", "annealing"} or \
@@ -246,16 +248,16 @@ default="sgd"
 
     # ------------------------------------------------------------------ fitting
 
-    def _engine(self, data, state):
+    def _engine(self, data, state, max_iter=1, tol=None):
         alpha = self.alpha if self.penalty == "l2" else 0.0
         if self.solver == "batch":
-            engine = _training.BatchEngine(
-                data,
-                impl=self.impl,
-                fit_intercept=self.fit_intercept,
-                alpha=alpha,
-                optimizer=self.optimizer,
+            plan = _training.resolve_batch_strategy(
+                "auto", self.impl, data, max_iter, tol
             )
+            engine = _training.BatchEngine(
+                data, impl=self.impl, strategy=plan.start, gram_after=plan.switch_after,
+                fit_intercept=self.fit_intercept, alpha=alpha, optimizer=self.optimizer,
+            )  # fmt: skip
         else:
             engine = _training.StochasticEngine(
                 data, impl=self.impl, fit_intercept=self.fit_intercept,
@@ -324,13 +326,13 @@ default="sgd"
         X, y = self._validate_data(X, y, reset=not resume)
         data = self._prepare(X, y, sample_weight, not resume, self.early_stopping)
         state = self._state if resume else None
-        engine = self._engine(data, state)
-        if coef_init is not None or intercept_init is not None:
-            self._set_initial(engine, coef_init, intercept_init)
         stochastic_tol = self.tol is not None and self.solver != "batch"
         tol = self.tol
         if stochastic_tol and not self.early_stopping:
             tol = self.tol * max(_target_variance(data), np.finfo(np.float64).tiny)
+        engine = self._engine(data, state, self.max_iter, tol)
+        if coef_init is not None or intercept_init is not None:
+            self._set_initial(engine, coef_init, intercept_init)
         outcome = _training.train(
             engine, self._schedule(engine), max_iter=self.max_iter, tol=tol,
             n_iter_no_change=self.n_iter_no_change,

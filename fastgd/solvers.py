@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 IMPLS = _training.IMPLS
-BATCH_STRATEGIES = ("pass", "gram")
+BATCH_STRATEGIES = ("auto", "pass", "gram")
 
 
 class FitResult(NamedTuple):
@@ -64,6 +64,9 @@ class FitResult(NamedTuple):
         R^2 on the validation split after each epoch (empty without early stopping).
     eta0 : float
         The initial step size used (the derived one when ``eta0="auto"``).
+    strategy : str or None
+        What batch gradient descent ran: ``"pass"``, ``"gram"``, or ``"pass, then
+        gram from iteration i"`` (``strategy="auto"``); None for SGD and mini-batch.
     """
 
     coef: np.ndarray
@@ -75,6 +78,7 @@ class FitResult(NamedTuple):
     stop_reason: str
     validation_scores: np.ndarray
     eta0: float
+    strategy: str | None = None
 
 
 def _result(engine, outcome, single, eta0):
@@ -92,6 +96,7 @@ def _result(engine, outcome, single, eta0):
         stop_reason=outcome.stop_reason,
         validation_scores=np.asarray(outcome.validation_scores, dtype=np.float64),
         eta0=eta0,
+        strategy=getattr(engine, "strategy", None),
     )
 
 
@@ -99,7 +104,7 @@ def _fit(
     X, y, *, batch_size, learning_rate, eta0, power_t, alpha, max_iter, tol,
     n_iter_no_change, fit_intercept, shuffle, random_state, average, standardize,
     early_stopping, validation_fraction, sample_weight, coef_init, intercept_init,
-    impl, strategy="pass", verbose=0, name="fit", optimizer="sgd",
+    impl, strategy="auto", verbose=0, name="fit", optimizer="sgd",
 ):  # fmt: skip
     """Shared body of the three public functions; ``batch_size=None`` is SGD and
     ``batch_size="all"`` is full-batch gradient descent."""
@@ -122,10 +127,11 @@ def _fit(
         rows = None if full_batch else (batch_size or 1)
         eta0 = _training.auto_step_size(data, rows, fit_intercept)
     if full_batch:
+        plan = _training.resolve_batch_strategy(strategy, impl, data, max_iter, tol)
         engine = _training.BatchEngine(
-            data, impl=impl, strategy=strategy, fit_intercept=fit_intercept,
-            alpha=alpha, coef_init=coef_init, intercept_init=intercept_init,
-            optimizer=optimizer,
+            data, impl=impl, strategy=plan.start, gram_after=plan.switch_after,
+            fit_intercept=fit_intercept, alpha=alpha, coef_init=coef_init,
+            intercept_init=intercept_init, optimizer=optimizer,
         )  # fmt: skip
         steps_per_epoch = 1
     else:
@@ -317,7 +323,7 @@ def fit_minibatch(
 def fit_batch(
     X, y, *, learning_rate="constant", eta0=0.01, power_t=0.25, alpha=0.0,
     max_iter=1000, tol=1e-6, n_iter_no_change=5, fit_intercept=True,
-    strategy="pass", standardize=False, early_stopping=False,
+    strategy="auto", standardize=False, early_stopping=False,
     validation_fraction=0.1, sample_weight=None, coef_init=None,
     intercept_init=None, random_state=None, impl="compiled", verbose=0,
     optimizer="sgd",
@@ -333,12 +339,17 @@ def fit_batch(
     Parameters
     ----------
     {COMMON}
-    strategy : {"pass", "gram"}, default="pass"
+    strategy : {"auto", "pass", "gram"}, default="auto"
         ``"pass"``: one pass over X per iteration (with ``impl="compiled"`` a fused,
-        parallel kernel reading X once). ``"gram"``: form X^T X and X^T y once (one
-        pass, float64), then every iteration costs O(n^2) instead of O(m n), with
-        the same iterates to rounding; pays off when many iterations are needed and
-        n is small. Runs on NumPy (``impl="loop"`` is not offered).
+        parallel kernel reading X once). ``"gram"``: form X^T X and X^T y once
+        (float64), then every iteration costs O(n^2) instead of O(m n), with the same
+        iterates to rounding; pays off when many iterations are needed and n is
+        small. Runs on NumPy (``impl="loop"`` is not offered). ``"auto"`` (compiled
+        only; the twins always pass) decides from m, n, the dtype, the weights and
+        the fewest iterations ``max_iter`` and ``tol`` allow: "gram" at once when
+        that already pays, otherwise passes, switching to "gram" once they have
+        cost as much as forming X^T X would (see ``FitResult.strategy`` and
+        docs/performance.md).
     random_state : int, RandomState instance or None, default=None
         Seeds the validation split of ``early_stopping``.
 

@@ -31,7 +31,16 @@ def test_bench_runs_end_to_end_with_json_and_plot(tmp_path, capsys):
     )
     assert "speedup_vs_numpy" in batch_compiled
     assert "speedup_vs_sklearn" not in batch_compiled, "a gradient is not a whole fit"
-    assert {fit["method"] for fit in size["fits"]} >= {"batch", "sgd", "minibatch"}
+    fits = {fit["method"]: fit for fit in size["fits"]}
+    assert set(fits) >= {
+        "batch (pass)",
+        "batch (auto)",
+        "normal eq.",
+        "sgd",
+        "minibatch",
+    }
+    assert fits["batch (pass)"]["strategy"] == "pass"
+    assert fits["batch (auto)"]["x_normal_equation"] > 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
 

@@ -31,12 +31,14 @@ from .engines import (
     quiet_overflow,
 )
 from .loop import MIN_UPDATES_PER_ROUND, Outcome, train
+from .strategy import BatchPlan, plan_batch_strategy, resolve_batch_strategy
 
 __all__ = [
     "DIVERGENCE_FACTOR",
     "IMPLS",
     "MIN_UPDATES_PER_ROUND",
     "BatchEngine",
+    "BatchPlan",
     "Data",
     "DivergenceError",
     "Outcome",
@@ -46,8 +48,10 @@ __all__ = [
     "curvature",
     "gram_statistics",
     "n_gradient_blocks",
+    "plan_batch_strategy",
     "prepare",
     "quiet_overflow",
+    "resolve_batch_strategy",
     "to_original_units",
     "to_z_units",
     "train",

@@ -11,17 +11,10 @@ from .. import _kernels
 from .._validation import check_data, check_sample_weight
 
 IMPLS = ("compiled", "numpy", "loop")
-# Rows per block of the fused kernels: fixed from m alone, so the float64 block sums
-# (and so the results) do not depend on the thread count.
-_ROWS_PER_BLOCK = 4096
-_MAX_BLOCKS = 64
 # Rows per chunk when forming X^T X in float64.
 _GRAM_CHUNK_ROWS = 8192
-
-
-def n_gradient_blocks(n_samples):
-    """Fixed number of row blocks of the parallel kernels (depends on m only)."""
-    return max(1, min(_MAX_BLOCKS, n_samples // _ROWS_PER_BLOCK))
+# The kernels' fixed split of the rows into blocks (from m alone).
+n_gradient_blocks = _kernels.n_gradient_blocks
 
 
 # --------------------------------------------------------------------------- #
@@ -170,22 +163,23 @@ def gram_statistics(X, y, sample_weight):
     """Weighted X^T X / W, X^T y / W, means of X and y, and mean(y^2) per output,
     in float64.
 
-    float64 data with uniform weights goes straight to BLAS (X^T X, and X^T [y, 1]
-    for the cross products and column sums in one more pass): as fast as NumPy's
-    own normal equation. Otherwise chunks of rows are cast to float64 and weighted,
-    one pass over X.
+    float64 data with uniform weights goes straight to BLAS for X^T X, and the
+    cross products X^T y and column sums come from one more compiled pass: no slower
+    than NumPy's own normal equation. Otherwise chunks of rows are cast to float64
+    and weighted, one pass over X.
     """
     m, n = X.shape
     Y = y.reshape(m, -1)
     if X.dtype == np.float64 and sample_weight.shape[0] == 1:
         k = Y.shape[1]
-        targets_and_ones = np.ones((m, k + 1))
-        targets_and_ones[:, :k] = Y
-        products = X.T @ targets_and_ones / m
-        Y64 = Y.astype(np.float64)
+        partial = np.empty((n_gradient_blocks(m), k + 1, n))
+        _kernels.cross_products(X, Y, partial)
+        products = partial.sum(axis=0).T / m
+        # BLAS last: OpenBLAS threads spin for ~0.1 s after a call and would take
+        # the cores from the compiled pass.
+        gram = X.T @ X / m
         return (
-            X.T @ X / m, products[:, :k], products[:, k], Y64.mean(axis=0),
-            np.mean(Y64**2, axis=0),
+            gram, products[:, :k], products[:, k], Y.mean(axis=0), np.mean(Y**2, axis=0)
         )  # fmt: skip
     weights = np.broadcast_to(sample_weight, (m,))
     gram = np.zeros((n, n))

@@ -262,9 +262,13 @@ class BatchEngine(_Engine):
     def __init__(
         self, data, *, impl="compiled", strategy="pass", fit_intercept=True,
         alpha=0.0, coef_init=None, intercept_init=None, optimizer="sgd",
+        gram_after=None,
     ):  # fmt: skip
         super().__init__(data, np.float64, fit_intercept, alpha, coef_init,
                          intercept_init, optimizer)  # fmt: skip
+        # strategy="auto" may start with passes and switch to the Gram matrix
+        # after ``gram_after`` evaluations (see fastgd._training.strategy).
+        self.strategy, self.gram_after, self.evaluations = strategy, gram_after, 0
         if strategy == "gram":
             self._gradient = self._gram_gradient()
         elif impl == "compiled":
@@ -275,6 +279,10 @@ class BatchEngine(_Engine):
                 data.validation_rows is not None) else None  # fmt: skip
             self._gradient = lambda coef, b: twin(data.X, data.y, coef, b, weights)
         self.gradient_norm = np.inf
+        # The standardization in float64, shaped for coef: it maps every iterate.
+        column = (slice(None),) if data.y.ndim == 1 else (slice(None), None)
+        self._scale = data.scale.astype(np.float64)[column]
+        self._shift = data.shift.astype(np.float64)
 
     def _compiled_gradient(self):
         data = self.data
@@ -313,7 +321,24 @@ class BatchEngine(_Engine):
         gram, cross, x_mean, y_mean, y_square = gram_statistics(
             data.X, data.y, data.sample_weight
         )
-        single = data.y.ndim == 1
+        if data.y.ndim == 1:  # the common case, in as few NumPy calls as possible
+            cross_1 = cross[:, 0]
+            y_mean_1, y_square_1 = float(y_mean[0]), float(y_square[0])
+
+            def gradient_single(coef, intercept):
+                b = float(intercept[0])
+                G_coef = gram @ coef
+                x_coef = float(x_mean @ coef)
+                grad = G_coef - cross_1
+                grad += b * x_mean
+                grad *= 2.0
+                grad_b = 2.0 * (x_coef + b - y_mean_1)
+                loss = (float(coef @ G_coef) + 2.0 * b * x_coef + b * b
+                        - 2.0 * float(coef @ cross_1) - 2.0 * b * y_mean_1
+                        + y_square_1)  # fmt: skip
+                return grad, np.array([grad_b]), loss
+
+            return gradient_single
 
         def gradient(coef, intercept):
             C = coef.reshape(len(coef), -1)
@@ -325,19 +350,25 @@ class BatchEngine(_Engine):
                 np.sum(C * G_coef, axis=0) + 2.0 * intercept * x_coef + intercept**2
                 - 2.0 * np.sum(C * cross, axis=0) - 2.0 * intercept * y_mean + y_square
             )  # fmt: skip
-            return (grad[:, 0] if single else grad), grad_b, float(np.mean(loss))
+            return grad, grad_b, float(np.mean(loss))
 
         return gradient
 
     def evaluate(self):
         """Loss and gradient (kept for :meth:`update`) at the current iterate;
         returns the loss and records the gradient norm."""
-        data = self.data
-        theta, b = to_original_units(data, self.coef, self.intercept)
+        if self.gram_after is not None and self.evaluations >= self.gram_after:
+            self._gradient = self._gram_gradient()
+            self.strategy = f"pass, then gram from iteration {self.evaluations + 1}"
+            self.gram_after = None
+        self.evaluations += 1
+        scale, shift = self._scale, self._shift
         with quiet_overflow():
-            grad, grad_b, loss = self._gradient(theta, b)
-            shift_term = np.multiply.outer(data.shift, grad_b).reshape(grad.shape)
-            scale = data.scale if grad.ndim == 1 else data.scale[:, None]
+            # to_original_units, inlined: this runs once per iteration.
+            theta = scale * self.coef
+            grad, grad_b, loss = self._gradient(theta, self.intercept - shift @ theta)
+            # The chain rule back to z units: scale * (grad - shift dJ/db).
+            shift_term = np.multiply.outer(shift, grad_b).reshape(grad.shape)
             self._grad = scale * (grad - shift_term)
             self._grad_b = grad_b.copy()
             penalized = self._grad + 2.0 * self.alpha * self.coef

@@ -1,0 +1,104 @@
+"""strategy="auto" for batch gradient descent: when forming X^T X once pays.
+
+Costs are counted in passes over X (one fused gradient evaluation). The "pass"
+strategy costs one pass per iteration. The "gram" strategy costs a one-off
+``gram_cost_in_passes`` (X^T X through BLAS, plus one pass for X^T y and the column
+sums), then O(n^2 k) per iteration, which is ``n k / m`` of a pass.
+
+The one-off cost was measured against the fused gradient on a 2-core AVX-512 Xeon
+with OpenBLAS (docs/performance.md, "The Gram strategy"): for float64 data with
+uniform weights X^T X costs 4.2, 6.4, 10.7, 10.7 and 19 passes at n = 10, 20, 100,
+300 and 1,000, which ``GRAM_PASSES_SCALE * n ** (1/3)`` follows within about 25%.
+float32 data (cast to float64 in chunks, and half the bytes per pass) costs about
+three times as many of its own passes; sample weights (chunks multiplied by the
+weights) about twice.
+
+The number of iterations a fit will need is unknown in advance, so the plan uses a
+lower bound: with the relative gradient-norm rule, even a perfectly conditioned
+problem at a stable step size at best halves the gradient per iteration, so it
+needs at least log2(1 / tol) iterations (``max_iter`` when ``tol`` is None or 0).
+If that lower bound already pays for the Gram matrix, the fit forms it at once.
+Otherwise it starts with passes and switches to the Gram matrix once it has spent
+as many passes as the matrix costs (the ski-rental rule: never more than about twice
+the cost of the better strategy in hindsight, however many iterations it turns
+out to need).
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+GRAM_PASSES_SCALE = 2.0
+FLOAT32_GRAM_FACTOR = 3.0
+WEIGHTED_GRAM_FACTOR = 2.0
+# Beyond this many features X^T X (n^2 float64) is not formed automatically.
+MAX_GRAM_FEATURES = 4096
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """The strategy to start with, and the iteration after which to switch to
+    "gram" (None: never)."""
+
+    start: str
+    switch_after: int | None = None
+
+    def describe(self):
+        if self.switch_after is None:
+            return self.start
+        return f"pass, then gram after {self.switch_after} iterations"
+
+
+def gram_cost_in_passes(n_features, dtype, weighted):
+    """Estimated one-off cost of X^T X and X^T y, in passes over X."""
+    passes = GRAM_PASSES_SCALE * n_features ** (1.0 / 3.0)
+    if np.dtype(dtype) != np.float64:
+        passes *= FLOAT32_GRAM_FACTOR
+    elif weighted:
+        passes *= WEIGHTED_GRAM_FACTOR
+    return passes
+
+
+def min_iterations(max_iter, tol):
+    """A lower bound on the iterations a fit will run (see the module docstring)."""
+    if tol is None or tol <= 0:
+        return max_iter
+    return min(max_iter, max(1, math.ceil(math.log2(1.0 / tol))))
+
+
+def plan_batch_strategy(n_samples, n_features, n_targets, dtype, weighted, max_iter,
+                        tol):  # fmt: skip
+    """The :class:`BatchPlan` for strategy="auto" (see the module docstring).
+
+    >>> plan_batch_strategy(1_000_000, 100, 1, "float64", False, 1000, 1e-8)
+    BatchPlan(start='gram', switch_after=None)
+    >>> plan_batch_strategy(1_000_000, 100, 1, "float64", False, 5, None)
+    BatchPlan(start='pass', switch_after=None)
+    """
+    if n_features > min(n_samples, MAX_GRAM_FEATURES):
+        return BatchPlan("pass")
+    # What a Gram iteration saves over a pass, in passes.
+    saved = 1.0 - n_features * n_targets / n_samples
+    if saved <= 0:
+        return BatchPlan("pass")
+    break_even = math.ceil(gram_cost_in_passes(n_features, dtype, weighted) / saved)
+    if min_iterations(max_iter, tol) >= break_even:
+        return BatchPlan("gram")
+    if max_iter > break_even:
+        return BatchPlan("pass", switch_after=break_even)
+    return BatchPlan("pass")
+
+
+def resolve_batch_strategy(strategy, impl, data, max_iter, tol):
+    """The :class:`BatchPlan` for a fit: ``strategy`` as given, or for "auto" the
+    plan above (always "pass" for the NumPy and loop twins, which exist to be
+    compared pass for pass)."""
+    if strategy != "auto":
+        return BatchPlan(strategy)
+    if impl != "compiled":
+        return BatchPlan("pass")
+    n = data.X.shape[1]
+    weighted = data.sample_weight.shape[0] != 1
+    return plan_batch_strategy(len(data.train_rows), n, data.n_targets, data.X.dtype,
+                               weighted, max_iter, tol)  # fmt: skip
