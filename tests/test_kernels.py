@@ -139,3 +139,45 @@ def test_import_compiles_nothing():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert finished.stdout.strip() == "0"
+
+
+def test_helper_chunk_rows_follows_row_size_threads_and_cache():
+    big = np.lib.stride_tricks.as_strided(np.zeros(1), (1_000_000, 100), (0, 0))
+    wide = np.lib.stride_tricks.as_strided(np.zeros(1), (200_000, 1000), (0, 0))
+    narrow = np.lib.stride_tricks.as_strided(np.zeros(1), (5_000_000, 20), (0, 0))
+    threads = _kernels.get_num_threads()
+    try:
+        _kernels.set_num_threads(1)
+        assert _kernels.helper_chunk_rows(big, big.shape[0]) == 0, "no second thread"
+        if _kernels.max_threads() < 2:
+            pytest.skip("numba has a single thread here")
+        _kernels.set_num_threads(2)
+        assert _kernels.helper_chunk_rows(big, big.shape[0]) == 512  # 400 KB of rows
+        assert _kernels.helper_chunk_rows(wide, wide.shape[0]) == 51
+        assert _kernels.helper_chunk_rows(narrow, narrow.shape[0]) == 1024  # capped
+        assert _kernels.helper_chunk_rows(big[:1000], 1000) == 0, "X stays in cache"
+        assert _kernels.helper_chunk_rows(big, 300) == 0, "one chunk: no helper"
+    finally:
+        _kernels.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "minibatch"])
+def test_helper_thread_changes_no_result(solver):
+    """X past HELPER_MIN_BYTES runs the chunked epoch with two threads; one thread
+    runs the plain one. The updates must be bit for bit the same (the epoch's loss
+    is summed per chunk, so only its rounding may differ)."""
+    from fastgd import fit_minibatch, fit_sgd
+
+    fit = fit_sgd if solver == "sgd" else fit_minibatch
+    X, y, _ = make_problem(m=6000, n=100, seed=3)
+    assert X.nbytes >= _kernels.HELPER_MIN_BYTES
+    threads = _kernels.get_num_threads()
+    results = []
+    try:
+        for count in (1, min(2, _kernels.max_threads())):
+            _kernels.set_num_threads(count)
+            results.append(fit(X, y, eta0=1e-3, max_iter=2, tol=None, random_state=0))
+    finally:
+        _kernels.set_num_threads(threads)
+    assert np.array_equal(results[0].coef, results[1].coef)
+    assert np.allclose(results[0].loss_history, results[1].loss_history, rtol=1e-12)

@@ -17,6 +17,9 @@ from .conftest import make_problem, relative_error
 TOLERANCE = {np.float64: 1e-10, np.float32: 2e-4}
 # The kernels' optimizer arguments for plain steps: no state, code 0, no parameters.
 NO_OPTIMIZER = (None, 0, np.zeros(3))
+# Samples per chunk of the epoch kernels' helper-thread prefetch: small, so that
+# these small problems run the chunked epoch (whose results must not change).
+HELPER_CHUNK = 7
 
 
 def _start(X, y, seed=1):
@@ -45,7 +48,7 @@ def _run_sgd_kernel(X, y, coef, intercept, order, etas, fit_intercept):
     decays = np.ones(len(etas), X.dtype)
     args = (X, y, weights, shift, scale, coef, intercept, avg_coef, avg_intercept,
             order, rng_state, etas, decays, 0, -1, True, fit_intercept,
-            *NO_OPTIMIZER)  # fmt: skip
+            *NO_OPTIMIZER, HELPER_CHUNK)  # fmt: skip
     if y.ndim == 1:
         return _kernels.sgd_epoch(*args)
     return _kernels.sgd_epoch_multi(*args, np.empty(y.shape[1], dtype=X.dtype))
@@ -67,7 +70,7 @@ def _run_minibatch_kernel(X, y, coef, intercept, order, etas, batch, fit_interce
     return kernel(
         X, y, weights, shift, scale, coef, intercept, avg_coef, avg_intercept, order,
         rng_state, etas, decays, batch, 0, -1, True, fit_intercept, *NO_OPTIMIZER,
-        *scratch,
+        HELPER_CHUNK, *scratch,
     )  # fmt: skip
 
 
@@ -256,7 +259,7 @@ def test_weighted_standardized_penalized_averaged_epochs_replay(
         kernel = _kernels.sgd_epoch if y.ndim == 1 else _kernels.sgd_epoch_multi
         scratch = () if y.ndim == 1 else (np.empty(k, dtype),)
         loss = kernel(*common, t_start, average_start, True, fit_intercept,
-                      *NO_OPTIMIZER, *scratch)  # fmt: skip
+                      *NO_OPTIMIZER, HELPER_CHUNK, *scratch)  # fmt: skip
         size = ()
     else:
         multi = y.ndim == 2
@@ -264,7 +267,7 @@ def test_weighted_standardized_penalized_averaged_epochs_replay(
         scratch = (np.empty((batch, *k), dtype),
                    np.empty((X.shape[1] + 1, *k) if multi else X.shape[1]))  # fmt: skip
         loss = kernel(*common, batch, t_start, average_start, True, fit_intercept,
-                      *NO_OPTIMIZER, *scratch)  # fmt: skip
+                      *NO_OPTIMIZER, HELPER_CHUNK, *scratch)  # fmt: skip
         size = (batch,)
     reference_epoch = getattr(reference, f"{method}_epoch_{impl}")
     twin_loss = reference_epoch(

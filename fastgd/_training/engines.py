@@ -195,12 +195,14 @@ class StochasticEngine(_Engine):
         def run(etas, decays):
             # None selects the plain update (compiled away); else the optimizer's.
             opt_state = None if self.optimizer == "sgd" else self.opt_state
+            # Decided per epoch: it follows the current thread count.
+            helper_chunk = _kernels.helper_chunk_rows(data.X, len(self.order))
             return kernel(
                 data.X, y, data.sample_weight, shift, scale, self.coef,
                 self.intercept, avg_coef, avg_intercept, self.order,
                 self.rng_state, etas, decays, *size, self.t, self.average_start,
                 self.shuffle, self.fit_intercept, opt_state, self.opt_kind,
-                self.opt_params, *scratch,
+                self.opt_params, helper_chunk, *scratch,
             )  # fmt: skip
 
         return run
