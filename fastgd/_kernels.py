@@ -70,8 +70,10 @@ JIT_DISABLED = bool(numba.config.DISABLE_JIT)
 NUMBA_VERSION = numba.__version__
 # Samples ahead whose rows the epoch kernels prefetch: a shuffled epoch is bound by
 # the latency of fetching rows in random order, not by arithmetic, so the fetch of
-# the row needed a few samples later is started now.
-PREFETCH_AHEAD = 8
+# the row needed a few samples later is started now. Alone, 4 to 16 ahead measured
+# alike; with the helper thread below (rows already in a shared cache) 16 to 32
+# beat 8 (108-110 vs 119 ms at 1,000,000 x 100 float64).
+PREFETCH_AHEAD = 16
 # Bytes ahead that the streaming kernels (batch gradient, column moments, read)
 # prefetch, in whole rows: the hardware prefetcher alone left the fused gradient at
 # 1.4x one read at 1,000,000 x 100 float64 and float32 at 5,000,000 x 20 slower than
@@ -83,7 +85,8 @@ STREAM_PREFETCH_MAX_ROWS = 8
 # chunk of this many samples while the current chunk is processed: with the one
 # thread's own prefetch alone, the number of cache misses a core keeps in flight
 # bounds the epoch (1,000,000 x 100 float64: 167 ms alone, 115 ms with a helper on
-# 512-row chunks; 256 to 1,024 rows measured alike, 2,048 rows 140 ms). Below
+# 512-row chunks; 256 to 1,024 rows measured alike, 2,048 rows 140 ms; at
+# 200,000 x 1,000, 64-row chunks 173 ms against 256 ms alone). Below
 # HELPER_MIN_BYTES of X the rows stay in cache and the helper only costs its
 # synchronization.
 HELPER_CHUNK_BYTES = 512 * 800
