@@ -256,7 +256,10 @@ class BatchEngine(_Engine):
     """Full-batch gradient descent: one gradient evaluation and update per step.
 
     ``strategy="pass"`` reads X once per iteration (the fused kernel, or a twin);
-    ``"gram"`` forms X^T X once and costs O(n^2 k) per iteration. The iterates are
+    ``"gram"`` forms X^T X once and costs O(n^2 k) per iteration; with
+    ``gram_after=k`` a "pass" engine switches to "gram" before evaluation k + 1
+    (strategy="auto"; the plan is :func:`fastgd._training.strategy.
+    plan_batch_strategy`'s), and ``strategy`` then says so. The iterates are
     kept in float64 in z units; the gradient in z units is
     scale * (grad_theta - shift dJ/db), plus 2 alpha w for the L2 penalty.
     """
@@ -268,8 +271,6 @@ class BatchEngine(_Engine):
     ):  # fmt: skip
         super().__init__(data, np.float64, fit_intercept, alpha, coef_init,
                          intercept_init, optimizer)  # fmt: skip
-        # strategy="auto" may start with passes and switch to the Gram matrix
-        # after ``gram_after`` evaluations (see fastgd._training.strategy).
         self.strategy, self.gram_after, self.evaluations = strategy, gram_after, 0
         if strategy == "gram":
             self._gradient = self._gram_gradient()
