@@ -8,15 +8,23 @@ Run:   pytest bench/ --benchmark-only
 Large: pytest bench/ --benchmark-only --large
 """
 
+import time
+
 import pytest
 
-from fastgd.benchmark import LOOP_ROWS, REGISTRY
+from fastgd.benchmark import LOOP_ROWS, REGISTRY, SETTLE_SECONDS
 
 FULL_SIZE = sorted(key for key, entry in REGISTRY.items() if entry.max_rows is None)
 LOOP_METHODS = sorted({method for method, impl in REGISTRY if impl == "loop"})
 SMALL = [
     (method, impl) for method in LOOP_METHODS for impl in ("compiled", "numpy", "loop")
 ]
+
+
+def _settle():
+    """Before each round (untimed): let OpenBLAS's threads stop spinning after the
+    previous benchmark's BLAS calls, as `fastgd bench` does."""
+    time.sleep(SETTLE_SECONDS)
 
 
 def _run(benchmark, entry, X, y, dtype):
@@ -27,6 +35,7 @@ def _run(benchmark, entry, X, y, dtype):
     slow = entry.impl == "loop" or (entry.impl == "numpy" and entry.method == "sgd")
     benchmark.pedantic(
         entry.setup(X, y),
+        setup=None if benchmark.disabled else _settle,
         rounds=1 if slow and m > LOOP_ROWS else 5,
         iterations=1,
         warmup_rounds=entry.warmup,
