@@ -295,11 +295,15 @@ class BatchEngine(_Engine):
         if y.ndim == 1:
             grad, grad_b = np.empty(n), np.empty(1)
             partial = np.empty((n_blocks, n + 2))
+            # float32 data: the row dot products in float32 too (the kernel sums
+            # everything else in float64), at coefficients rounded to float32.
+            coef_dtype = X.dtype
 
             def gradient(coef, intercept):
                 loss, grad_b[0] = _kernels.batch_gradient(
-                    X, y, weights, total, coef, intercept, grad, partial
-                )
+                    X, y, weights, total, coef.astype(coef_dtype, copy=False),
+                    intercept, grad, partial,
+                )  # fmt: skip
                 return grad, grad_b, loss
 
             return gradient
