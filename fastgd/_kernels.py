@@ -693,7 +693,7 @@ def _minibatch_rows(
         grad[:] = 0.0
         for s in range(size):
             row = X[order[start + s]]
-            r = np.float64(residual[s])
+            r = residual[s]
             for j in range(n):
                 grad[j] += r * row[j]
         step = 2.0 * eta / weight_sum
@@ -737,8 +737,10 @@ def minibatch_epoch(
     W_B the group's total weight: coef = decay_t coef - eta_t (2/W_B) Z_B^T (w r)_B;
     b -= eta_t (2/W_B) sum (w r)_B. The sums run over raw rows in float64 and are
     mapped to z afterwards: Z_B^T v = scale * (X_B^T v - shift * sum v).
-    ``residual`` (batch_size,) of X's dtype and ``grad`` (n,) float64 are scratch.
-    ``helper_chunk`` as for :func:`sgd_epoch`, rounded to whole batches.
+    ``residual`` (batch_size,) and ``grad`` (n,), of X's dtype, are scratch: the B
+    rows of a batch are summed in X's dtype (as the NumPy twin's X_B^T r), the epoch
+    loss in float64. ``helper_chunk`` as for :func:`sgd_epoch`, rounded to whole
+    batches.
     """
     if do_shuffle:
         shuffle(order, rng_state)

@@ -181,9 +181,11 @@ class StochasticEngine(_Engine):
                 _kernels.minibatch_epoch_multi if multi else _kernels.minibatch_epoch
             )
             size = (self.batch_size,)
+            # One output: the batch's rows summed in X's dtype (float32 stays
+            # float32, as in the NumPy twin); k outputs: in float64.
             scratch = (
                 np.empty((self.batch_size, *k), dtype),
-                np.empty((n + 1, *k) if multi else (n,)),
+                np.empty((n + 1, *k)) if multi else np.empty(n, dtype),
             )
 
         # None selects the kernels' plain loops (z = x; no averaging).
