@@ -56,8 +56,9 @@ callable, default="adaptive"
         1 / (2 (lambda_max + mean |z|^2 / B)) for B-row steps, where lambda_max is
         the largest eigenvalue of E[z z^T] (z the standardized features, with a
         column of ones for the intercept), estimated by power iteration on an
-        evenly spaced sample of rows, with a 1.2 margin. The value used is in
-        ``eta0_``.
+        evenly spaced sample of rows, with a 1.2 margin. SGD steps by eta * w_i
+        (as SGDRegressor), so its "auto" step is also divided by the mean
+        sample weight. The value used is in ``eta0_``.
     power_t : float, default=0.25
         Exponent of ``learning_rate="invscaling"``.
     penalty : {None, "l2"}, default=None

@@ -173,6 +173,23 @@ def test_sample_weight_equals_repetition_for_batch():
     np.testing.assert_allclose(weighted.coef_, plain.coef_, rtol=1e-7)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_default_fit_does_not_depend_on_the_scale_of_sample_weight(solver):
+    # An SGD step is eta * w_i times the unweighted one, so eta0="auto" has to
+    # divide by the mean weight: before it did, uniform weights of 3 diverged on
+    # scikit-learn's check_sample_weights_list for about 2% of shuffle seeds.
+    X, y, _ = make_problem(m=60, n=3, noise=1.0)
+    weights = 1.0 + np.arange(60) % 4
+    plain = GDRegressor(solver=solver, random_state=0).fit(X, y, sample_weight=weights)
+    for factor in (1e-3, 3.0, 1e3):
+        scaled = GDRegressor(solver=solver, random_state=0)
+        scaled.fit(X, y, sample_weight=factor * weights)
+        np.testing.assert_allclose(scaled.eta0_ * (factor if solver == "sgd" else 1),
+                                   plain.eta0_, rtol=1e-12)  # fmt: skip
+        np.testing.assert_allclose(scaled.coef_, plain.coef_, rtol=1e-6, atol=1e-9)
+
+
 @pytest.mark.parametrize("solver", SOLVERS)
 def test_l2_penalty_matches_ridge(solver):
     from sklearn.linear_model import Ridge

@@ -248,7 +248,16 @@ def auto_step_size(data, batch_size, fit_intercept):
     noise, bounded by the mean squared row norm over B, so SGD (B = 1) and
     mini-batch take 1 / (2 (lambda_max + mean |z|^2 / B)). ``batch_size=None``
     means full batch.
+
+    Batch and mini-batch steps divide by the weights' sum, so the scale of
+    ``sample_weight`` does not matter to them. An SGD step is eta * w_i times the
+    unweighted one (as in SGDRegressor): that is unweighted SGD on rows scaled by
+    sqrt(w_i), whose curvature and mean squared row norm are mean(w) times the
+    weighted ones, so SGD divides its step by the mean training weight.
     """
     eigenvalue, row_norm = curvature(data, fit_intercept)
     noise = 0.0 if batch_size is None else row_norm / batch_size
-    return 1.0 / (2.0 * (_AUTO_MARGIN * eigenvalue + noise))
+    step = 1.0 / (2.0 * (_AUTO_MARGIN * eigenvalue + noise))
+    if batch_size == 1:
+        step *= len(data.train_rows) / data.train_weight
+    return step
