@@ -225,18 +225,30 @@ def _next_random(rng_state):
 
 
 @_jit()
-def shuffle(order, rng_state):
-    """Fisher-Yates shuffle of ``order`` in place, drawing from ``rng_state``.
+def shuffle_positions(order, rng_state, start, stop):
+    """Steps start..stop-1 of a forward Fisher-Yates shuffle of ``order`` in place.
 
-    The draw in [0, i] maps the high 32 random bits by multiply-shift (Lemire), which
-    avoids a division per element.
+    Step i swaps position i with a uniform pick among positions i..m-1, after which
+    position i is final and no later step touches it. Running the steps in
+    consecutive pieces, in order, gives the permutation of one call: the epoch
+    kernels' helper thread shuffles the next chunk's positions while the current
+    chunk trains. The draw maps the high 32 random bits by multiply-shift (Lemire),
+    which avoids a division per element.
     """
-    for i in range(order.shape[0] - 1, 0, -1):
+    m = order.shape[0]
+    for i in range(start, min(stop, m - 1)):
         high = _next_random(rng_state) >> np.uint64(32)
-        j = np.int64((high * np.uint64(i + 1)) >> np.uint64(32))
+        j = i + np.int64((high * np.uint64(m - i)) >> np.uint64(32))
         tmp = order[i]
         order[i] = order[j]
         order[j] = tmp
+
+
+@_jit()
+def shuffle(order, rng_state):
+    """Fisher-Yates shuffle of ``order`` in place, drawing from ``rng_state`` (all
+    the steps of :func:`shuffle_positions`)."""
+    shuffle_positions(order, rng_state, 0, order.shape[0])
 
 
 # --------------------------------------------------------------------------- #
@@ -409,9 +421,13 @@ def _update_average(avg_coef, avg_intercept, coef, intercept, t, average_start):
 
 
 @_jit()
-def _prefetch_positions(X, y, order, start, stop):
-    """Prefetch the rows of X and y at positions start..stop-1 of ``order``."""
+def _prepare_positions(X, y, order, rng_state, do_shuffle, start, stop):
+    """The helper thread's share of an epoch: shuffle positions start..stop-1 of
+    ``order`` (when ``do_shuffle``; their Fisher-Yates steps, see
+    :func:`shuffle_positions`) and prefetch the rows of X and y they point to."""
     for s in range(start, stop):
+        if do_shuffle:
+            shuffle_positions(order, rng_state, s, s + 1)
         prefetch(X, order[s])
         prefetch(y, order[s])
 
@@ -470,9 +486,9 @@ def _sgd_rows(
     constant_step = etas.shape[0] == 1
     uniform = sample_weight.shape[0] == 1
     loss = 0.0
-    n_rows = order.shape[0]
     for s in range(start, stop):
-        if s + PREFETCH_AHEAD < n_rows:
+        # Only positions of this call: the helper thread may be shuffling later ones.
+        if s + PREFETCH_AHEAD < stop:
             prefetch(X, order[s + PREFETCH_AHEAD])
             prefetch(y, order[s + PREFETCH_AHEAD])
         eta = etas[0] if constant_step else etas[s]
@@ -513,23 +529,26 @@ def sgd_epoch(
     Each residual is taken before its update, so the sum comes at no extra cost.
     Returns early (with a non-finite sum) as soon as a residual is not finite.
     With ``helper_chunk`` > 0 (see :func:`helper_chunk_rows`) a second thread
-    prefetches the rows of the next ``helper_chunk`` samples while the current
-    ones are processed; the updates, and so the results, are the same with or
-    without it.
+    shuffles the next ``helper_chunk`` positions and prefetches their rows while
+    the current ones are processed; the permutation, the updates, and so the
+    results, are the same with or without it.
     """
-    if do_shuffle:
-        shuffle(order, rng_state)
     n_rows = order.shape[0]
     chunk = helper_chunk
     if chunk <= 0 or chunk >= n_rows:
+        if do_shuffle:
+            shuffle(order, rng_state)
         return _sgd_rows(X, y, sample_weight, shift, scale, coef, intercept,
                          avg_coef, avg_intercept, order, etas, decays, t_start,
                          average_start, fit_intercept, opt_state, opt_kind,
                          opt_params, 0, n_rows)  # fmt: skip
+    if do_shuffle:
+        shuffle_positions(order, rng_state, 0, chunk)
     loss = 0.0
     chunk_loss = np.zeros(1)
     for start in range(0, n_rows, chunk):
         stop = min(start + chunk, n_rows)
+        next_stop = min(stop + chunk, n_rows)
         for worker in prange(2):
             if worker == 0:
                 chunk_loss[0] = _sgd_rows(
@@ -538,9 +557,11 @@ def sgd_epoch(
                     fit_intercept, opt_state, opt_kind, opt_params, start, stop,
                 )  # fmt: skip
             else:
-                _prefetch_positions(X, y, order, stop, min(stop + chunk, n_rows))
+                _prepare_positions(X, y, order, rng_state, do_shuffle, stop, next_stop)
         loss += chunk_loss[0]
         if not np.isfinite(loss):
+            if do_shuffle:  # leave order and generator as one thread would
+                shuffle_positions(order, rng_state, next_stop, n_rows)
             return loss
     return loss
 
@@ -557,9 +578,9 @@ def _sgd_rows_multi(
     constant_step = etas.shape[0] == 1
     uniform = sample_weight.shape[0] == 1
     loss = 0.0
-    n_rows = order.shape[0]
     for s in range(start, stop):
-        if s + PREFETCH_AHEAD < n_rows:
+        # Only positions of this call: the helper thread may be shuffling later ones.
+        if s + PREFETCH_AHEAD < stop:
             prefetch(X, order[s + PREFETCH_AHEAD])
             prefetch(Y, order[s + PREFETCH_AHEAD])
         eta = etas[0] if constant_step else etas[s]
@@ -622,19 +643,22 @@ def sgd_epoch_multi(
     ``intercept`` and ``avg_intercept`` (k,) and a scratch ``residual`` (k,) of X's
     dtype.
     """
-    if do_shuffle:
-        shuffle(order, rng_state)
     n_rows = order.shape[0]
     chunk = helper_chunk
     if chunk <= 0 or chunk >= n_rows:
+        if do_shuffle:
+            shuffle(order, rng_state)
         return _sgd_rows_multi(X, Y, sample_weight, shift, scale, coef, intercept,
                                avg_coef, avg_intercept, order, etas, decays, t_start,
                                average_start, fit_intercept, opt_state, opt_kind,
                                opt_params, residual, 0, n_rows)  # fmt: skip
+    if do_shuffle:
+        shuffle_positions(order, rng_state, 0, chunk)
     loss = 0.0
     chunk_loss = np.zeros(1)
     for start in range(0, n_rows, chunk):
         stop = min(start + chunk, n_rows)
+        next_stop = min(stop + chunk, n_rows)
         for worker in prange(2):
             if worker == 0:
                 chunk_loss[0] = _sgd_rows_multi(
@@ -644,9 +668,11 @@ def sgd_epoch_multi(
                     stop,
                 )  # fmt: skip
             else:
-                _prefetch_positions(X, Y, order, stop, min(stop + chunk, n_rows))
+                _prepare_positions(X, Y, order, rng_state, do_shuffle, stop, next_stop)
         loss += chunk_loss[0]
         if not np.isfinite(loss):
+            if do_shuffle:  # leave order and generator as one thread would
+                shuffle_positions(order, rng_state, next_stop, n_rows)
             return loss
     return loss
 
@@ -665,6 +691,7 @@ def _minibatch_rows(
     """The updates of batches first_batch..last_batch-1 of the epoch (one output)."""
     n = X.shape[1]
     n_rows = order.shape[0]
+    limit = min(last_batch * batch_size, n_rows)
     constant_step = etas.shape[0] == 1
     uniform = sample_weight.shape[0] == 1
     loss = 0.0
@@ -676,7 +703,8 @@ def _minibatch_rows(
         residual_sum = 0.0
         weight_sum = 0.0
         for s in range(size):
-            if start + s + PREFETCH_AHEAD < n_rows:
+            # Only positions of this call: the helper may be shuffling later ones.
+            if start + s + PREFETCH_AHEAD < limit:
                 prefetch(X, order[start + s + PREFETCH_AHEAD])
                 prefetch(y, order[start + s + PREFETCH_AHEAD])
             i = order[start + s]
@@ -742,17 +770,19 @@ def minibatch_epoch(
     loss in float64. ``helper_chunk`` as for :func:`sgd_epoch`, rounded to whole
     batches.
     """
-    if do_shuffle:
-        shuffle(order, rng_state)
     n_rows = order.shape[0]
     n_batches = (n_rows + batch_size - 1) // batch_size
     per_chunk = max(1, helper_chunk // batch_size)
     if helper_chunk <= 0 or per_chunk >= n_batches:
+        if do_shuffle:
+            shuffle(order, rng_state)
         return _minibatch_rows(X, y, sample_weight, shift, scale, coef, intercept,
                                avg_coef, avg_intercept, order, etas, decays,
                                batch_size, t_start, average_start, fit_intercept,
                                opt_state, opt_kind, opt_params, residual, grad, 0,
                                n_batches)  # fmt: skip
+    if do_shuffle:
+        shuffle_positions(order, rng_state, 0, per_chunk * batch_size)
     loss = 0.0
     chunk_loss = np.zeros(1)
     for first in range(0, n_batches, per_chunk):
@@ -768,9 +798,11 @@ def minibatch_epoch(
                     residual, grad, first, last,
                 )  # fmt: skip
             else:
-                _prefetch_positions(X, y, order, stop, next_stop)
+                _prepare_positions(X, y, order, rng_state, do_shuffle, stop, next_stop)
         loss += chunk_loss[0]
         if not np.isfinite(loss):
+            if do_shuffle:  # leave order and generator as one thread would
+                shuffle_positions(order, rng_state, next_stop, n_rows)
             return loss
     return loss
 
@@ -785,6 +817,7 @@ def _minibatch_rows_multi(
     n = X.shape[1]
     k = Y.shape[1]
     n_rows = order.shape[0]
+    limit = min(last_batch * batch_size, n_rows)
     constant_step = etas.shape[0] == 1
     uniform = sample_weight.shape[0] == 1
     loss = 0.0
@@ -796,7 +829,8 @@ def _minibatch_rows_multi(
         grad[:] = 0.0
         weight_sum = 0.0
         for s in range(size):
-            if start + s + PREFETCH_AHEAD < n_rows:
+            # Only positions of this call: the helper may be shuffling later ones.
+            if start + s + PREFETCH_AHEAD < limit:
                 prefetch(X, order[start + s + PREFETCH_AHEAD])
                 prefetch(Y, order[start + s + PREFETCH_AHEAD])
             i = order[start + s]
@@ -864,17 +898,19 @@ def minibatch_epoch_multi(
     (k,), scratch ``residual`` (batch_size, k) of X's dtype and ``grad`` (n + 1, k)
     float64 (the last row sums the weighted residuals for the intercept).
     """
-    if do_shuffle:
-        shuffle(order, rng_state)
     n_rows = order.shape[0]
     n_batches = (n_rows + batch_size - 1) // batch_size
     per_chunk = max(1, helper_chunk // batch_size)
     if helper_chunk <= 0 or per_chunk >= n_batches:
+        if do_shuffle:
+            shuffle(order, rng_state)
         return _minibatch_rows_multi(X, Y, sample_weight, shift, scale, coef,
                                      intercept, avg_coef, avg_intercept, order, etas,
                                      decays, batch_size, t_start, average_start,
                                      fit_intercept, opt_state, opt_kind, opt_params,
                                      residual, grad, 0, n_batches)  # fmt: skip
+    if do_shuffle:
+        shuffle_positions(order, rng_state, 0, per_chunk * batch_size)
     loss = 0.0
     chunk_loss = np.zeros(1)
     for first in range(0, n_batches, per_chunk):
@@ -890,9 +926,11 @@ def minibatch_epoch_multi(
                     residual, grad, first, last,
                 )  # fmt: skip
             else:
-                _prefetch_positions(X, Y, order, stop, next_stop)
+                _prepare_positions(X, Y, order, rng_state, do_shuffle, stop, next_stop)
         loss += chunk_loss[0]
         if not np.isfinite(loss):
+            if do_shuffle:  # leave order and generator as one thread would
+                shuffle_positions(order, rng_state, next_stop, n_rows)
             return loss
     return loss
 

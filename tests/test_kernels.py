@@ -1,5 +1,6 @@
 """Kernel-level properties: the shuffle, the bandwidth probe, caching, threads."""
 
+import itertools
 import warnings
 
 import numpy as np
@@ -23,6 +24,62 @@ def test_shuffle_is_a_seeded_permutation():
     again = np.arange(1000, dtype=np.int64)
     _kernels.shuffle(again, np.array([99], dtype=np.uint64))
     assert np.array_equal(order, again)
+
+
+def test_shuffle_in_pieces_is_the_whole_shuffle():
+    """The helper thread shuffles an epoch chunk by chunk: any split of the steps,
+    run in order, must give the permutation and generator state of one call."""
+    whole = np.arange(1000, dtype=np.int64)
+    whole_state = np.array([7], dtype=np.uint64)
+    _kernels.shuffle(whole, whole_state)
+    for cuts in ([0, 1, 999, 1000], [0, 7, 300, 301, 1000, 2000], [0, 500, 1000]):
+        pieces = np.arange(1000, dtype=np.int64)
+        state = np.array([7], dtype=np.uint64)
+        for start, stop in itertools.pairwise(cuts):
+            _kernels.shuffle_positions(pieces, state, start, stop)
+        assert np.array_equal(pieces, whole) and state[0] == whole_state[0]
+
+
+@pytest.mark.parametrize("method", ["sgd", "minibatch"])
+@pytest.mark.parametrize("n_targets", [1, 2])
+@pytest.mark.parametrize("diverge", [False, True])
+def test_chunked_epoch_shuffles_as_the_plain_one(method, n_targets, diverge):
+    """With a helper chunk the next chunk's positions are shuffled while the
+    current one trains. Same updates, final order and generator state as the
+    epoch without chunks; on divergence (where the chunked epoch may stop a few
+    updates sooner, on the chunk's loss) the same final order and state."""
+    X, y, _ = make_problem(m=103, n=5, k=n_targets, seed=4)
+    X, y = check_data(X, y)
+    eta = 1e8 if diverge else 0.01
+    outcomes = []
+    for helper_chunk in (0, 8):
+        coef = np.zeros((5, *y.shape[1:]), X.dtype)
+        intercept = np.zeros(y.shape[1:] or (1,), X.dtype)
+        order = np.arange(103, dtype=np.int64)
+        state = np.array([11], dtype=np.uint64)
+        etas, decays = np.array([eta]), np.ones(1)
+        common = (X, y, np.ones(1, X.dtype), None, None, coef, intercept, None, None,
+                  order, state, etas, decays)  # fmt: skip
+        tail = (0, -1, True, True, None, 0, np.zeros(3), helper_chunk)
+        multi = n_targets > 1
+        if method == "sgd":
+            kernel = _kernels.sgd_epoch_multi if multi else _kernels.sgd_epoch
+            scratch = (np.empty(n_targets, X.dtype),) if multi else ()
+            loss = kernel(*common, *tail, *scratch)
+        else:
+            kernel = (
+                _kernels.minibatch_epoch_multi if multi else _kernels.minibatch_epoch
+            )
+            scratch = (np.empty((4, *y.shape[1:]), X.dtype),
+                       np.empty((6, n_targets)) if multi else np.empty(5))  # fmt: skip
+            loss = kernel(*common[:13], 4, *tail, *scratch)
+        outcomes.append((loss, coef, intercept, order, state[0]))
+    (loss_a, *plain), (loss_b, *chunked) = outcomes
+    assert np.isfinite(loss_a) != diverge and np.isfinite(loss_b) != diverge
+    assert np.array_equal(np.sort(plain[2]), np.arange(103))
+    checked = slice(2, 4) if diverge else slice(0, 4)
+    for a, b in zip(plain[checked], chunked[checked], strict=True):
+        assert np.array_equal(a, b)
 
 
 @pytest.mark.parametrize(
