@@ -103,6 +103,19 @@ class Reporter:
             )
             self._print(f"  {text}  {cells[-1]}")
 
+    def dtype_ratios(self, batch_size, rows):
+        self._print("\n  float64 against float32 (compiled, interleaved):")
+        self._print(f"  {'method':<18}{'float64':>11}{'float32':>11}  float64/float32")
+        for row in rows:
+            method = row["method"]
+            if method == "minibatch":
+                method += f" (B={batch_size})"
+            wide, narrow = row["float64_s"] * 1e3, row["float32_s"] * 1e3
+            self._print(
+                f"  {method:<18}{wide:>8.1f} ms{narrow:>8.1f} ms  "
+                f"{row['float64_over_float32']:.2f}x"
+            )
+
     def fits(self, fits):
         self._print("\n  fits to convergence (compiled):")
         for fit in fits:

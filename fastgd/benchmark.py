@@ -238,6 +238,35 @@ def compare(callables, repeats=5, warmup=1, settle=SETTLE_SECONDS):
     }
 
 
+def dtype_ratios(methods, X, y, repeats=5, batch_size=DEFAULT_BATCH_SIZE):
+    """Each method's compiled unit of work on float64 and float32 copies of the
+    same data, interleaved in one process. Returns one dict per method with both
+    medians (seconds) and ``float64_over_float32``: the speed float32 buys (about
+    2 where a method is bound by the bytes it reads)."""
+    copies = {
+        dtype: (np.asarray(X, dtype=dtype), np.asarray(y, dtype=dtype))
+        for dtype in ("float64", "float32")
+    }
+    runs = {
+        (method, dtype): REGISTRY[method, "compiled"].setup(A, b, batch_size=batch_size)
+        for method in methods
+        for dtype, (A, b) in copies.items()
+    }
+    timings = compare(runs, repeats=repeats)
+    rows = []
+    for method in methods:
+        wide, narrow = timings[method, "float64"], timings[method, "float32"]
+        rows.append(
+            dict(
+                method=method,
+                float64_s=wide.median,
+                float32_s=narrow.median,
+                float64_over_float32=wide.median / narrow.median,
+            )
+        )
+    return rows
+
+
 def compile_times(X, y):
     """Seconds for the first call of each compiled kernel in this process: the
     compile (or the cache load, when numba's disk cache is warm) plus the setup

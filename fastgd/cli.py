@@ -90,6 +90,12 @@ def build_parser():
     )
     bench.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     bench.add_argument(
+        "--dtype-ratio",
+        action="store_true",
+        help="also time each compiled method on float64 and float32 copies of the "
+        "data, interleaved, and report float64 time / float32 time",
+    )
+    bench.add_argument(
         "--threads",
         type=int,
         default=None,
@@ -246,7 +252,7 @@ def _fits(X, y, true_coef, methods, args):
 
 
 def _steps(sizes, methods, args):
-    per_size = 2 + len(methods) + (0 if args.no_fit else 1)
+    per_size = 2 + len(methods) + (0 if args.no_fit else 1) + int(args.dtype_ratio)
     return len(sizes) * per_size + (0 if args.no_compile_times else 1)
 
 
@@ -299,6 +305,12 @@ def run_bench(args, reporter=None):
                 )
                 size_report["methods"].extend(rows)
                 reporter.method_table(method, args.batch_size, rows)
+            if args.dtype_ratio:
+                advance(f"float64 against float32 at {m:,} x {n}")
+                size_report["dtype_ratios"] = benchmark.dtype_ratios(
+                    args.methods, X, y, args.repeats, args.batch_size
+                )
+                reporter.dtype_ratios(args.batch_size, size_report["dtype_ratios"])
             if not args.no_fit:
                 advance(f"fits at {m:,} x {n}")
                 size_report["fits"] = _fits(X, y, true_coef, args.methods, args)

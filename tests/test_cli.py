@@ -57,6 +57,19 @@ def test_plain_text_output_and_extrapolation_note(capsys):
     assert "float32" in out
 
 
+def test_dtype_ratio_times_both_dtypes_side_by_side(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    main(["bench", "--sizes", "3000x5", "--repeats", "1", "--methods", "batch,sgd",
+          "--impls", "compiled", "--no-fit", "--no-compile-times", "--dtype-ratio",
+          "--json", str(path)])  # fmt: skip
+    assert "float64 against float32" in capsys.readouterr().out
+    rows = json.loads(path.read_text())["sizes"][0]["dtype_ratios"]
+    assert [row["method"] for row in rows] == ["batch", "sgd"]
+    for row in rows:
+        assert row["float64_s"] > 0 and row["float32_s"] > 0
+        assert row["float64_over_float32"] == row["float64_s"] / row["float32_s"]
+
+
 def test_quiet_prints_only_record_and_tables(capsys):
     main(["bench", "--sizes", "500x2", "--repeats", "1", "--methods", "batch",
           "--impls", "compiled", "--no-fit", "--no-compile-times",
