@@ -20,6 +20,8 @@ Conventions shared by all kernels
   the call it holds the order the epoch used, so it can be replayed.
 * ``etas`` holds one step size per update, or a single value for a constant step.
 * Sums over samples are accumulated in float64 whatever the dtype of X.
+* Loops index ``X[i, j]``; no kernel takes a row view ``X[i]`` per row (numba
+  reference-counts views with locked instructions, see :func:`_row_dot`).
 """
 
 import warnings
