@@ -235,7 +235,7 @@ def shuffle_positions(order, rng_state, start, stop):
     consecutive pieces, in order, gives the permutation of one call: the epoch
     kernels' helper thread shuffles the next chunk's positions while the current
     chunk trains. The draw maps the high 32 random bits by multiply-shift (Lemire),
-    which avoids a division per element.
+    which avoids a division per element (uniform while m <= 2**32).
     """
     m = order.shape[0]
     for i in range(start, min(stop, m - 1)):
