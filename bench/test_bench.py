@@ -8,11 +8,9 @@ Run:   pytest bench/ --benchmark-only
 Large: pytest bench/ --benchmark-only --large
 """
 
-import time
-
 import pytest
 
-from fastgd.benchmark import LOOP_ROWS, REGISTRY, SETTLE_SECONDS
+from fastgd.benchmark import LOOP_ROWS, REGISTRY, settle_cores
 
 FULL_SIZE = sorted(key for key, entry in REGISTRY.items() if entry.max_rows is None)
 LOOP_METHODS = sorted({method for method, impl in REGISTRY if impl == "loop"})
@@ -23,8 +21,8 @@ SMALL = [
 
 def _settle():
     """Before each round (untimed): let OpenBLAS's threads stop spinning after the
-    previous benchmark's BLAS calls, as `fastgd bench` does."""
-    time.sleep(SETTLE_SECONDS)
+    previous benchmark's BLAS calls and wake the cores, as `fastgd bench` does."""
+    settle_cores()
 
 
 def _run(benchmark, entry, X, y, dtype):

@@ -41,16 +41,19 @@ FASTMATH_FLAGS = frozenset({"reassoc", "contract"})
 _CACHE_WARNING_SHOWN = False
 
 
-def _jit(parallel=False):
+def _jit(parallel=False, inline=False):
     """``numba.njit`` with fastgd's options, caching to disk when it can.
 
     When no cache directory is writable numba refuses ``cache=True`` at decoration
     time; the kernel is then compiled without a cache and a single warning says so.
+    ``inline=True`` inlines the function into its callers in numba's IR, for hot
+    helpers that LLVM would otherwise leave as a call per row.
     """
 
     def decorate(func):
         global _CACHE_WARNING_SHOWN
-        options = dict(nogil=True, fastmath=set(FASTMATH_FLAGS), parallel=parallel)
+        options = dict(nogil=True, fastmath=set(FASTMATH_FLAGS), parallel=parallel,
+                       inline="always" if inline else "never")  # fmt: skip
         try:
             return numba.njit(cache=True, **options)(func)
         except RuntimeError as exc:  # numba: "cannot cache function ...: no locator"
@@ -417,6 +420,31 @@ def _decay_and_step(coef, X, i, decay, step, shift, scale):
             coef[j] = decay * coef[j] - step * ((X[i, j] - shift[j]) * scale[j])
 
 
+@_jit(inline=True)
+def _step_then_residual(coef, X, i, decay, step, k, start, shift, scale):
+    """:func:`_decay_and_step` for row i, then returns the next sample's residual
+    ``start + z_k . coef`` with the new coef, both in one pass over coef.
+
+    An SGD epoch spends its arithmetic on a chain that cannot overlap: residual,
+    then update, then the next residual. Fusing the update with the next dot
+    product drops a pass over coef and a store-to-load round trip per element from
+    that chain; skipping the multiply by a decay of 1 (no penalty) drops another
+    multiply (1,000,000 x 100 float32: 74 -> 60 ns per sample, docs/performance.md).
+    """
+    r = start
+    if shift is None:
+        for j in range(X.shape[1]):
+            updated = decay * coef[j] - step * X[i, j]
+            coef[j] = updated
+            r += X[k, j] * updated
+    else:
+        for j in range(X.shape[1]):
+            updated = decay * coef[j] - step * ((X[i, j] - shift[j]) * scale[j])
+            coef[j] = updated
+            r += (X[k, j] - shift[j]) * scale[j] * updated
+    return r
+
+
 @_jit()
 def _update_average(avg_coef, avg_intercept, coef, intercept, t, average_start):
     """Running mean of the iterates from global step ``average_start`` on."""
@@ -501,15 +529,22 @@ def _sgd_rows(
         decay = decays[0] if constant_step else decays[s]
         i = order[s]
         weight = sample_weight[0] if uniform else sample_weight[i]
-        r = _residual(X, i, coef, intercept[0] - y[i], shift, scale)
+        if s == start or opt_state is not None:
+            # Without an optimizer, the previous update already computed r.
+            r = _residual(X, i, coef, intercept[0] - y[i], shift, scale)
         loss += np.float64(weight) * np.float64(r) * np.float64(r)
         if not np.isfinite(r):
             return loss
         if opt_state is None:
             step = eta * (r + r) * weight
-            _decay_and_step(coef, X, i, decay, step, shift, scale)
             if fit_intercept:
                 intercept[0] -= step
+            if s + 1 < stop:
+                k = order[s + 1]
+                r = _step_then_residual(coef, X, i, decay, step, k,
+                                        intercept[0] - y[k], shift, scale)  # fmt: skip
+            else:
+                _decay_and_step(coef, X, i, decay, step, shift, scale)
         else:
             _optimizer_row_step(coef, intercept, X, i, shift, scale, decay,
                                 (r + r) * weight, eta, opt_state, opt_kind,
@@ -550,20 +585,23 @@ def sgd_epoch(
     if do_shuffle:
         shuffle_positions(order, rng_state, 0, chunk)
     loss = 0.0
-    chunk_loss = np.zeros(1)
+    chunk_loss = np.zeros(2)
     for start in range(0, n_rows, chunk):
         stop = min(start + chunk, n_rows)
         next_stop = min(stop + chunk, n_rows)
+        # The thread that shuffled and prefetched this chunk trains it: its rows
+        # are in that core's own cache.
+        trainer = (start // chunk) % 2
         for worker in prange(2):
-            if worker == 0:
-                chunk_loss[0] = _sgd_rows(
+            if worker == trainer:
+                chunk_loss[worker] = _sgd_rows(
                     X, y, sample_weight, shift, scale, coef, intercept, avg_coef,
                     avg_intercept, order, etas, decays, t_start, average_start,
                     fit_intercept, opt_state, opt_kind, opt_params, start, stop,
                 )  # fmt: skip
             else:
                 _prepare_positions(X, y, order, rng_state, do_shuffle, stop, next_stop)
-        loss += chunk_loss[0]
+        loss += chunk_loss[trainer]
         if not np.isfinite(loss):
             if do_shuffle:  # leave order and generator as one thread would
                 shuffle_positions(order, rng_state, next_stop, n_rows)
@@ -658,13 +696,16 @@ def sgd_epoch_multi(
     if do_shuffle:
         shuffle_positions(order, rng_state, 0, chunk)
     loss = 0.0
-    chunk_loss = np.zeros(1)
+    chunk_loss = np.zeros(2)
     for start in range(0, n_rows, chunk):
         stop = min(start + chunk, n_rows)
         next_stop = min(stop + chunk, n_rows)
+        # The thread that shuffled and prefetched this chunk trains it: its rows
+        # are in that core's own cache.
+        trainer = (start // chunk) % 2
         for worker in prange(2):
-            if worker == 0:
-                chunk_loss[0] = _sgd_rows_multi(
+            if worker == trainer:
+                chunk_loss[worker] = _sgd_rows_multi(
                     X, Y, sample_weight, shift, scale, coef, intercept, avg_coef,
                     avg_intercept, order, etas, decays, t_start, average_start,
                     fit_intercept, opt_state, opt_kind, opt_params, residual, start,
@@ -672,7 +713,7 @@ def sgd_epoch_multi(
                 )  # fmt: skip
             else:
                 _prepare_positions(X, Y, order, rng_state, do_shuffle, stop, next_stop)
-        loss += chunk_loss[0]
+        loss += chunk_loss[trainer]
         if not np.isfinite(loss):
             if do_shuffle:  # leave order and generator as one thread would
                 shuffle_positions(order, rng_state, next_stop, n_rows)
@@ -786,14 +827,17 @@ def minibatch_epoch(
     if do_shuffle:
         shuffle_positions(order, rng_state, 0, per_chunk * batch_size)
     loss = 0.0
-    chunk_loss = np.zeros(1)
+    chunk_loss = np.zeros(2)
     for first in range(0, n_batches, per_chunk):
         last = min(first + per_chunk, n_batches)
         stop = min(last * batch_size, n_rows)
         next_stop = min(stop + per_chunk * batch_size, n_rows)
+        # The thread that shuffled and prefetched this chunk trains it: its rows
+        # are in that core's own cache.
+        trainer = (first // per_chunk) % 2
         for worker in prange(2):
-            if worker == 0:
-                chunk_loss[0] = _minibatch_rows(
+            if worker == trainer:
+                chunk_loss[worker] = _minibatch_rows(
                     X, y, sample_weight, shift, scale, coef, intercept, avg_coef,
                     avg_intercept, order, etas, decays, batch_size, t_start,
                     average_start, fit_intercept, opt_state, opt_kind, opt_params,
@@ -801,7 +845,7 @@ def minibatch_epoch(
                 )  # fmt: skip
             else:
                 _prepare_positions(X, y, order, rng_state, do_shuffle, stop, next_stop)
-        loss += chunk_loss[0]
+        loss += chunk_loss[trainer]
         if not np.isfinite(loss):
             if do_shuffle:  # leave order and generator as one thread would
                 shuffle_positions(order, rng_state, next_stop, n_rows)
@@ -912,14 +956,17 @@ def minibatch_epoch_multi(
     if do_shuffle:
         shuffle_positions(order, rng_state, 0, per_chunk * batch_size)
     loss = 0.0
-    chunk_loss = np.zeros(1)
+    chunk_loss = np.zeros(2)
     for first in range(0, n_batches, per_chunk):
         last = min(first + per_chunk, n_batches)
         stop = min(last * batch_size, n_rows)
         next_stop = min(stop + per_chunk * batch_size, n_rows)
+        # The thread that shuffled and prefetched this chunk trains it: its rows
+        # are in that core's own cache.
+        trainer = (first // per_chunk) % 2
         for worker in prange(2):
-            if worker == 0:
-                chunk_loss[0] = _minibatch_rows_multi(
+            if worker == trainer:
+                chunk_loss[worker] = _minibatch_rows_multi(
                     X, Y, sample_weight, shift, scale, coef, intercept, avg_coef,
                     avg_intercept, order, etas, decays, batch_size, t_start,
                     average_start, fit_intercept, opt_state, opt_kind, opt_params,
@@ -927,7 +974,7 @@ def minibatch_epoch_multi(
                 )  # fmt: skip
             else:
                 _prepare_positions(X, Y, order, rng_state, do_shuffle, stop, next_stop)
-        loss += chunk_loss[0]
+        loss += chunk_loss[trainer]
         if not np.isfinite(loss):
             if do_shuffle:  # leave order and generator as one thread would
                 shuffle_positions(order, rng_state, next_stop, n_rows)
@@ -1033,6 +1080,17 @@ def cross_products(X, Y, partial):
                     acc[c, j] += target * X[i, j]
             for j in range(n):
                 acc[k, j] += X[i, j]
+
+
+@_jit(parallel=True)
+def spin_threads(partial, steps):
+    """Keeps every thread busy for ``steps`` dependent multiply-adds (about 0.1 ms
+    for 50,000): the benchmark harness wakes idle cores with it before timing."""
+    for thread in prange(partial.shape[0]):
+        x = partial[thread]
+        for _ in range(steps):
+            x = x * 0.999 + 1.0
+        partial[thread] = x
 
 
 @_jit(parallel=True)

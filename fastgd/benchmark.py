@@ -208,6 +208,40 @@ class Timing(NamedTuple):
 # Seconds to pause before each timed call: OpenBLAS's worker threads keep spinning
 # for about 0.1 s after a BLAS call and would take the cores from the next one.
 SETTLE_SECONDS = 0.2
+# After the pause, parallel regions of SPIN_STEPS (about 0.1 ms of work) run until
+# WAKE_CALM_REGIONS in a row take under WAKE_CALM_SECONDS, for WAKE_MAX_SECONDS at
+# most. On a virtual machine an idle core can come back slowly: here a 0.15 ms
+# parallel gradient took 4-8 ms on each of its first calls for up to 50 ms after a
+# 0.2 s sleep, which timed the host's scheduler rather than the kernel.
+SPIN_STEPS = 50_000
+WAKE_CALM_REGIONS = 3
+WAKE_CALM_SECONDS = 1e-3
+WAKE_MAX_SECONDS = 0.1
+
+
+def settle_cores(seconds=SETTLE_SECONDS):
+    """Untimed preparation before a timed call: pause ``seconds`` so that BLAS
+    threads stop spinning, then wake every core (see :func:`wake_cores`)."""
+    if seconds:
+        time.sleep(seconds)
+    wake_cores()
+
+
+def wake_cores():
+    """Keep all threads busy until short parallel regions run at full speed again
+    (at most WAKE_MAX_SECONDS). Returns the number of regions run; 0 when the JIT
+    is disabled (the spin would run as Python)."""
+    if _kernels.JIT_DISABLED:
+        return 0
+    partial = np.zeros(_kernels.get_num_threads())
+    deadline = time.perf_counter() + WAKE_MAX_SECONDS
+    calm = regions = 0
+    while calm < WAKE_CALM_REGIONS and time.perf_counter() < deadline:
+        start = time.perf_counter()
+        _kernels.spin_threads(partial, SPIN_STEPS)
+        calm = calm + 1 if time.perf_counter() - start < WAKE_CALM_SECONDS else 0
+        regions += 1
+    return regions
 
 
 def compare(callables, repeats=5, warmup=1, settle=SETTLE_SECONDS):
@@ -219,7 +253,8 @@ def compare(callables, repeats=5, warmup=1, settle=SETTLE_SECONDS):
     harness pauses ``settle`` seconds: OpenBLAS's worker threads keep spinning for
     about 0.1 s after a BLAS call and would take the cores a parallel kernel timed
     right after needs (measured here: 33 ms alone, 52-85 ms straight after a NumPy
-    gradient, 33 ms after a 0.2 s pause). Returns {name: Timing}.
+    gradient, 33 ms after a 0.2 s pause); it then wakes the cores the pause let go
+    idle (:func:`settle_cores`). Returns {name: Timing}.
     """
     for name, run in callables.items():
         for _ in range(warmup if isinstance(warmup, int) else warmup[name]):
@@ -227,8 +262,7 @@ def compare(callables, repeats=5, warmup=1, settle=SETTLE_SECONDS):
     times = {name: [] for name in callables}
     for _ in range(repeats):
         for name, run in callables.items():
-            if settle:
-                time.sleep(settle)
+            settle_cores(settle)
             start = time.perf_counter()
             run()
             times[name].append(time.perf_counter() - start)

@@ -223,7 +223,7 @@ def _fits(X, y, true_coef, methods, args):
             warnings.simplefilter("ignore")
             # Untimed, on a few rows: compiles (or loads) every kernel the fit uses.
             fit(X[:_FIT_WARMUP_ROWS], y[:_FIT_WARMUP_ROWS])
-            time.sleep(benchmark.SETTLE_SECONDS)  # let BLAS threads stop spinning
+            benchmark.settle_cores()  # BLAS threads stop spinning, cores wake
             start = time.perf_counter()
             result = fit(X, y)
         seconds = time.perf_counter() - start
