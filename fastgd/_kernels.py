@@ -455,13 +455,10 @@ def _update_average(avg_coef, avg_intercept, coef, intercept, t, average_start):
 
 
 @_jit()
-def _prepare_positions(X, y, order, rng_state, do_shuffle, start, stop):
-    """The helper thread's share of an epoch: shuffle positions start..stop-1 of
-    ``order`` (when ``do_shuffle``; their Fisher-Yates steps, see
-    :func:`shuffle_positions`) and prefetch the rows of X and y they point to."""
+def _prefetch_positions(X, y, order, start, stop):
+    """The helper thread's share of an epoch: prefetch the rows of X and y that
+    positions start..stop-1 of ``order`` point to."""
     for s in range(start, stop):
-        if do_shuffle:
-            shuffle_positions(order, rng_state, s, s + 1)
         prefetch(X, order[s])
         prefetch(y, order[s])
 
@@ -574,16 +571,14 @@ def sgd_epoch(
     results, are the same with or without it.
     """
     n_rows = order.shape[0]
+    if do_shuffle:
+        shuffle(order, rng_state)
     chunk = helper_chunk
     if chunk <= 0 or chunk >= n_rows:
-        if do_shuffle:
-            shuffle(order, rng_state)
         return _sgd_rows(X, y, sample_weight, shift, scale, coef, intercept,
                          avg_coef, avg_intercept, order, etas, decays, t_start,
                          average_start, fit_intercept, opt_state, opt_kind,
                          opt_params, 0, n_rows)  # fmt: skip
-    if do_shuffle:
-        shuffle_positions(order, rng_state, 0, chunk)
     loss = 0.0
     chunk_loss = np.zeros(2)
     for start in range(0, n_rows, chunk):
@@ -600,11 +595,9 @@ def sgd_epoch(
                     fit_intercept, opt_state, opt_kind, opt_params, start, stop,
                 )  # fmt: skip
             else:
-                _prepare_positions(X, y, order, rng_state, do_shuffle, stop, next_stop)
+                _prefetch_positions(X, y, order, stop, next_stop)
         loss += chunk_loss[trainer]
         if not np.isfinite(loss):
-            if do_shuffle:  # leave order and generator as one thread would
-                shuffle_positions(order, rng_state, next_stop, n_rows)
             return loss
     return loss
 
@@ -685,16 +678,14 @@ def sgd_epoch_multi(
     dtype.
     """
     n_rows = order.shape[0]
+    if do_shuffle:
+        shuffle(order, rng_state)
     chunk = helper_chunk
     if chunk <= 0 or chunk >= n_rows:
-        if do_shuffle:
-            shuffle(order, rng_state)
         return _sgd_rows_multi(X, Y, sample_weight, shift, scale, coef, intercept,
                                avg_coef, avg_intercept, order, etas, decays, t_start,
                                average_start, fit_intercept, opt_state, opt_kind,
                                opt_params, residual, 0, n_rows)  # fmt: skip
-    if do_shuffle:
-        shuffle_positions(order, rng_state, 0, chunk)
     loss = 0.0
     chunk_loss = np.zeros(2)
     for start in range(0, n_rows, chunk):
@@ -712,11 +703,9 @@ def sgd_epoch_multi(
                     stop,
                 )  # fmt: skip
             else:
-                _prepare_positions(X, Y, order, rng_state, do_shuffle, stop, next_stop)
+                _prefetch_positions(X, Y, order, stop, next_stop)
         loss += chunk_loss[trainer]
         if not np.isfinite(loss):
-            if do_shuffle:  # leave order and generator as one thread would
-                shuffle_positions(order, rng_state, next_stop, n_rows)
             return loss
     return loss
 
@@ -814,18 +803,16 @@ def minibatch_epoch(
     batches.
     """
     n_rows = order.shape[0]
+    if do_shuffle:
+        shuffle(order, rng_state)
     n_batches = (n_rows + batch_size - 1) // batch_size
     per_chunk = max(1, helper_chunk // batch_size)
     if helper_chunk <= 0 or per_chunk >= n_batches:
-        if do_shuffle:
-            shuffle(order, rng_state)
         return _minibatch_rows(X, y, sample_weight, shift, scale, coef, intercept,
                                avg_coef, avg_intercept, order, etas, decays,
                                batch_size, t_start, average_start, fit_intercept,
                                opt_state, opt_kind, opt_params, residual, grad, 0,
                                n_batches)  # fmt: skip
-    if do_shuffle:
-        shuffle_positions(order, rng_state, 0, per_chunk * batch_size)
     loss = 0.0
     chunk_loss = np.zeros(2)
     for first in range(0, n_batches, per_chunk):
@@ -844,11 +831,9 @@ def minibatch_epoch(
                     residual, grad, first, last,
                 )  # fmt: skip
             else:
-                _prepare_positions(X, y, order, rng_state, do_shuffle, stop, next_stop)
+                _prefetch_positions(X, y, order, stop, next_stop)
         loss += chunk_loss[trainer]
         if not np.isfinite(loss):
-            if do_shuffle:  # leave order and generator as one thread would
-                shuffle_positions(order, rng_state, next_stop, n_rows)
             return loss
     return loss
 
@@ -943,18 +928,16 @@ def minibatch_epoch_multi(
     float64 (the last row sums the weighted residuals for the intercept).
     """
     n_rows = order.shape[0]
+    if do_shuffle:
+        shuffle(order, rng_state)
     n_batches = (n_rows + batch_size - 1) // batch_size
     per_chunk = max(1, helper_chunk // batch_size)
     if helper_chunk <= 0 or per_chunk >= n_batches:
-        if do_shuffle:
-            shuffle(order, rng_state)
         return _minibatch_rows_multi(X, Y, sample_weight, shift, scale, coef,
                                      intercept, avg_coef, avg_intercept, order, etas,
                                      decays, batch_size, t_start, average_start,
                                      fit_intercept, opt_state, opt_kind, opt_params,
                                      residual, grad, 0, n_batches)  # fmt: skip
-    if do_shuffle:
-        shuffle_positions(order, rng_state, 0, per_chunk * batch_size)
     loss = 0.0
     chunk_loss = np.zeros(2)
     for first in range(0, n_batches, per_chunk):
@@ -973,11 +956,9 @@ def minibatch_epoch_multi(
                     residual, grad, first, last,
                 )  # fmt: skip
             else:
-                _prepare_positions(X, Y, order, rng_state, do_shuffle, stop, next_stop)
+                _prefetch_positions(X, Y, order, stop, next_stop)
         loss += chunk_loss[trainer]
         if not np.isfinite(loss):
-            if do_shuffle:  # leave order and generator as one thread would
-                shuffle_positions(order, rng_state, next_stop, n_rows)
             return loss
     return loss
 
