@@ -76,8 +76,8 @@ NUMBA_VERSION = numba.__version__
 # Samples ahead whose rows the epoch kernels prefetch: a shuffled epoch is bound by
 # the latency of fetching rows in random order, not by arithmetic, so the fetch of
 # the row needed a few samples later is started now. Alone, 4 to 16 ahead measured
-# alike; with the helper thread below (rows already in a shared cache) 16 to 32
-# beat 8 (108-110 vs 119 ms at 1,000,000 x 100 float64).
+# alike; with the second thread below (rows already in a cache) 16 to 32 beat 8
+# (108-110 vs 119 ms at 1,000,000 x 100 float64).
 PREFETCH_AHEAD = 16
 # Bytes ahead that the streaming kernels (batch gradient, column moments, read)
 # prefetch, in whole rows: the hardware prefetcher alone left the fused gradient at
@@ -86,14 +86,16 @@ PREFETCH_AHEAD = 16
 # by itself, and prefetching 8 KB rows made the gradient slower (docs/performance.md).
 STREAM_PREFETCH_BYTES = 2048
 STREAM_PREFETCH_MAX_ROWS = 8
-# A shuffled epoch also runs a helper thread that prefetches the rows of the next
-# chunk of this many samples while the current chunk is processed: with the one
-# thread's own prefetch alone, the number of cache misses a core keeps in flight
-# bounds the epoch (1,000,000 x 100 float64: 167 ms alone, 115 ms with a helper on
-# 512-row chunks; 256 to 1,024 rows measured alike, 2,048 rows 140 ms; at
-# 200,000 x 1,000, 64-row chunks 173 ms against 256 ms alone). Below
-# HELPER_MIN_BYTES of X the rows stay in cache and the helper only costs its
-# synchronization.
+# A shuffled epoch on two threads cuts its samples into chunks of about
+# HELPER_CHUNK_BYTES of rows. While one thread trains chunk c, the other prefetches
+# the rows of chunk c+1 into its own cache, and then trains chunk c+1 itself: the
+# threads take turns, so every chunk is trained from the cache of the core that
+# fetched it. One core alone keeps too few cache misses in flight for random rows
+# (1,000,000 x 100 float64: 167 ms alone); a helper that only prefetched, with one
+# thread training everything from the other core's cache, took 110-122 ms; taking
+# turns 100-114 ms (float32: 61-65 -> 52-53 ms). 400 KB chunks beat 200 KB and
+# 800 KB-1.6 MB at n = 100; below HELPER_MIN_BYTES of X the rows stay in cache
+# and the second thread would only cost its synchronization.
 HELPER_CHUNK_BYTES = 512 * 800
 HELPER_MAX_CHUNK_ROWS = 1024
 HELPER_MIN_BYTES = 1 << 22
@@ -185,9 +187,9 @@ def max_threads():
 
 
 def helper_chunk_rows(X, n_rows):
-    """``helper_chunk`` for the epoch kernels: rows per chunk when a helper thread
-    prefetches the next chunk's rows (about HELPER_CHUNK_BYTES of them), or 0 (no
-    helper) with one thread or when X is small enough to stay in cache."""
+    """``helper_chunk`` for the epoch kernels: rows per chunk when two threads take
+    turns training a chunk and prefetching the next (about HELPER_CHUNK_BYTES of
+    rows), or 0 (one thread) with one thread or when X stays in cache."""
     if numba.get_num_threads() < 2 or X.nbytes < HELPER_MIN_BYTES:
         return 0
     row_bytes = max(1, X.shape[1] * X.itemsize)
@@ -230,30 +232,24 @@ def _next_random(rng_state):
 
 
 @_jit()
-def shuffle_positions(order, rng_state, start, stop):
-    """Steps start..stop-1 of a forward Fisher-Yates shuffle of ``order`` in place.
+def shuffle(order, rng_state):
+    """Fisher-Yates shuffle of ``order`` in place, drawing from ``rng_state``.
 
-    Step i swaps position i with a uniform pick among positions i..m-1, after which
-    position i is final and no later step touches it. Running the steps in
-    consecutive pieces, in order, gives the permutation of one call: the epoch
-    kernels' helper thread shuffles the next chunk's positions while the current
-    chunk trains. The draw maps the high 32 random bits by multiply-shift (Lemire),
-    which avoids a division per element (uniform while m <= 2**32).
+    Step i swaps position i with a uniform pick among positions i..m-1. The draw
+    maps the high 32 random bits by multiply-shift (Lemire), which avoids a
+    division per element (uniform while m <= 2**32). Epochs shuffle all of
+    ``order`` before their first update, on one thread: 3 ms at m = 1,000,000.
+    Shuffling on the prefetching thread, a chunk ahead, hid those 3 ms but cost
+    10-15 ms once chunks alternate between threads (the swaps move lines of
+    ``order`` from core to core; docs/performance.md).
     """
     m = order.shape[0]
-    for i in range(start, min(stop, m - 1)):
+    for i in range(m - 1):
         high = _next_random(rng_state) >> np.uint64(32)
         j = i + np.int64((high * np.uint64(m - i)) >> np.uint64(32))
         tmp = order[i]
         order[i] = order[j]
         order[j] = tmp
-
-
-@_jit()
-def shuffle(order, rng_state):
-    """Fisher-Yates shuffle of ``order`` in place, drawing from ``rng_state`` (all
-    the steps of :func:`shuffle_positions`)."""
-    shuffle_positions(order, rng_state, 0, order.shape[0])
 
 
 # --------------------------------------------------------------------------- #
@@ -456,8 +452,8 @@ def _update_average(avg_coef, avg_intercept, coef, intercept, t, average_start):
 
 @_jit()
 def _prefetch_positions(X, y, order, start, stop):
-    """The helper thread's share of an epoch: prefetch the rows of X and y that
-    positions start..stop-1 of ``order`` point to."""
+    """The share of an epoch of the thread not training: prefetch the rows of X
+    and y that positions start..stop-1 of ``order`` point to."""
     for s in range(start, stop):
         prefetch(X, order[s])
         prefetch(y, order[s])
@@ -518,7 +514,6 @@ def _sgd_rows(
     uniform = sample_weight.shape[0] == 1
     loss = 0.0
     for s in range(start, stop):
-        # Only positions of this call: the helper thread may be shuffling later ones.
         if s + PREFETCH_AHEAD < stop:
             prefetch(X, order[s + PREFETCH_AHEAD])
             prefetch(y, order[s + PREFETCH_AHEAD])
@@ -565,10 +560,11 @@ def sgd_epoch(
     coef = decay_t coef - eta_t 2 w_i r z_i; b -= eta_t 2 w_i r.
     Each residual is taken before its update, so the sum comes at no extra cost.
     Returns early (with a non-finite sum) as soon as a residual is not finite.
-    With ``helper_chunk`` > 0 (see :func:`helper_chunk_rows`) a second thread
-    shuffles the next ``helper_chunk`` positions and prefetches their rows while
-    the current ones are processed; the permutation, the updates, and so the
-    results, are the same with or without it.
+    With ``helper_chunk`` > 0 (see :func:`helper_chunk_rows`) two threads take
+    turns: one trains a chunk of ``helper_chunk`` samples while the other
+    prefetches the rows of the next chunk, which it then trains. The updates
+    run in the same order either way, so the results are the same with or
+    without it.
     """
     n_rows = order.shape[0]
     if do_shuffle:
@@ -615,7 +611,6 @@ def _sgd_rows_multi(
     uniform = sample_weight.shape[0] == 1
     loss = 0.0
     for s in range(start, stop):
-        # Only positions of this call: the helper thread may be shuffling later ones.
         if s + PREFETCH_AHEAD < stop:
             prefetch(X, order[s + PREFETCH_AHEAD])
             prefetch(Y, order[s + PREFETCH_AHEAD])
@@ -736,7 +731,6 @@ def _minibatch_rows(
         residual_sum = 0.0
         weight_sum = 0.0
         for s in range(size):
-            # Only positions of this call: the helper may be shuffling later ones.
             if start + s + PREFETCH_AHEAD < limit:
                 prefetch(X, order[start + s + PREFETCH_AHEAD])
                 prefetch(y, order[start + s + PREFETCH_AHEAD])
@@ -860,7 +854,6 @@ def _minibatch_rows_multi(
         grad[:] = 0.0
         weight_sum = 0.0
         for s in range(size):
-            # Only positions of this call: the helper may be shuffling later ones.
             if start + s + PREFETCH_AHEAD < limit:
                 prefetch(X, order[start + s + PREFETCH_AHEAD])
                 prefetch(Y, order[start + s + PREFETCH_AHEAD])

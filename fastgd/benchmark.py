@@ -262,7 +262,8 @@ def compare(callables, repeats=5, warmup=1, settle=SETTLE_SECONDS):
     times = {name: [] for name in callables}
     for _ in range(repeats):
         for name, run in callables.items():
-            settle_cores(settle)
+            if settle:
+                settle_cores(settle)
             start = time.perf_counter()
             run()
             times[name].append(time.perf_counter() - start)

@@ -1,8 +1,11 @@
 """The shared registry: every implementation of a method does the same work."""
 
+import time
+
 import numpy as np
 import pytest
 
+from fastgd import _kernels, benchmark
 from fastgd.benchmark import (
     LOOP_ROWS,
     REGISTRY,
@@ -10,6 +13,7 @@ from fastgd.benchmark import (
     implementations,
     machine_record,
     scaled_rows,
+    wake_cores,
 )
 
 from .conftest import make_problem
@@ -66,6 +70,25 @@ def test_compare_interleaves_and_reports_medians():
     assert set(timings) == {"a", "b"}
     assert len(timings["a"].times) == 3
     assert timings["a"].min <= timings["a"].median
+
+
+def test_wake_cores_runs_until_regions_are_fast_and_never_past_its_limit(
+    monkeypatch,
+):
+    partial = np.zeros(2)
+    _kernels.spin_threads(partial, 3)  # three steps of x = 0.999 x + 1 from 0
+    np.testing.assert_allclose(partial, 1 + 0.999 + 0.999**2)
+    wake_cores()  # compiles (or loads) the spin kernel
+    if _kernels.JIT_DISABLED:
+        assert wake_cores() == 0, "the spin would run as Python: skipped"
+        return
+    assert wake_cores() >= benchmark.WAKE_CALM_REGIONS
+    # Regions that are never fast enough: it gives up at its time limit.
+    monkeypatch.setattr(benchmark, "WAKE_CALM_SECONDS", 0.0)
+    monkeypatch.setattr(benchmark, "WAKE_MAX_SECONDS", 0.05)
+    start = time.perf_counter()
+    assert wake_cores() >= 1
+    assert time.perf_counter() - start < 0.05 + 0.5
 
 
 def test_machine_record_names_blas_threads_and_versions(monkeypatch):

@@ -1,6 +1,5 @@
 """Kernel-level properties: the shuffle, the bandwidth probe, caching, threads."""
 
-import itertools
 import warnings
 
 import numpy as np
@@ -26,26 +25,12 @@ def test_shuffle_is_a_seeded_permutation():
     assert np.array_equal(order, again)
 
 
-def test_shuffle_in_pieces_is_the_whole_shuffle():
-    """The helper thread shuffles an epoch chunk by chunk: any split of the steps,
-    run in order, must give the permutation and generator state of one call."""
-    whole = np.arange(1000, dtype=np.int64)
-    whole_state = np.array([7], dtype=np.uint64)
-    _kernels.shuffle(whole, whole_state)
-    for cuts in ([0, 1, 999, 1000], [0, 7, 300, 301, 1000, 2000], [0, 500, 1000]):
-        pieces = np.arange(1000, dtype=np.int64)
-        state = np.array([7], dtype=np.uint64)
-        for start, stop in itertools.pairwise(cuts):
-            _kernels.shuffle_positions(pieces, state, start, stop)
-        assert np.array_equal(pieces, whole) and state[0] == whole_state[0]
-
-
 @pytest.mark.parametrize("method", ["sgd", "minibatch"])
 @pytest.mark.parametrize("n_targets", [1, 2])
 @pytest.mark.parametrize("diverge", [False, True])
 def test_chunked_epoch_shuffles_as_the_plain_one(method, n_targets, diverge):
-    """With a helper chunk the next chunk's positions are shuffled while the
-    current one trains. Same updates, final order and generator state as the
+    """With a helper chunk the two threads take turns training chunks and
+    prefetching the next. Same updates, final order and generator state as the
     epoch without chunks; on divergence (where the chunked epoch may stop a few
     updates sooner, on the chunk's loss) the same final order and state."""
     X, y, _ = make_problem(m=103, n=5, k=n_targets, seed=4)
@@ -98,7 +83,7 @@ def test_streaming_kernels_prefetch_about_2kb_ahead_on_short_rows(n, dtype, rows
     assert _kernels._stream_prefetch_rows(X) == rows_ahead
 
 
-def test_shuffle_positions_are_close_to_uniform():
+def test_shuffle_is_close_to_uniform():
     """Each of 5 items lands in each of 5 places about 1/5 of the time."""
     counts = np.zeros((5, 5))
     state = np.array([2024], dtype=np.uint64)
