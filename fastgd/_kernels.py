@@ -714,7 +714,7 @@ def sgd_epoch_multi(
 def _minibatch_rows(
     X, y, sample_weight, shift, scale, coef, intercept, avg_coef, avg_intercept,
     order, etas, decays, batch_size, t_start, average_start, fit_intercept,
-    opt_state, opt_kind, opt_params, residual, grad, first_batch, last_batch,
+    opt_state, opt_kind, opt_params, grad, first_batch, last_batch,
 ):  # fmt: skip
     """The updates of batches first_batch..last_batch-1 of the epoch (one output)."""
     n = X.shape[1]
@@ -730,6 +730,7 @@ def _minibatch_rows(
         size = min(batch_size, n_rows - start)
         residual_sum = 0.0
         weight_sum = 0.0
+        grad[:] = 0.0
         for s in range(size):
             if start + s + PREFETCH_AHEAD < limit:
                 prefetch(X, order[start + s + PREFETCH_AHEAD])
@@ -740,17 +741,15 @@ def _minibatch_rows(
             loss += np.float64(weight) * np.float64(r) * np.float64(r)
             if not np.isfinite(r):
                 return loss
-            residual[s] = weight * r
-            residual_sum += residual[s]
+            # coef is fixed within a batch: the row's gradient term is added while
+            # the row is in L1 (one pass over the batch's rows, not two).
+            weighted = weight * r
+            residual_sum += weighted
             weight_sum += weight
+            for j in range(n):
+                grad[j] += weighted * X[i, j]
         if weight_sum <= 0.0:
             continue
-        grad[:] = 0.0
-        for s in range(size):
-            i = order[start + s]
-            r = residual[s]
-            for j in range(n):
-                grad[j] += r * X[i, j]
         step = 2.0 * eta / weight_sum
         if shift is not None:
             for j in range(n):
@@ -781,7 +780,7 @@ def _minibatch_rows(
 def minibatch_epoch(
     X, y, sample_weight, shift, scale, coef, intercept, avg_coef, avg_intercept,
     order, rng_state, etas, decays, batch_size, t_start, average_start, do_shuffle,
-    fit_intercept, opt_state, opt_kind, opt_params, helper_chunk, residual, grad,
+    fit_intercept, opt_state, opt_kind, opt_params, helper_chunk, grad,
 ):  # fmt: skip
     """One mini-batch epoch for one output; returns the weighted sum of squared
     residuals.
@@ -791,10 +790,9 @@ def minibatch_epoch(
     W_B the group's total weight: coef = decay_t coef - eta_t (2/W_B) Z_B^T (w r)_B;
     b -= eta_t (2/W_B) sum (w r)_B. The sums run over raw rows in float64 and are
     mapped to z afterwards: Z_B^T v = scale * (X_B^T v - shift * sum v).
-    ``residual`` (batch_size,) and ``grad`` (n,), of X's dtype, are scratch: the B
-    rows of a batch are summed in X's dtype (as the NumPy twin's X_B^T r), the epoch
-    loss in float64. ``helper_chunk`` as for :func:`sgd_epoch`, rounded to whole
-    batches.
+    ``grad`` (n,), of X's dtype, is scratch: the B rows of a batch are summed in
+    X's dtype (as the NumPy twin's X_B^T r), the epoch loss in float64.
+    ``helper_chunk`` as for :func:`sgd_epoch`, rounded to whole batches.
     """
     n_rows = order.shape[0]
     if do_shuffle:
@@ -805,7 +803,7 @@ def minibatch_epoch(
         return _minibatch_rows(X, y, sample_weight, shift, scale, coef, intercept,
                                avg_coef, avg_intercept, order, etas, decays,
                                batch_size, t_start, average_start, fit_intercept,
-                               opt_state, opt_kind, opt_params, residual, grad, 0,
+                               opt_state, opt_kind, opt_params, grad, 0,
                                n_batches)  # fmt: skip
     loss = 0.0
     chunk_loss = np.zeros(2)
@@ -822,7 +820,7 @@ def minibatch_epoch(
                     X, y, sample_weight, shift, scale, coef, intercept, avg_coef,
                     avg_intercept, order, etas, decays, batch_size, t_start,
                     average_start, fit_intercept, opt_state, opt_kind, opt_params,
-                    residual, grad, first, last,
+                    grad, first, last,
                 )  # fmt: skip
             else:
                 _prefetch_positions(X, y, order, stop, next_stop)

@@ -55,8 +55,8 @@ def test_chunked_epoch_shuffles_as_the_plain_one(method, n_targets, diverge):
             kernel = (
                 _kernels.minibatch_epoch_multi if multi else _kernels.minibatch_epoch
             )
-            scratch = (np.empty((4, *y.shape[1:]), X.dtype),
-                       np.empty((6, n_targets)) if multi else np.empty(5))  # fmt: skip
+            scratch = ((np.empty((4, n_targets), X.dtype), np.empty((6, n_targets)))
+                       if multi else (np.empty(5, X.dtype),))  # fmt: skip
             loss = kernel(*common[:13], 4, *tail, *scratch)
         outcomes.append((loss, coef, intercept, order, state[0]))
     (loss_a, *plain), (loss_b, *chunked) = outcomes

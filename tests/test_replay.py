@@ -60,7 +60,7 @@ def _run_minibatch_kernel(X, y, coef, intercept, order, etas, batch, fit_interce
     decays = np.ones(len(etas), X.dtype)
     if y.ndim == 1:
         kernel = _kernels.minibatch_epoch
-        scratch = np.empty(batch, dtype=X.dtype), np.empty(X.shape[1])
+        scratch = (np.empty(X.shape[1], dtype=X.dtype),)
     else:
         kernel = _kernels.minibatch_epoch_multi
         scratch = (
@@ -264,8 +264,8 @@ def test_weighted_standardized_penalized_averaged_epochs_replay(
     else:
         multi = y.ndim == 2
         kernel = _kernels.minibatch_epoch_multi if multi else _kernels.minibatch_epoch
-        scratch = (np.empty((batch, *k), dtype),
-                   np.empty((X.shape[1] + 1, *k) if multi else X.shape[1]))  # fmt: skip
+        scratch = ((np.empty((batch, *k), dtype), np.empty((X.shape[1] + 1, *k)))
+                   if multi else (np.empty(X.shape[1], dtype),))  # fmt: skip
         loss = kernel(*common, batch, t_start, average_start, True, fit_intercept,
                       *NO_OPTIMIZER, HELPER_CHUNK, *scratch)  # fmt: skip
         size = (batch,)

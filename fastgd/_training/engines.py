@@ -184,8 +184,9 @@ class StochasticEngine(_Engine):
             # One output: the batch's rows summed in X's dtype (float32 stays
             # float32, as in the NumPy twin); k outputs: in float64.
             scratch = (
-                np.empty((self.batch_size, *k), dtype),
-                np.empty((n + 1, *k)) if multi else np.empty(n, dtype),
+                (np.empty((self.batch_size, *k), dtype), np.empty((n + 1, *k)))
+                if multi
+                else (np.empty(n, dtype),)
             )
 
         # None selects the kernels' plain loops (z = x; no averaging).
