@@ -19,12 +19,6 @@ SMALL = [
 ]
 
 
-def _settle():
-    """Before each round (untimed): let OpenBLAS's threads stop spinning after the
-    previous benchmark's BLAS calls and wake the cores, as `fastgd bench` does."""
-    settle_cores()
-
-
 def _run(benchmark, entry, X, y, dtype):
     m, n = X.shape
     benchmark.group = f"{entry.method}|{m}x{n}|{dtype}"
@@ -33,7 +27,9 @@ def _run(benchmark, entry, X, y, dtype):
     slow = entry.impl == "loop" or (entry.impl == "numpy" and entry.method == "sgd")
     benchmark.pedantic(
         entry.setup(X, y),
-        setup=None if benchmark.disabled else _settle,
+        # Before each round, untimed: BLAS threads stop spinning, the cores wake
+        # (as in `fastgd bench`).
+        setup=None if benchmark.disabled else settle_cores,
         rounds=1 if slow and m > LOOP_ROWS else 5,
         iterations=1,
         warmup_rounds=entry.warmup,
