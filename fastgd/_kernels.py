@@ -583,8 +583,8 @@ def sgd_epoch(
     for start in range(0, n_rows, chunk):
         stop = min(start + chunk, n_rows)
         next_stop = min(stop + chunk, n_rows)
-        # The thread that shuffled and prefetched this chunk trains it: its rows
-        # are in that core's own cache.
+        # The thread that prefetched this chunk trains it: its rows are in that
+        # core's own cache.
         trainer = (start // chunk) % 2
         for worker in prange(2):
             if worker == trainer:
@@ -689,8 +689,8 @@ def sgd_epoch_multi(
     for start in range(0, n_rows, chunk):
         stop = min(start + chunk, n_rows)
         next_stop = min(stop + chunk, n_rows)
-        # The thread that shuffled and prefetched this chunk trains it: its rows
-        # are in that core's own cache.
+        # The thread that prefetched this chunk trains it: its rows are in that
+        # core's own cache.
         trainer = (start // chunk) % 2
         for worker in prange(2):
             if worker == trainer:
@@ -814,8 +814,8 @@ def minibatch_epoch(
         last = min(first + per_chunk, n_batches)
         stop = min(last * batch_size, n_rows)
         next_stop = min(stop + per_chunk * batch_size, n_rows)
-        # The thread that shuffled and prefetched this chunk trains it: its rows
-        # are in that core's own cache.
+        # The thread that prefetched this chunk trains it: its rows are in that
+        # core's own cache.
         trainer = (first // per_chunk) % 2
         for worker in prange(2):
             if worker == trainer:
@@ -938,8 +938,8 @@ def minibatch_epoch_multi(
         last = min(first + per_chunk, n_batches)
         stop = min(last * batch_size, n_rows)
         next_stop = min(stop + per_chunk * batch_size, n_rows)
-        # The thread that shuffled and prefetched this chunk trains it: its rows
-        # are in that core's own cache.
+        # The thread that prefetched this chunk trains it: its rows are in that
+        # core's own cache.
         trainer = (first // per_chunk) % 2
         for worker in prange(2):
             if worker == trainer:
