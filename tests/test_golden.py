@@ -1,0 +1,298 @@
+"""Golden trajectories: the same seed gives the same bits as before the reshape.
+
+Every case below was run on the code as it stood before the architecture change
+(commit adce4c6) and its loss per epoch, final coefficients and step count were
+saved in ``tests/golden/``. A change that is meant to move code around, not to
+change arithmetic, must reproduce them bit for bit.
+
+Bits depend on the machine code: the kernels let LLVM reassociate sums, and the
+vector width differs between CPUs, and the NumPy twins call BLAS. So the saved
+files are keyed by JIT on/off and the host's LLVM CPU name. On a CPU with a file
+of its own the check is exact; on another one it compares with the nearest file
+of the same JIT mode at 1e-7 relative (trajectories of a few epochs on small,
+well-conditioned problems move by rounding only), and says so.
+
+Regenerate (only when an arithmetic change is intended, and say so in the commit):
+``python tests/test_golden.py --write``.
+"""
+
+import sys
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastgd
+from fastgd import GDRegressor, fit_batch, fit_minibatch, fit_sgd
+
+GOLDEN_DIR = Path(__file__).with_name("golden")
+CROSS_HOST_RTOL = 1e-7
+
+
+def _problem(m=120, n=5, k=1, dtype=np.float64, seed=0, scales=False):
+    X, y, _ = fastgd.datasets.make_regression(
+        m, n, k, noise=0.1, bias=3.0, dtype=dtype, random_state=seed
+    )
+    if scales:  # badly scaled columns, so standardization matters
+        X = X * np.logspace(-1, 1, n).astype(dtype)
+    return X, y
+
+
+def _weights(m, seed=1):
+    return np.random.default_rng(seed).uniform(0.2, 2.0, size=m)
+
+
+def _fit_record(result):
+    return {
+        "loss": np.asarray(result.loss_history, dtype=np.float64),
+        "coef": np.asarray(result.coef),
+        "intercept": np.atleast_1d(result.intercept),
+        "steps": np.array([result.n_steps]),
+    }
+
+
+def _model_record(model):
+    return {
+        "loss": np.asarray(model.loss_curve_, dtype=np.float64),
+        "coef": np.asarray(model.coef_),
+        "intercept": np.asarray(model.intercept_),
+        "steps": np.array([model.t_]),
+    }
+
+
+def _partial_fit_record(model, X, y, calls):
+    """Coefficients after every partial_fit call: the trajectory, epoch by epoch."""
+    coefs = []
+    for _ in range(calls):
+        model.partial_fit(X, y)
+        coefs.append(np.concatenate([np.ravel(model.coef_), model.intercept_]))
+    record = _model_record(model)
+    record["trajectory"] = np.array(coefs)
+    return record
+
+
+def _cases():
+    X, y = _problem()
+    Xs, ys = _problem(scales=True, seed=2)
+    X2, Y2 = _problem(k=3, seed=3)
+    X32, y32 = _problem(dtype=np.float32, seed=4)
+    w = _weights(len(y))
+    quick = dict(max_iter=4, tol=None, random_state=7)
+    cases = {}
+    for impl in ("compiled", "numpy", "loop"):
+        cases[f"sgd-{impl}"] = lambda impl=impl: fit_sgd(X, y, impl=impl, **quick)
+        cases[f"sgd-std-avg-l2-{impl}"] = lambda impl=impl: fit_sgd(
+            Xs,
+            ys,
+            impl=impl,
+            standardize=True,
+            average=30,
+            alpha=1e-3,
+            learning_rate="invscaling",
+            eta0=0.02,
+            sample_weight=w,
+            **quick,
+        )
+        cases[f"sgd-multi-{impl}"] = lambda impl=impl: fit_sgd(
+            X2, Y2, impl=impl, standardize=True, average=True, **quick
+        )
+        cases[f"minibatch-{impl}"] = lambda impl=impl: fit_minibatch(
+            X, y, batch_size=16, impl=impl, **quick
+        )
+        cases[f"minibatch-std-avg-l2-{impl}"] = lambda impl=impl: fit_minibatch(
+            Xs,
+            ys,
+            batch_size=7,
+            impl=impl,
+            standardize=True,
+            average=3,
+            alpha=1e-3,
+            learning_rate="annealing",
+            eta0=0.05,
+            sample_weight=w,
+            **quick,
+        )
+        cases[f"minibatch-multi-{impl}"] = lambda impl=impl: fit_minibatch(
+            X2,
+            Y2,
+            batch_size=10,
+            impl=impl,
+            standardize=True,
+            sample_weight=w,
+            **quick,
+        )
+        cases[f"batch-pass-{impl}"] = lambda impl=impl: fit_batch(
+            Xs,
+            ys,
+            impl=impl,
+            strategy="pass",
+            eta0=0.005,
+            standardize=False,
+            sample_weight=w,
+            alpha=1e-3,
+            max_iter=25,
+            tol=None,
+        )
+        cases[f"batch-multi-{impl}"] = lambda impl=impl: fit_batch(
+            X2,
+            Y2,
+            impl=impl,
+            strategy="pass",
+            eta0=0.1,
+            standardize=True,
+            max_iter=25,
+            tol=None,
+        )
+        cases[f"float32-sgd-{impl}"] = lambda impl=impl: fit_sgd(
+            X32, y32, impl=impl, standardize=True, **quick
+        )
+    for optimizer in ("momentum", "nesterov", "adagrad", "rmsprop", "adam"):
+        eta = {"adagrad": 0.5, "rmsprop": 0.01, "adam": 0.05}.get(optimizer, 0.005)
+        for impl in ("compiled", "numpy"):
+            options = dict(impl=impl, optimizer=optimizer)
+            cases[f"sgd-{optimizer}-{impl}"] = partial(
+                fit_sgd, Xs, ys, eta0=eta / 10, standardize=True, alpha=1e-4,
+                **options, **quick,
+            )  # fmt: skip
+            cases[f"minibatch-{optimizer}-{impl}"] = partial(
+                fit_minibatch, X2, Y2, batch_size=12, eta0=eta, average=5,
+                **options, **quick,
+            )  # fmt: skip
+            cases[f"batch-{optimizer}-{impl}"] = partial(
+                fit_batch, X, y, strategy="pass", eta0=eta, max_iter=30, tol=None,
+                **options,
+            )  # fmt: skip
+    cases["batch-gram"] = lambda: fit_batch(
+        Xs, ys, strategy="gram", eta0=0.005, sample_weight=w, max_iter=40, tol=None
+    )
+    cases["batch-auto-tol"] = lambda: fit_batch(X, y, eta0=0.1, tol=1e-6)
+    cases["batch-early-stopping"] = lambda: fit_batch(
+        X, y, eta0=0.05, early_stopping=True, random_state=3, max_iter=50
+    )
+    cases["sgd-early-stopping"] = lambda: fit_sgd(
+        X, y, eta0=0.01, early_stopping=True, random_state=3, max_iter=30
+    )
+    cases["sgd-adaptive-tol"] = lambda: fit_sgd(
+        Xs,
+        ys,
+        eta0="auto",
+        learning_rate="adaptive",
+        standardize=True,
+        random_state=1,
+        max_iter=40,
+    )
+    cases["sgd-noshuffle"] = lambda: fit_sgd(X, y, shuffle=False, max_iter=3, tol=None)
+    for solver in ("sgd", "minibatch", "batch"):
+        cases[f"estimator-{solver}"] = lambda s=solver: _model_record(
+            GDRegressor(solver=s, random_state=0, max_iter=60).fit(Xs, ys)
+        )
+        cases[f"estimator-{solver}-weighted-l2"] = lambda s=solver: _model_record(
+            GDRegressor(
+                solver=s, random_state=0, max_iter=60, penalty="l2", alpha=1e-3
+            ).fit(Xs, ys, sample_weight=w)
+        )
+        cases[f"estimator-{solver}-partial"] = lambda s=solver: _partial_fit_record(
+            GDRegressor(solver=s, random_state=0, batch_size=8), X2, Y2, calls=4
+        )
+    cases["estimator-sgd-early-stopping"] = lambda: _model_record(
+        GDRegressor(early_stopping=True, random_state=0, max_iter=50).fit(Xs, ys)
+    )
+    cases["estimator-minibatch-warm"] = lambda: _model_record(
+        _warm_twice(
+            GDRegressor(
+                solver="minibatch",
+                warm_start=True,
+                max_iter=3,
+                tol=None,
+                random_state=2,
+                optimizer="adam",
+                eta0=0.05,
+            ),
+            X32,
+            y32,
+        )
+    )
+    return cases
+
+
+def _warm_twice(model, X, y):
+    model.fit(X, y)
+    return model.fit(X, y)
+
+
+def _host_key():
+    """'jit-<llvm cpu name>' or 'nojit-<llvm cpu name>'."""
+    from llvmlite import binding
+
+    mode = "nojit" if fastgd._kernels.JIT_DISABLED else "jit"
+    return f"{mode}-{binding.get_host_cpu_name()}"
+
+
+def _run(name, case):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = case()
+    return result if isinstance(result, dict) else _fit_record(result)
+
+
+def _load(path):
+    with np.load(path) as stored:
+        return {key: stored[key] for key in stored.files}
+
+
+def _golden():
+    """(saved arrays, exact?) for this host: its own file, or the nearest one of
+    the same JIT mode."""
+    key = _host_key()
+    own = GOLDEN_DIR / f"{key}.npz"
+    if own.exists():
+        return _load(own), True
+    mode = key.split("-")[0]
+    others = sorted(GOLDEN_DIR.glob(f"{mode}-*.npz"))
+    if not others:
+        pytest.fail(f"no golden trajectories for {mode!r} in {GOLDEN_DIR}")
+    return _load(others[0]), False
+
+
+CASES = _cases()
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_trajectory_matches_the_saved_one(name):
+    golden, exact = _golden()
+    record = _run(name, CASES[name])
+    for field, value in record.items():
+        saved = golden[f"{name}/{field}"]
+        assert value.shape == saved.shape, f"{name}/{field}: shape changed"
+        assert value.dtype == saved.dtype, f"{name}/{field}: dtype changed"
+        if exact:
+            np.testing.assert_array_equal(value, saved, err_msg=f"{name}/{field}")
+        else:
+            np.testing.assert_allclose(
+                value,
+                saved,
+                rtol=CROSS_HOST_RTOL,
+                atol=1e-12,
+                err_msg=f"{name}/{field} (no golden file for {_host_key()})",
+            )
+
+
+def _write():
+    GOLDEN_DIR.mkdir(exist_ok=True)
+    arrays = {}
+    for name, case in CASES.items():
+        for field, value in _run(name, case).items():
+            arrays[f"{name}/{field}"] = value
+    path = GOLDEN_DIR / f"{_host_key()}.npz"
+    np.savez_compressed(path, **arrays)
+    print(f"wrote {len(CASES)} cases to {path}")
+
+
+if __name__ == "__main__":
+    if "--write" in sys.argv:
+        _write()
+    else:
+        print(__doc__)
