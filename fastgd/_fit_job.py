@@ -7,13 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ._errors import DataFileError
 from .linear_model import GDRegressor
 
 FORMATS = (".csv", ".npy", ".npz", ".parquet")
 
-
-class DataFileError(ValueError):
-    """A data file that cannot be used, with the reason and the fix."""
 
 
 def _table(columns, target, path):

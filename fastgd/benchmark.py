@@ -32,6 +32,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _kernels, _training
+from .sources import DenseSource
 
 METHODS = ("batch", "sgd", "minibatch", "read")
 DEFAULT_BATCH_SIZE = 32
@@ -76,40 +77,42 @@ def scaled_rows(entry, n_samples):
     return n_samples if entry.max_rows is None else min(n_samples, entry.max_rows)
 
 
-def _data(X, y, max_rows=None):
-    """Validated data (the first ``max_rows`` rows when given), as the fits see it."""
+def _source(X, y, max_rows=None):
+    """The data source a fit would use (the first ``max_rows`` rows when given)."""
     if max_rows is not None:
         X, y = X[:max_rows], y[:max_rows]
-    return _training.prepare(X, y)
+    return DenseSource(X, y)
 
 
 def _batch_setup(impl, max_rows=None):
     def setup(X, y, **options):
-        engine = _training.BatchEngine(_data(X, y, max_rows), impl=impl)
-        return engine.evaluate
+        data = _training.prepare(_source(X, y, max_rows))
+        engine = _training.BatchEngine(data, _training.make_spec("batch", impl=impl))
+        return lambda: engine.run(None)
 
     return setup
 
 
 def _epoch_setup(method, impl, max_rows=None):
     def setup(X, y, batch_size=DEFAULT_BATCH_SIZE, random_state=0, **options):
-        data = _data(X, y, max_rows)
-        engine = _training.StochasticEngine(
-            data, impl=impl, random_state=random_state,
+        source = _source(X, y, max_rows)
+        spec = _training.make_spec(
+            method, impl=impl, random_state=random_state,
             batch_size=batch_size if method == "minibatch" else None,
         )  # fmt: skip
-        etas = np.array([benchmark_step_size(data.X)])
-        return lambda: engine.step(etas)
+        engine = _training.StochasticEngine(_training.prepare(source), spec)
+        etas = np.array([benchmark_step_size(source.X)])
+        return lambda: engine.run(etas)
 
     return setup
 
 
 def _read_setup(impl):
     def setup(X, y, **options):
-        X = _data(X, y).X
+        X = _source(X, y).X
         if impl == "numpy":
             return X.sum
-        blocks = np.empty(_training.n_gradient_blocks(X.shape[0]))
+        blocks = np.empty(_kernels.n_gradient_blocks(X.shape[0]))
         return lambda: _kernels.streaming_read(X, blocks)
 
     return setup
@@ -120,8 +123,8 @@ def _sklearn_sgd_setup(X, y, random_state=0, **options):
     eta0 is twice ours for the same steps)."""
     from sklearn.linear_model import SGDRegressor
 
-    data = _data(X, y)
-    X, y = data.X, data.y
+    source = _source(X, y)
+    X, y = source.X, source.y
     model = SGDRegressor(
         max_iter=1,
         tol=None,
@@ -144,14 +147,14 @@ def _sklearn_linear_regression_setup(X, y, **options):
     """scikit-learn's LinearRegression: the closed form by a least-squares solver."""
     from sklearn.linear_model import LinearRegression
 
-    data = _data(X, y)
-    return lambda: LinearRegression().fit(data.X, data.y)
+    source = _source(X, y)
+    return lambda: LinearRegression().fit(source.X, source.y)
 
 
 def _normal_equation_setup(X, y, **options):
     """The closed form as NumPy users write it: solve(X^T X, X^T y)."""
-    data = _data(X, y)
-    X, y = data.X, data.y
+    source = _source(X, y)
+    X, y = source.X, source.y
     return lambda: np.linalg.solve(X.T @ X, X.T @ y)
 
 

@@ -4,20 +4,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _training, optimizers, schedules
-from ._validation import (
-    FLOAT_DTYPES,
-    check_alpha,
-    check_average,
-    check_eta0,
-    check_fraction,
-    check_int,
-    check_option,
-    check_tol,
-    reject_unusable_dtype,
-)
+from . import _training
+from ._validation import FLOAT_DTYPES, reject_unusable_dtype
 
-SOLVERS = ("sgd", "minibatch", "batch")
+SOLVERS = _training.SOLVERS
 PENALTIES = (None, "l2")
 # Roll back, halve the step and retry at most this many times on divergence.
 MAX_RECOVERIES = 5
@@ -214,34 +204,38 @@ default="sgd"
 
     # ------------------------------------------------------------------ checks
 
-    def _check_params(self):
-        check_option("solver", self.solver, SOLVERS)
-        check_option("impl", self.impl, _training.IMPLS)
-        check_option("optimizer", self.optimizer, optimizers.OPTIMIZERS)
+    def _spec(self, **overrides):
+        """The fit specification of these parameters (every one checked)."""
         if self.penalty not in PENALTIES:
             raise ValueError(
                 f"penalty={self.penalty!r} is not supported; use one of "
                 f"{list(PENALTIES)} (L1 and elastic-net are not offered)."
             )
-        if not callable(self.learning_rate):
-            check_option("learning_rate", self.learning_rate, schedules.NAMED_SCHEDULES)
-        check_eta0(self.eta0)
-        check_alpha(self.alpha)
-        check_int("max_iter", self.max_iter)
-        check_int("n_iter_no_change", self.n_iter_no_change)
-        check_int("batch_size", self.batch_size)
-        check_tol(self.tol)
-        check_average(self.average)
-        if self.average and self.solver == "batch":
-            raise ValueError("average is for solver='sgd' or 'minibatch', not 'batch'.")
-        if self.early_stopping:
-            check_fraction("validation_fraction", self.validation_fraction)
+        options = dict(
+            batch_size=self.batch_size if self.solver == "minibatch" else None,
+            learning_rate=self.learning_rate, eta0=self.eta0, power_t=self.power_t,
+            alpha=self.alpha if self.penalty == "l2" else 0.0,
+            max_iter=self.max_iter, tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change, fit_intercept=self.fit_intercept,
+            shuffle=self.shuffle, random_state=self.random_state,
+            average=self.average, standardize=self.standardize,
+            early_stopping=self.early_stopping,
+            validation_fraction=self.validation_fraction, impl=self.impl,
+            optimizer=self.optimizer, verbose=self.verbose,
+            max_recoveries=MAX_RECOVERIES, tol_scale="target_variance",
+            name=type(self).__name__,
+        )  # fmt: skip
+        if self.solver != "minibatch":  # checked, though only mini-batch uses it
+            _training.make_spec("minibatch", batch_size=self.batch_size)
+        if self.penalty != "l2":
+            _training.make_spec("sgd", alpha=self.alpha)
+        return _training.make_spec(self.solver, **{**options, **overrides})
 
     def _validate_data(self, X, y, reset):
         reject_unusable_dtype(X, "X")
         reject_unusable_dtype(y, "y")
-        # NaN/inf are checked once, by the engines' prepare(): checking here too
-        # would scan X twice.
+        # NaN/inf are checked once, by the data source: checking here too would
+        # scan X twice.
         return validate_data(
             self, X, y, reset=reset, dtype=FLOAT_DTYPES, order="C",
             multi_output=True, y_numeric=True, ensure_all_finite=False,
@@ -249,59 +243,26 @@ default="sgd"
 
     # ------------------------------------------------------------------ fitting
 
-    def _engine(self, data, state, max_iter=1, tol=None):
-        alpha = self.alpha if self.penalty == "l2" else 0.0
-        if self.solver == "batch":
-            plan = _training.resolve_batch_strategy(
-                "auto", self.impl, data, max_iter, tol
-            )
-            engine = _training.BatchEngine(
-                data, impl=self.impl, strategy=plan.start, gram_after=plan.switch_after,
-                fit_intercept=self.fit_intercept, alpha=alpha, optimizer=self.optimizer,
-            )  # fmt: skip
-        else:
-            engine = _training.StochasticEngine(
-                data, impl=self.impl, fit_intercept=self.fit_intercept,
-                batch_size=self.batch_size if self.solver == "minibatch" else None,
-                shuffle=self.shuffle, alpha=alpha, average=check_average(self.average),
-                random_state=self.random_state, optimizer=self.optimizer,
-            )  # fmt: skip
-        if state is not None:
-            engine.restore(state)
-        return engine
-
-    def _schedule(self, engine):
-        steps = 1 if self.solver == "batch" else engine.steps_per_epoch
-        return schedules.resolve(self.learning_rate, self.eta0_, steps, self.power_t)
-
-    def _prepare(self, X, y, sample_weight, first, early_stopping):
-        statistics = None if first else self._statistics
-        data = _training.prepare(
-            X, y, sample_weight=sample_weight, standardize=self.standardize,
-            fit_intercept=self.fit_intercept,
-            validation_fraction=self.validation_fraction if early_stopping else None,
-            random_state=self.random_state, statistics=statistics,
+    def _fit(self, spec, X, y, sample_weight, first, **initial):
+        """The one training path; stores what the estimator keeps."""
+        if not first:
+            # Resume: the step size and standardization of the first fit.
+            spec = spec.replace(eta0=self.eta0_)
+        fitted = _training.fit(
+            spec, X, y, sample_weight=sample_weight,
+            state=None if first else self._state,
+            statistics=None if first else self._statistics, stacklevel=5, **initial,
         )  # fmt: skip
+        engine, data = fitted.engine, fitted.data
         if first:
             self._statistics = (data.mean, data.variance)
-            if self.eta0 == "auto":
-                rows = {"sgd": 1, "minibatch": self.batch_size, "batch": None}
-                size = rows[self.solver]
-                if size is not None:
-                    size = min(size, len(data.train_rows))
-                self.eta0_ = _training.auto_step_size(data, size, self.fit_intercept)
-            else:
-                self.eta0_ = float(self.eta0)
-        return data
-
-    def _store(self, engine, n_iter):
+            self.eta0_ = fitted.eta0
         coef, intercept = engine.coefficients()
-        dtype = engine.data.X.dtype
-        self.coef_ = (coef if coef.ndim == 1 else coef.T).astype(dtype)
-        self.intercept_ = intercept.astype(dtype)
+        self.coef_ = (coef if coef.ndim == 1 else coef.T).astype(data.dtype)
+        self.intercept_ = intercept.astype(data.dtype)
         self.t_ = int(engine.t)
-        self.n_iter_ = n_iter
         self._state = engine.export_state()
+        return fitted.outcome
 
     def fit(self, X, y, sample_weight=None, coef_init=None, intercept_init=None):
         """Fit by gradient descent.
@@ -322,55 +283,23 @@ default="sgd"
         -------
         self
         """
-        self._check_params()
+        spec = self._spec()
         resume = self.warm_start and hasattr(self, "_state")
         X, y = self._validate_data(X, y, reset=not resume)
-        data = self._prepare(X, y, sample_weight, not resume, self.early_stopping)
-        state = self._state if resume else None
-        stochastic_tol = self.tol is not None and self.solver != "batch"
-        tol = self.tol
-        if stochastic_tol and not self.early_stopping:
-            tol = self.tol * max(_target_variance(data), np.finfo(np.float64).tiny)
-        engine = self._engine(data, state, self.max_iter, tol)
-        if coef_init is not None or intercept_init is not None:
-            self._set_initial(engine, coef_init, intercept_init)
-        outcome = _training.train(
-            engine, self._schedule(engine), max_iter=self.max_iter, tol=tol,
-            n_iter_no_change=self.n_iter_no_change,
-            adaptive=self.learning_rate == "adaptive" and self.solver != "batch",
-            early_stopping=self.early_stopping, max_recoveries=MAX_RECOVERIES,
-            verbose=self.verbose, name=type(self).__name__, stacklevel=3,
-        )  # fmt: skip
-        self._store(engine, len(outcome.loss_history))
+        if coef_init is not None:  # scikit-learn's layout (n_targets, n_features)
+            coef_init = np.array(coef_init, dtype=np.float64)
+            coef_init = coef_init.T if coef_init.ndim == 2 else coef_init
+        if intercept_init is not None:
+            intercept_init = np.reshape(np.array(intercept_init, np.float64), -1)
+        outcome = self._fit(spec, X, y, sample_weight, not resume,
+                            coef_init=coef_init, intercept_init=intercept_init)  # fmt: skip
+        self.n_iter_ = len(outcome.loss_history)
         history = list(self.loss_curve_) if resume else []
         self.loss_curve_ = history + list(outcome.loss_history)
         if self.early_stopping:
             self.validation_scores_ = list(outcome.validation_scores)
             self.best_loss_ = outcome.best_validation_loss
         return self
-
-    def _set_initial(self, engine, coef_init, intercept_init):
-        data = engine.data
-        if coef_init is None:
-            coef = np.zeros(data.coef_shape())
-        else:  # scikit-learn's layout (n_targets, n_features) -> ours
-            coef = np.array(coef_init, dtype=np.float64)
-            coef = coef.T if coef.ndim == 2 else coef
-        if coef.shape != data.coef_shape():
-            raise ValueError(
-                f"coef_init must have shape {data.coef_shape()[::-1]}, got "
-                f"{np.shape(coef_init)}."
-            )
-        intercept = np.zeros(data.n_targets) if intercept_init is None else (
-            np.array(intercept_init, dtype=np.float64).reshape(-1))  # fmt: skip
-        if intercept.shape != (data.n_targets,):
-            raise ValueError(
-                f"intercept_init must have shape ({data.n_targets},), got "
-                f"{np.shape(intercept_init)}."
-            )
-        w, c = _training.to_z_units(data, coef, intercept)
-        engine.coef[...] = w
-        engine.intercept[...] = c
 
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch (one iteration for ``solver="batch"``) on (X, y).
@@ -384,23 +313,17 @@ default="sgd"
         -------
         self
         """
-        self._check_params()
+        spec = self._spec(max_iter=1, tol=None, early_stopping=False)
         first = not hasattr(self, "_state")
         X, y = self._validate_data(X, y, reset=first)
-        data = self._prepare(X, y, sample_weight, first, early_stopping=False)
-        if not first and self._state["coef"].shape != data.coef_shape():
+        if not first and self._state["coef"].shape != (X.shape[1], *y.shape[1:]):
             raise ValueError(
                 f"partial_fit got y of shape {y.shape[1:] or '(n_samples,)'} per "
                 "sample, but the model was fitted with a different number of "
                 "targets; keep the targets' shape across calls."
             )
-        engine = self._engine(data, None if first else self._state)
-        outcome = _training.train(
-            engine, self._schedule(engine), max_iter=1, tol=None,
-            max_recoveries=MAX_RECOVERIES, verbose=self.verbose,
-            name=type(self).__name__, stacklevel=3,
-        )  # fmt: skip
-        self._store(engine, 1)
+        outcome = self._fit(spec, X, y, sample_weight, first)
+        self.n_iter_ = 1
         self.loss_curve_ = (getattr(self, "loss_curve_", []) or []) + list(
             outcome.loss_history
         )
@@ -426,11 +349,3 @@ default="sgd"
         return X @ coef.T + self.intercept_.astype(X.dtype, copy=False).reshape(
             (-1,) if coef.ndim == 1 else (1, -1)
         )
-
-
-def _target_variance(data):
-    """Weighted variance of y on the training rows, averaged over outputs."""
-    Y = data.y.reshape(data.y.shape[0], -1)[data.train_rows].astype(np.float64)
-    w = np.broadcast_to(data.original_weight, (data.y.shape[0],))[data.train_rows]
-    mean = np.average(Y, axis=0, weights=w)
-    return float(np.mean(np.average((Y - mean) ** 2, axis=0, weights=w)))

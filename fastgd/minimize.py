@@ -6,7 +6,7 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._training import DivergenceError
+from ._errors import DivergenceError
 from ._validation import check_data, check_int, check_tol
 
 # |f| this many times larger than at the start (and at least 1) means divergence.

@@ -12,9 +12,13 @@ For a parameter w with gradient g, step size eta and update count k (1, 2, ...):
 
 Defaults are the literature's: mu = 0.9, rho = 0.9, b1 = 0.9, b2 = 0.999,
 eps = 1e-8. The L2 penalty is applied as a decoupled weight decay
-w = (1 - 2 eta alpha) w before the update (as in AdamW). The compiled epochs run
-the same rules (``fastgd._kernels._optimizer_delta``); :func:`step` is the NumPy
-version used by batch gradient descent and by the twins.
+w = (1 - 2 eta alpha) w before the update (as in AdamW).
+
+The rules are written twice, on purpose, and tested against each other:
+:func:`delta` works on one parameter at a time in code that numba compiles (the
+kernels package compiles it into the epochs and the batch update; this module
+itself never imports numba), and :func:`step` is the vectorized NumPy version the
+twins in :mod:`fastgd.reference` use.
 """
 
 import numpy as np
@@ -37,6 +41,36 @@ def parameters(name):
         name, "beta1"
     )
     return np.array([DEFAULTS[first], DEFAULTS["beta2"], DEFAULTS["eps"]])
+
+
+def delta(kind, g, state, i, eta, params, count):
+    """The step for parameter i with gradient g under optimizer ``kind`` (a code
+    of OPTIMIZERS), updating its state ``state[0, i]`` (first moment or velocity)
+    and ``state[1, i]`` (second moment). ``params`` is :func:`parameters`' vector;
+    ``count`` numbers the update from 1 (Adam's bias correction).
+
+    >>> state = initial_state((1,))
+    >>> float(delta(OPTIMIZERS["momentum"], 2.0, state, 0, 0.1, parameters("momentum"), 1))
+    0.2
+    """
+    if kind == 0:
+        return eta * g
+    if kind == 1 or kind == 2:
+        state[0, i] = params[0] * state[0, i] + g
+        if kind == 1:
+            return eta * state[0, i]
+        return eta * (g + params[0] * state[0, i])
+    if kind == 3:
+        state[1, i] += g * g
+        return eta * g / (np.sqrt(state[1, i]) + params[2])
+    if kind == 4:
+        state[1, i] = params[0] * state[1, i] + (1.0 - params[0]) * g * g
+        return eta * g / (np.sqrt(state[1, i]) + params[2])
+    state[0, i] = params[0] * state[0, i] + (1.0 - params[0]) * g
+    state[1, i] = params[1] * state[1, i] + (1.0 - params[1]) * g * g
+    corrected_first = state[0, i] / (1.0 - params[0] ** count)
+    corrected_second = state[1, i] / (1.0 - params[1] ** count)
+    return eta * corrected_first / (np.sqrt(corrected_second) + params[2])
 
 
 def initial_state(shape):

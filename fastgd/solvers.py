@@ -1,28 +1,21 @@
 """The functional API: ``fit_batch``, ``fit_sgd`` and ``fit_minibatch``.
 
-Each validates its input, builds a training engine (:mod:`fastgd._training`) and
-runs the epoch loop in Python: one compiled kernel call per epoch or iteration, or,
-with ``impl="numpy"`` or ``impl="loop"``, the twin from :mod:`fastgd.reference`
-doing the same arithmetic. The three implementations share the seeded shuffle, so
-the same ``random_state`` visits samples in the same order whatever ``impl`` says,
-and the results agree to rounding.
+Each builds a fit specification (:func:`fastgd._training.make_spec`, every option
+checked once) and runs the one training path (:func:`fastgd._training.fit`): one
+compiled kernel call per epoch or iteration, or, with ``impl="numpy"`` or
+``impl="loop"``, the twin from :mod:`fastgd.reference` doing the same arithmetic.
+The three implementations share the seeded shuffle, so the same ``random_state``
+visits samples in the same order whatever ``impl`` says, and the results agree to
+rounding.
 """
 
 from typing import NamedTuple
 
 import numpy as np
 
-from . import _training, optimizers, schedules
-from ._training import DivergenceError, n_gradient_blocks
-from ._validation import (
-    check_alpha,
-    check_average,
-    check_eta0,
-    check_fraction,
-    check_int,
-    check_option,
-    check_tol,
-)
+from . import _training
+from ._errors import DivergenceError
+from ._kernels import n_gradient_blocks
 
 __all__ = [
     "DivergenceError",
@@ -34,7 +27,7 @@ __all__ = [
 ]
 
 IMPLS = _training.IMPLS
-BATCH_STRATEGIES = ("auto", "pass", "gram")
+BATCH_STRATEGIES = _training.BATCH_STRATEGIES
 
 
 class FitResult(NamedTuple):
@@ -81,11 +74,18 @@ class FitResult(NamedTuple):
     strategy: str | None = None
 
 
-def _result(engine, outcome, single, eta0):
+def _run(solver, X, y, *, sample_weight, coef_init, intercept_init, **options):
+    """Shared body of the three public functions: the spec, the fit, the result."""
+    spec = _training.make_spec(solver, name=f"fit_{solver}", **options)
+    fitted = _training.fit(spec, X, y, sample_weight=sample_weight,
+                           coef_init=coef_init, intercept_init=intercept_init,
+                           stacklevel=6)  # fmt: skip
+    engine, outcome = fitted.engine, fitted.outcome
     coef, intercept = engine.coefficients()
-    dtype = engine.data.X.dtype
+    dtype = fitted.data.dtype
     if not np.all(np.isfinite(coef)) or not np.all(np.isfinite(intercept)):
         raise DivergenceError("the fit ended with non-finite coefficients.")
+    single = fitted.data.y.ndim == 1
     return FitResult(
         coef=coef.astype(dtype),
         intercept=intercept.astype(dtype)[0] if single else intercept.astype(dtype),
@@ -95,59 +95,9 @@ def _result(engine, outcome, single, eta0):
         converged=outcome.converged,
         stop_reason=outcome.stop_reason,
         validation_scores=np.asarray(outcome.validation_scores, dtype=np.float64),
-        eta0=eta0,
+        eta0=fitted.eta0,
         strategy=getattr(engine, "strategy", None),
     )
-
-
-def _fit(
-    X, y, *, batch_size, learning_rate, eta0, power_t, alpha, max_iter, tol,
-    n_iter_no_change, fit_intercept, shuffle, random_state, average, standardize,
-    early_stopping, validation_fraction, sample_weight, coef_init, intercept_init,
-    impl, strategy="auto", verbose=0, name="fit", optimizer="sgd",
-):  # fmt: skip
-    """Shared body of the three public functions; ``batch_size=None`` is SGD and
-    ``batch_size="all"`` is full-batch gradient descent."""
-    check_option("impl", impl, IMPLS)
-    check_option("optimizer", optimizer, optimizers.OPTIMIZERS)
-    max_iter = check_int("max_iter", max_iter)
-    n_iter_no_change = check_int("n_iter_no_change", n_iter_no_change)
-    tol, alpha, eta0 = check_tol(tol), check_alpha(alpha), check_eta0(eta0)
-    average = check_average(average)
-    if early_stopping:
-        validation_fraction = check_fraction("validation_fraction", validation_fraction)
-    data = _training.prepare(
-        X, y, sample_weight=sample_weight, standardize=standardize,
-        fit_intercept=fit_intercept,
-        validation_fraction=validation_fraction if early_stopping else None,
-        random_state=random_state,
-    )  # fmt: skip
-    full_batch = batch_size == "all"
-    if eta0 == "auto":
-        rows = None if full_batch else (batch_size or 1)
-        eta0 = _training.auto_step_size(data, rows, fit_intercept)
-    if full_batch:
-        plan = _training.resolve_batch_strategy(strategy, impl, data, max_iter, tol)
-        engine = _training.BatchEngine(
-            data, impl=impl, strategy=plan.start, gram_after=plan.switch_after,
-            fit_intercept=fit_intercept, alpha=alpha, coef_init=coef_init,
-            intercept_init=intercept_init, optimizer=optimizer,
-        )  # fmt: skip
-        steps_per_epoch = 1
-    else:
-        engine = _training.StochasticEngine(
-            data, impl=impl, batch_size=batch_size, fit_intercept=fit_intercept,
-            shuffle=shuffle, alpha=alpha, average=average, random_state=random_state,
-            coef_init=coef_init, intercept_init=intercept_init, optimizer=optimizer,
-        )  # fmt: skip
-        steps_per_epoch = engine.steps_per_epoch
-    schedule = schedules.resolve(learning_rate, eta0, steps_per_epoch, power_t)
-    outcome = _training.train(
-        engine, schedule, max_iter=max_iter, tol=tol,
-        n_iter_no_change=n_iter_no_change, adaptive=learning_rate == "adaptive",
-        early_stopping=early_stopping, verbose=verbose, name=name, stacklevel=5,
-    )  # fmt: skip
-    return _result(engine, outcome, data.y.ndim == 1, float(eta0))
 
 
 _COMMON_PARAMETERS = """
@@ -256,15 +206,14 @@ def fit_sgd(
     >>> bool(abs(result.coef - true_coef).max() < 1e-3)
     True
     """
-    return _fit(
-        X, y, batch_size=None, learning_rate=learning_rate, eta0=eta0,
-        power_t=power_t, alpha=alpha, max_iter=max_iter, tol=tol,
-        n_iter_no_change=n_iter_no_change, fit_intercept=fit_intercept,
-        shuffle=shuffle, random_state=random_state, average=average,
-        standardize=standardize, early_stopping=early_stopping,
+    return _run(
+        "sgd", X, y, learning_rate=learning_rate, eta0=eta0, power_t=power_t,
+        alpha=alpha, max_iter=max_iter, tol=tol, n_iter_no_change=n_iter_no_change,
+        fit_intercept=fit_intercept, shuffle=shuffle, random_state=random_state,
+        average=average, standardize=standardize, early_stopping=early_stopping,
         validation_fraction=validation_fraction, sample_weight=sample_weight,
         coef_init=coef_init, intercept_init=intercept_init, impl=impl,
-        verbose=verbose, name="fit_sgd", optimizer=optimizer,
+        verbose=verbose, optimizer=optimizer,
     )  # fmt: skip
 
 
@@ -306,16 +255,15 @@ def fit_minibatch(
     >>> bool(abs(result.coef - true_coef).max() < 1e-3)
     True
     """
-    batch_size = check_int("batch_size", batch_size)
-    return _fit(
-        X, y, batch_size=batch_size, learning_rate=learning_rate, eta0=eta0,
-        power_t=power_t, alpha=alpha, max_iter=max_iter, tol=tol,
+    return _run(
+        "minibatch", X, y, batch_size=batch_size, learning_rate=learning_rate,
+        eta0=eta0, power_t=power_t, alpha=alpha, max_iter=max_iter, tol=tol,
         n_iter_no_change=n_iter_no_change, fit_intercept=fit_intercept,
         shuffle=shuffle, random_state=random_state, average=average,
         standardize=standardize, early_stopping=early_stopping,
         validation_fraction=validation_fraction, sample_weight=sample_weight,
         coef_init=coef_init, intercept_init=intercept_init, impl=impl,
-        verbose=verbose, name="fit_minibatch", optimizer=optimizer,
+        verbose=verbose, optimizer=optimizer,
     )  # fmt: skip
 
 
@@ -367,19 +315,12 @@ def fit_batch(
     >>> bool(abs(result.coef - true_coef).max() < 1e-6), result.converged
     (True, True)
     """
-    check_option("strategy", strategy, BATCH_STRATEGIES)
-    if strategy == "gram" and impl == "loop":
-        raise ValueError(
-            "strategy='gram' runs on NumPy; use impl='compiled' or impl='numpy' "
-            "with it, or strategy='pass' for the loop implementation."
-        )
-    return _fit(
-        X, y, batch_size="all", learning_rate=learning_rate, eta0=eta0,
-        power_t=power_t, alpha=alpha, max_iter=max_iter, tol=tol,
-        n_iter_no_change=n_iter_no_change, fit_intercept=fit_intercept,
-        shuffle=False, random_state=random_state, average=False,
+    return _run(
+        "batch", X, y, learning_rate=learning_rate, eta0=eta0, power_t=power_t,
+        alpha=alpha, max_iter=max_iter, tol=tol, n_iter_no_change=n_iter_no_change,
+        fit_intercept=fit_intercept, shuffle=False, random_state=random_state,
         standardize=standardize, early_stopping=early_stopping,
         validation_fraction=validation_fraction, sample_weight=sample_weight,
         coef_init=coef_init, intercept_init=intercept_init, impl=impl,
-        strategy=strategy, verbose=verbose, name="fit_batch", optimizer=optimizer,
+        strategy=strategy, verbose=verbose, optimizer=optimizer,
     )  # fmt: skip

@@ -1,57 +1,49 @@
-"""The training engine under ``fit_*`` and ``GDRegressor``: ``data`` (prepare),
-``engines`` (state and one unit of work) and ``loop`` (train).
+"""The one training path under ``fit_*`` and ``GDRegressor``.
 
-* :func:`prepare` validates the data once and derives what every epoch needs:
-  sample weights, the validation split, and the standardization (shift, scale) that
-  lets the kernels work in z = (x - shift) * scale without a standardized copy of X.
-* :class:`StochasticEngine` and :class:`BatchEngine` hold the resumable state of a
-  fit (coefficients in z units, averages, step count, shuffle stream) and run one
-  epoch or iteration with the chosen implementation (compiled kernel or twin).
-* :func:`train` is the loop: schedules, stopping rules, early stopping that keeps the
-  best coefficients, divergence detection and optional bounded recovery.
+``spec`` (every option checked once) -> ``data`` (prepare: weights, validation
+split, standardization, from a data source) -> ``eta0="auto"`` -> ``strategy``
+(batch: passes or the Gram matrix) -> ``engines`` (state and one unit of work) ->
+``loop`` (stopping rules, early stopping, divergence and recovery). :func:`fit`
+runs it end to end.
 """
 
 from .data import (
-    IMPLS,
     Data,
     auto_step_size,
-    column_moments,
     curvature,
-    gram_statistics,
-    n_gradient_blocks,
     prepare,
     to_original_units,
     to_z_units,
 )
-from .engines import (
-    DIVERGENCE_FACTOR,
-    BatchEngine,
-    DivergenceError,
-    StochasticEngine,
-    quiet_overflow,
-)
-from .loop import MIN_UPDATES_PER_ROUND, Outcome, train
+from .engines import DIVERGENCE_FACTOR, BatchEngine, StochasticEngine, quiet_overflow
+from .fit import Fitted, fit, target_variance
+from .loop import MIN_UPDATES_PER_ROUND, Outcome, Stopping, train
+from .spec import BATCH_STRATEGIES, IMPLS, SOLVERS, FitSpec, make_spec
 from .strategy import BatchPlan, plan_batch_strategy, resolve_batch_strategy
 
 __all__ = [
+    "BATCH_STRATEGIES",
     "DIVERGENCE_FACTOR",
     "IMPLS",
     "MIN_UPDATES_PER_ROUND",
+    "SOLVERS",
     "BatchEngine",
     "BatchPlan",
     "Data",
-    "DivergenceError",
+    "FitSpec",
+    "Fitted",
     "Outcome",
     "StochasticEngine",
+    "Stopping",
     "auto_step_size",
-    "column_moments",
     "curvature",
-    "gram_statistics",
-    "n_gradient_blocks",
+    "fit",
+    "make_spec",
     "plan_batch_strategy",
     "prepare",
     "quiet_overflow",
     "resolve_batch_strategy",
+    "target_variance",
     "to_original_units",
     "to_z_units",
     "train",

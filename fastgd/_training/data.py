@@ -1,21 +1,14 @@
-"""Prepared data: validation once per fit, sample weights, the validation split,
-the standardization the kernels apply on the fly, and what is derived from the data
-(X^T X for the Gram strategy, the curvature behind eta0="auto")."""
+"""Prepared data: sample weights, the validation split and the standardization
+the kernels apply on the fly, derived once per fit from a data source; and what
+is derived from the data (the curvature behind eta0="auto")."""
 
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .. import _kernels
-from .._validation import check_data, check_sample_weight
-
-IMPLS = ("compiled", "numpy", "loop")
-# Rows per chunk when forming X^T X in float64.
-_GRAM_CHUNK_ROWS = 8192
-# The kernels' fixed split of the rows into blocks (from m alone).
-n_gradient_blocks = _kernels.n_gradient_blocks
-
+from .._validation import check_sample_weight
+from ..sources import DataSource
 
 # --------------------------------------------------------------------------- #
 # Prepared data
@@ -24,7 +17,7 @@ n_gradient_blocks = _kernels.n_gradient_blocks
 
 @dataclass
 class Data:
-    """Validated data and everything derived from it once per fit.
+    """A data source and everything derived from it once per fit.
 
     ``sample_weight`` is an array of X's dtype: one value (uniform weights) or one
     per row, with validation rows set to 0 when there is a validation split (so the
@@ -33,7 +26,7 @@ class Data:
     z = (x - shift) * scale; zeros and ones when not standardizing.
     """
 
-    X: np.ndarray
+    source: DataSource
     y: np.ndarray
     sample_weight: np.ndarray
     original_weight: np.ndarray
@@ -49,39 +42,42 @@ class Data:
     variance: np.ndarray | None
 
     @property
+    def dtype(self):
+        return self.source.dtype
+
+    @property
+    def n_features(self):
+        return self.source.n_features
+
+    @property
     def n_targets(self):
         return 1 if self.y.ndim == 1 else self.y.shape[1]
 
+    @property
+    def standardization(self):
+        """(shift, scale) for the kernels, or None when z = x."""
+        return (self.shift, self.scale) if self.standardized else None
+
     def coef_shape(self):
-        return (self.X.shape[1], *self.y.shape[1:])
+        return (self.n_features, *self.y.shape[1:])
 
     def zero_model_loss(self):
         return float(np.mean(np.square(self.y, dtype=np.float64)))
 
 
-def column_moments(X, sample_weight):
-    """Weighted mean and variance of every column (one compiled pass, float64)."""
-    n = X.shape[1]
-    mean, variance = np.empty(n), np.empty(n)
-    partial = np.empty((n_gradient_blocks(X.shape[0]), 2 * n + 1))
-    _kernels.column_moments(X, sample_weight, mean, variance, partial)
-    return mean, variance
-
-
-def prepare(
-    X, y, *, sample_weight=None, standardize=False, fit_intercept=True,
-    validation_fraction=None, random_state=None, statistics=None,
-):  # fmt: skip
-    """Validate X, y and sample_weight and derive a :class:`Data`.
+def prepare(source, *, sample_weight=None, standardize=False, fit_intercept=True,
+            validation_fraction=None, random_state=None, statistics=None):  # fmt: skip
+    """Check sample_weight and derive a :class:`Data` from ``source``.
 
     ``statistics`` (mean, variance) reuses a standardization computed earlier
     (partial_fit, warm_start); otherwise it is computed when ``standardize`` asks
     for it. Without an intercept the features are scaled but not centred, so that
     the model keeps b = 0 in the original units.
     """
-    X, y = check_data(X, y)
-    m, n = X.shape
-    weights = original_weight = check_sample_weight(sample_weight, m, X.dtype)
+    y = source.targets
+    m, n = source.shape
+    dtype = source.dtype
+    weights = original_weight = check_sample_weight(sample_weight, m, dtype)
     weighted = sample_weight is not None
     train_rows = np.arange(m, dtype=np.int64)
     validation_rows = validation_sst = None
@@ -109,21 +105,21 @@ def prepare(
     if statistics is not None:
         mean, variance = statistics
     elif standardize:
-        mean, variance = column_moments(X, weights)
-    shift = np.zeros(n, dtype=X.dtype)
-    scale = np.ones(n, dtype=X.dtype)
+        mean, variance = source.column_moments(weights)
+    shift = np.zeros(n, dtype=dtype)
+    scale = np.ones(n, dtype=dtype)
     if standardize:
         std = np.sqrt(variance)
         # Constant columns keep scale 1: their z is 0 (centred) and their
         # coefficient never moves.
         scale = np.where(std > 0, 1.0 / np.where(std > 0, std, 1.0), 1.0)
-        scale = scale.astype(X.dtype)
+        scale = scale.astype(dtype)
         if fit_intercept:
-            shift = mean.astype(X.dtype)
+            shift = mean.astype(dtype)
     for array in (shift, scale):
         array.flags.writeable = False
     return Data(
-        X=X, y=y, sample_weight=weights, original_weight=original_weight,
+        source=source, y=y, sample_weight=weights, original_weight=original_weight,
         weighted=weighted, train_rows=train_rows, validation_rows=validation_rows,
         validation_sst=validation_sst, train_weight=train_weight, shift=shift,
         scale=scale, standardized=bool(standardize), mean=mean, variance=variance,
@@ -159,47 +155,6 @@ def to_z_units(data, coef, intercept):
     return w, c
 
 
-def gram_statistics(X, y, sample_weight):
-    """Weighted X^T X / W, X^T y / W, means of X and y, and mean(y^2) per output,
-    in float64.
-
-    float64 data with uniform weights goes straight to BLAS for X^T X, and the
-    cross products X^T y and column sums come from one more compiled pass: no slower
-    than NumPy's own normal equation. Otherwise chunks of rows are cast to float64
-    and weighted, one pass over X.
-    """
-    m, n = X.shape
-    Y = y.reshape(m, -1)
-    if X.dtype == np.float64 and sample_weight.shape[0] == 1:
-        k = Y.shape[1]
-        partial = np.empty((n_gradient_blocks(m), k + 1, n))
-        _kernels.cross_products(X, Y, partial)
-        products = partial.sum(axis=0).T / m
-        # BLAS last: OpenBLAS threads spin for ~0.1 s after a call and would take
-        # the cores from the compiled pass.
-        gram = X.T @ X / m
-        return (
-            gram, products[:, :k], products[:, k], Y.mean(axis=0), np.mean(Y**2, axis=0)
-        )  # fmt: skip
-    weights = np.broadcast_to(sample_weight, (m,))
-    gram = np.zeros((n, n))
-    cross = np.zeros((n, Y.shape[1]))
-    x_sum, y_sum, y_square, total = np.zeros(n), np.zeros(Y.shape[1]), 0.0, 0.0
-    for start in range(0, m, _GRAM_CHUNK_ROWS):
-        rows = slice(start, start + _GRAM_CHUNK_ROWS)
-        chunk = X[rows].astype(np.float64, copy=False)
-        y_chunk = Y[rows].astype(np.float64, copy=False)
-        w = weights[rows].astype(np.float64)[:, None]
-        weighted_chunk = chunk * w
-        gram += weighted_chunk.T @ chunk
-        cross += weighted_chunk.T @ y_chunk
-        x_sum += weighted_chunk.sum(axis=0)
-        y_sum += (w * y_chunk).sum(axis=0)
-        y_square = y_square + (w * y_chunk**2).sum(axis=0)
-        total += float(w.sum())
-    return gram / total, cross / total, x_sum / total, y_sum / total, y_square / total
-
-
 # --------------------------------------------------------------------------- #
 # eta0="auto"
 # --------------------------------------------------------------------------- #
@@ -215,10 +170,10 @@ def curvature(data, fit_intercept, max_iter=100, rtol=1e-4):
     column of ones when fitting an intercept (handled implicitly, not stacked);
     from at most a million elements of evenly spaced rows (one small float64 copy)
     and power iteration."""
-    m, n = data.X.shape
+    m, n = data.source.shape
     n_rows = int(min(m, max(1000, _AUTO_SAMPLE_ELEMENTS // n)))
     rows = np.unique(np.linspace(0, m - 1, n_rows).astype(np.int64))
-    Z = data.X[rows].astype(np.float64)
+    Z = data.source.take_rows(rows)
     Z -= data.shift
     Z *= data.scale
     ones = 1.0 if fit_intercept else 0.0

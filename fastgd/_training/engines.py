@@ -1,22 +1,35 @@
-"""The engines: the resumable state of a fit and one unit of work with the chosen
-implementation (compiled kernel or twin).
+"""The engines: the resumable state of a fit and one unit of work on a data source.
 
-The coefficients live in z units (standardized coordinates); the state that carries
-over between fits (partial_fit, warm_start) is small and free of the data."""
+Every engine answers one protocol, which is all the loop (:mod:`.loop`) knows:
+
+* ``unit`` ("epoch" or "iteration"), ``steps_per_unit`` (updates a unit makes),
+  ``t`` (updates so far), ``eta_scale`` (the step's factor after recoveries) and
+  ``gradient_norm`` (the last full gradient's norm, or None when a unit measures
+  none);
+* ``run(etas) -> loss``: one unit of work with step sizes ``etas`` (one per
+  update, or one), returning its weighted mean loss;
+* ``advance(etas)``: make the step that the last unit measured but did not take
+  (batch gradient descent measures the gradient, then steps along it once the
+  loop has decided to go on); a no-op when ``run`` already stepped;
+* ``check_divergence``, ``rollback`` (back to the last safe state; returns how
+  many recorded units that undoes), ``snapshot``/``restore``/``export_state``
+  (the small resumable state), ``coefficients`` and ``validation_score``.
+
+The coefficients live in z units (standardized coordinates); the state that
+carries over between fits (partial_fit, warm_start) is small and free of the data.
+"""
 
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .. import _kernels, optimizers, reference
+from .. import _kernels, optimizers
+from .._errors import DivergenceError
 from .._validation import check_initial
-from .data import gram_statistics, n_gradient_blocks, to_original_units, to_z_units
+from ..sources import EpochWork
+from .data import to_original_units, to_z_units
 
 # A loss this many times the loss of the zero model (mean y^2) means divergence.
 DIVERGENCE_FACTOR = 1e6
-
-
-class DivergenceError(FloatingPointError):
-    """Gradient descent diverged: the loss became non-finite or exploded."""
 
 
 def quiet_overflow():
@@ -35,20 +48,24 @@ def _rng_state(random_state):
 
 
 class _Engine:
-    """What both engines share: the coefficients (in z units) and the checks."""
+    """What every engine shares: the coefficients (in z units), the optimizer
+    state, the divergence check and the resumable state."""
 
-    def __init__(self, data, dtype, fit_intercept, alpha, coef_init, intercept_init,
-                 optimizer="sgd"):  # fmt: skip
+    # What a fit carries over to the next (partial_fit, warm_start): small, and
+    # free of the data, so that a fitted estimator pickles small.
+    STATE = ("coef", "intercept", "t", "eta_scale", "opt_state")
+    _SNAPSHOT = ("coef", "intercept", "t", "opt_state")
+    gradient_norm = None
+
+    def __init__(self, data, dtype, spec, coef_init, intercept_init, recoverable):
         self.data = data
-        self.optimizer = optimizer
-        self.opt_kind = optimizers.OPTIMIZERS[optimizer]
-        self.opt_params = optimizers.parameters(optimizer)
+        self.optimizer = spec.optimizer
         # [first moment, second moment] per coefficient and intercept, flattened
         # (coefficient j of output c at j * k + c, intercepts last).
-        n_parameters = (data.X.shape[1] + 1) * data.n_targets
+        n_parameters = (data.n_features + 1) * data.n_targets
         self.opt_state = optimizers.initial_state((n_parameters,))
-        self.fit_intercept = bool(fit_intercept)
-        self.alpha = float(alpha)
+        self.fit_intercept = bool(spec.fit_intercept)
+        self.alpha = float(spec.alpha)
         coef = check_initial("coef_init", coef_init, data.coef_shape(), np.float64)
         if intercept_init is not None and data.y.ndim == 1:
             intercept_init = np.reshape(intercept_init, -1)
@@ -63,6 +80,8 @@ class _Engine:
         self.limit = DIVERGENCE_FACTOR * max(
             data.zero_model_loss(), np.finfo(np.float64).tiny
         )
+        self.recoverable = recoverable
+        self._safe = None
 
     def check_divergence(self, loss, where, eta):
         finite = np.all(np.isfinite(self.coef)) and np.all(np.isfinite(self.intercept))
@@ -76,10 +95,21 @@ class _Engine:
             "comparable."
         )
 
-    # What a fit carries over to the next (partial_fit, warm_start): small, and
-    # free of the data, so that a fitted estimator pickles small.
-    STATE = ("coef", "intercept", "t", "eta_scale", "opt_state")
-    _SNAPSHOT = ("coef", "intercept", "t", "opt_state")
+    def advance(self, etas):
+        """Nothing to do: the unit's updates are made by :meth:`run`."""
+
+    def can_roll_back(self):
+        return self._safe is not None
+
+    def rollback(self):
+        """Back to the state before the last change; returns 0: the failed unit
+        was not recorded."""
+        self.restore(self._safe)
+        return 0
+
+    def _remember_safe_state(self):
+        if self.recoverable:
+            self._safe = self.snapshot()
 
     def snapshot(self, names=None):
         """Copies of the state :meth:`restore` brings back (coefficients, step)."""
@@ -108,15 +138,13 @@ class _Engine:
         coefficients the fit would report now."""
         data = self.data
         coef, intercept = self.coefficients()
-        Y = data.y.reshape(data.y.shape[0], -1)
-        squares = np.empty(Y.shape[1])
-        total_weight = _kernels.rows_loss(
-            data.X, Y, data.original_weight, data.validation_rows,
-            coef.reshape(coef.shape[0], -1), intercept, squares,
+        squares, total_weight = data.source.rows_loss(
+            data.validation_rows, data.original_weight,
+            coef.reshape(coef.shape[0], -1), intercept,
         )  # fmt: skip
         tiny = np.finfo(np.float64).tiny
         r2 = float(np.mean(1.0 - squares / np.maximum(data.validation_sst, tiny)))
-        return r2, float(np.sum(squares) / (total_weight * Y.shape[1]))
+        return r2, float(np.sum(squares) / (total_weight * data.n_targets))
 
 
 class StochasticEngine(_Engine):
@@ -126,40 +154,44 @@ class StochasticEngine(_Engine):
     which averaging starts. Steps count samples (SGD) or batches (mini-batch).
     """
 
+    unit = "epoch"
     STATE = ("coef", "intercept", "avg_coef", "avg_intercept", "t", "eta_scale",
              "rng_state", "opt_state")  # fmt: skip
     _SNAPSHOT = ("coef", "intercept", "avg_coef", "avg_intercept", "t", "opt_state")
 
-    def __init__(
-        self, data, *, impl="compiled", batch_size=None, fit_intercept=True,
-        shuffle=True, alpha=0.0, average=False, random_state=None, coef_init=None,
-        intercept_init=None, optimizer="sgd",
-    ):  # fmt: skip
-        dtype = data.X.dtype
-        super().__init__(data, dtype, fit_intercept, alpha, coef_init, intercept_init,
-                         optimizer)  # fmt: skip
-        if impl == "loop" and optimizer != "sgd":
-            raise ValueError(
-                f"impl='loop' implements plain gradient steps only; use impl="
-                f"'compiled' or 'numpy' with optimizer={optimizer!r}."
-            )
-        self.impl = impl
+    def __init__(self, data, spec, *, coef_init=None, intercept_init=None,
+                 recoverable=False):  # fmt: skip
+        dtype = data.dtype
+        super().__init__(data, dtype, spec, coef_init, intercept_init, recoverable)
         rows = len(data.train_rows)
-        self.batch_size = None if batch_size is None else min(batch_size, rows)
-        self.shuffle = bool(shuffle)
+        self.batch_size = None if spec.batch_size is None else min(spec.batch_size,
+                                                                   rows)  # fmt: skip
         self.order = data.train_rows.copy()
-        self.rng_state = _rng_state(random_state)
-        self.average_start = -1 if average is False else int(average) - 1
-        averaged_shape = self.coef.shape if self.average_start >= 0 else (0,)
+        self.rng_state = _rng_state(spec.random_state)
+        self.average_start = -1 if spec.average is False else int(spec.average) - 1
+        averaging = self.average_start >= 0
+        averaged_shape = self.coef.shape if averaging else (0,)
         self.avg_coef = np.zeros(averaged_shape[:1] + self.coef.shape[1:], dtype)
-        self.avg_intercept = np.zeros(len(self.intercept) * (self.average_start >= 0),
-                                      dtype)  # fmt: skip
-        self._run = (
-            self._compiled_runner() if impl == "compiled" else self._twin_runner()
-        )
+        self.avg_intercept = np.zeros(len(self.intercept) * averaging, dtype)
+        self.shuffle = bool(spec.shuffle)
+        self._run = data.source.epoch_pass(self._work(), spec.impl)
+
+    def _work(self):
+        data = self.data
+        averaging = None
+        if self.average_start >= 0:
+            averaging = (self.avg_coef, self.avg_intercept, self.average_start)
+        return EpochWork(
+            coef=self.coef, intercept=self.intercept, fit_intercept=self.fit_intercept,
+            sample_weight=data.sample_weight, weighted=data.weighted,
+            standardization=data.standardization, averaging=averaging,
+            optimizer=self.optimizer, optimizer_state=self.opt_state,
+            order=self.order, rng_state=self.rng_state, shuffle=self.shuffle,
+            batch_size=self.batch_size, penalized=bool(self.alpha),
+        )  # fmt: skip
 
     @property
-    def steps_per_epoch(self):
+    def steps_per_unit(self):
         rows = len(self.order)
         return rows if self.batch_size is None else -(-rows // self.batch_size)
 
@@ -168,97 +200,27 @@ class StochasticEngine(_Engine):
             return to_original_units(self.data, self.avg_coef, self.avg_intercept)
         return super().coefficients()
 
-    def _compiled_runner(self):
-        data, dtype = self.data, self.data.X.dtype
-        y, n = data.y, data.X.shape[1]
-        k = () if y.ndim == 1 else (y.shape[1],)
-        if self.batch_size is None:
-            kernel = _kernels.sgd_epoch if y.ndim == 1 else _kernels.sgd_epoch_multi
-            size, scratch = (), (() if y.ndim == 1 else (np.empty(k, dtype),))
-        else:
-            multi = y.ndim == 2
-            kernel = (
-                _kernels.minibatch_epoch_multi if multi else _kernels.minibatch_epoch
-            )
-            size = (self.batch_size,)
-            # One output: the batch's rows summed in X's dtype (float32 stays
-            # float32, as in the NumPy twin); k outputs: in float64.
-            scratch = (
-                (np.empty((self.batch_size, *k), dtype), np.empty((n + 1, *k)))
-                if multi
-                else (np.empty(n, dtype),)
-            )
-
-        # None selects the kernels' plain loops (z = x; no averaging).
-        shift, scale = (data.shift, data.scale) if data.standardized else (None, None)
-        averaging = self.average_start >= 0
-        avg_coef = self.avg_coef if averaging else None
-        avg_intercept = self.avg_intercept if averaging else None
-
-        def run(etas, decays):
-            # None selects the plain update (compiled away); else the optimizer's.
-            opt_state = None if self.optimizer == "sgd" else self.opt_state
-            # Decided per epoch: it follows the current thread count.
-            helper_chunk = _kernels.helper_chunk_rows(data.X, len(self.order))
-            return kernel(
-                data.X, y, data.sample_weight, shift, scale, self.coef,
-                self.intercept, avg_coef, avg_intercept, self.order,
-                self.rng_state, etas, decays, *size, self.t, self.average_start,
-                self.shuffle, self.fit_intercept, opt_state, self.opt_kind,
-                self.opt_params, helper_chunk, *scratch,
-            )  # fmt: skip
-
-        return run
-
-    def _twin_runner(self):
-        data = self.data
-        method = "sgd_epoch" if self.batch_size is None else "minibatch_epoch"
-        twin = getattr(reference, f"{method}_{self.impl}")
-        size = () if self.batch_size is None else (self.batch_size,)
-        averaging = self.average_start >= 0
-        options = dict(
-            sample_weight=data.sample_weight if data.weighted else None,
-            shift=data.shift if data.standardized else None,
-            scale=data.scale if data.standardized else None,
-            avg_coef=self.avg_coef if averaging else None,
-            avg_intercept=self.avg_intercept if averaging else None,
-            average_start=self.average_start,
-        )
-
-        optimizer_options = {}
-        if self.optimizer != "sgd":
-            optimizer_options = dict(optimizer=self.optimizer, opt_state=self.opt_state)
-
-        def run(etas, decays):
-            if self.shuffle:
-                _kernels.shuffle(self.order, self.rng_state)
-            return twin(
-                data.X, data.y, self.coef, self.intercept, self.order, etas, *size,
-                self.fit_intercept, decays=decays if self.alpha else None,
-                t_start=self.t, **options, **optimizer_options,
-            )  # fmt: skip
-
-        return run
-
-    def step(self, etas):
-        """Run one epoch with step sizes ``etas`` (one per step, or one); returns
-        the epoch's weighted mean training loss (residuals before each update)."""
-        dtype = self.data.X.dtype
+    def run(self, etas):
+        """One epoch with step sizes ``etas`` (one per step, or one); returns the
+        epoch's weighted mean training loss (residuals before each update)."""
+        self._remember_safe_state()
+        dtype = self.data.dtype
         decays = (1.0 - 2.0 * self.alpha * etas).astype(dtype)
         if self.shuffle:
             # Every epoch shuffles the sorted rows, so an epoch's order depends on
             # the generator state alone and a fit can resume without the order.
             np.copyto(self.order, self.data.train_rows)
         with quiet_overflow():
-            squares = self._run(etas.astype(dtype), decays)
-        self.t += self.steps_per_epoch
+            squares = self._run(etas.astype(dtype), decays, self.t)
+        self.t += self.steps_per_unit
         return squares / (self.data.train_weight * self.data.n_targets)
 
 
 class BatchEngine(_Engine):
-    """Full-batch gradient descent: one gradient evaluation and update per step.
+    """Full-batch gradient descent: ``run`` evaluates the loss and gradient at the
+    current iterate, ``advance`` steps along it.
 
-    ``strategy="pass"`` reads X once per iteration (the fused kernel, or a twin);
+    ``strategy="pass"`` reads X once per iteration (the source's gradient pass);
     ``"gram"`` forms X^T X once and costs O(n^2 k) per iteration; with
     ``gram_after=k`` a "pass" engine switches to "gram" before evaluation k + 1
     (strategy="auto"; the plan is :func:`fastgd._training.strategy.
@@ -267,60 +229,26 @@ class BatchEngine(_Engine):
     scale * (grad_theta - shift dJ/db), plus 2 alpha w for the L2 penalty.
     """
 
-    def __init__(
-        self, data, *, impl="compiled", strategy="pass", fit_intercept=True,
-        alpha=0.0, coef_init=None, intercept_init=None, optimizer="sgd",
-        gram_after=None,
-    ):  # fmt: skip
-        super().__init__(data, np.float64, fit_intercept, alpha, coef_init,
-                         intercept_init, optimizer)  # fmt: skip
+    unit = "iteration"
+    steps_per_unit = 1
+
+    def __init__(self, data, spec, *, strategy="pass", gram_after=None,
+                 coef_init=None, intercept_init=None, recoverable=False):  # fmt: skip
+        super().__init__(data, np.float64, spec, coef_init, intercept_init,
+                         recoverable)  # fmt: skip
+        self.impl = spec.impl
         self.strategy, self.gram_after, self.evaluations = strategy, gram_after, 0
         if strategy == "gram":
             self._gradient = self._gram_gradient()
-        elif impl == "compiled":
-            self._gradient = self._compiled_gradient()
         else:
-            twin = getattr(reference, f"batch_gradient_{impl}")
-            weights = data.sample_weight if data.weighted or (
-                data.validation_rows is not None) else None  # fmt: skip
-            self._gradient = lambda coef, b: twin(data.X, data.y, coef, b, weights)
+            self._gradient = data.source.gradient_pass(
+                data.sample_weight, data.train_weight, spec.impl
+            )
         self.gradient_norm = np.inf
         # The standardization in float64, shaped for coef: it maps every iterate.
         column = (slice(None),) if data.y.ndim == 1 else (slice(None), None)
         self._scale = data.scale.astype(np.float64)[column]
         self._shift = data.shift.astype(np.float64)
-
-    def _compiled_gradient(self):
-        data = self.data
-        X, y, weights, total = data.X, data.y, data.sample_weight, data.train_weight
-        n = X.shape[1]
-        n_blocks = n_gradient_blocks(X.shape[0])
-        if y.ndim == 1:
-            grad, grad_b = np.empty(n), np.empty(1)
-            partial = np.empty((n_blocks, n + 2))
-            # float32 data: the row dot products in float32 too (the kernel sums
-            # everything else in float64), at coefficients rounded to float32.
-            coef_dtype = X.dtype
-
-            def gradient(coef, intercept):
-                loss, grad_b[0] = _kernels.batch_gradient(
-                    X, y, weights, total, coef.astype(coef_dtype, copy=False),
-                    intercept, grad, partial,
-                )  # fmt: skip
-                return grad, grad_b, loss
-
-            return gradient
-        k = y.shape[1]
-        grad, grad_b = np.empty((n, k)), np.empty(k)
-        partial = np.empty((n_blocks, n + 3, k))
-
-        def gradient_multi(coef, intercept):
-            loss = _kernels.batch_gradient_multi(
-                X, y, weights, total, coef, intercept, grad, grad_b, partial
-            )
-            return grad, grad_b, loss
-
-        return gradient_multi
 
     def _gram_gradient(self):
         """With G = X^T X / W, c = X^T y / W and the means xbar, ybar:
@@ -328,8 +256,8 @@ class BatchEngine(_Engine):
         loss = theta^T G theta + 2 b xbar.theta + b^2 - 2 theta^T c - 2 b ybar
         + mean(y^2)."""
         data = self.data
-        gram, cross, x_mean, y_mean, y_square = gram_statistics(
-            data.X, data.y, data.sample_weight
+        gram, cross, x_mean, y_mean, y_square = data.source.gram_statistics(
+            data.sample_weight
         )
         if data.y.ndim == 1:  # the common case, in as few NumPy calls as possible
             cross_1 = cross[:, 0]
@@ -364,8 +292,8 @@ class BatchEngine(_Engine):
 
         return gradient
 
-    def evaluate(self):
-        """Loss and gradient (kept for :meth:`update`) at the current iterate;
+    def run(self, etas):
+        """Loss and gradient (kept for :meth:`advance`) at the current iterate;
         returns the loss and records the gradient norm."""
         if self.gram_after is not None and self.evaluations >= self.gram_after:
             self._gradient = self._gram_gradient()
@@ -388,16 +316,50 @@ class BatchEngine(_Engine):
         self.gradient_norm = np.sqrt(norm_sq)
         return loss
 
-    def update(self, eta):
-        """Step from the last :meth:`evaluate`: the L2 decay, then the optimizer's
+    def advance(self, etas):
+        """Step from the last :meth:`run`: the L2 decay, then the optimizer's
         update along the data gradient (for plain steps the same as a step along
         the penalized gradient)."""
+        self._remember_safe_state()
+        eta = float(etas[0])
         with quiet_overflow():
             if self.alpha:
                 self.coef *= 1.0 - 2.0 * eta * self.alpha
             grad_b = self._grad_b if self.fit_intercept else np.zeros_like(self._grad_b)
-            reference.optimizer_update(
-                self.optimizer, self.coef, self.intercept, self._grad, grad_b,
-                self.opt_state, eta, self.t + 1,
-            )  # fmt: skip
+            self._update(grad_b, eta)
         self.t += 1
+
+    def _update(self, grad_b, eta):
+        """The optimizer's update in place: the compiled rule, or for the twins
+        their NumPy one (fastgd.optimizers.step)."""
+        if self.optimizer == "sgd":
+            self.coef -= eta * self._grad
+            self.intercept -= eta * grad_b
+            return
+        size = self.coef.size
+        state = self.opt_state
+        if self.impl == "compiled":
+            kind = optimizers.OPTIMIZERS[self.optimizer]
+            params = optimizers.parameters(self.optimizer)
+            for values, grads, part in ((self.coef, self._grad, state[:, :size]),
+                                        (self.intercept, grad_b, state[:, size:])):
+                # Contiguous copies of the state slices, written back (the coef
+                # part of a (2, P) array is not contiguous per row).
+                part_state = np.ascontiguousarray(part)
+                _kernels.optimizer_step(values.reshape(-1),
+                                        np.ascontiguousarray(grads, np.float64)
+                                        .reshape(-1), part_state, kind, params,
+                                        eta, self.t + 1)  # fmt: skip
+                part[...] = part_state
+            return
+        coef_state = state[:, :size].reshape((2, *self.coef.shape))
+        optimizers.step(self.optimizer, self.coef, np.asarray(self._grad), coef_state,
+                        eta, self.t + 1)  # fmt: skip
+        optimizers.step(self.optimizer, self.intercept, np.asarray(grad_b),
+                        state[:, size:], eta, self.t + 1)  # fmt: skip
+
+    def rollback(self):
+        """Back to the iterate before the last step; its loss was recorded, and
+        the loop measures it again, so this undoes one recorded unit."""
+        super().rollback()
+        return 1

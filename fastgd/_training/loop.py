@@ -1,5 +1,9 @@
 """The training loop: schedules, stopping rules, early stopping that keeps the best
-coefficients, divergence detection and bounded recovery."""
+coefficients, divergence detection and bounded recovery.
+
+The loop knows engines only through their protocol (:mod:`.engines`) and the
+stopping rule through :class:`Stopping`; it never asks which engine or which data
+source it has."""
 
 import time
 import warnings
@@ -9,7 +13,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from .. import schedules
-from .engines import BatchEngine, DivergenceError
+from .._errors import DivergenceError
 
 # learning_rate="adaptive": divide the step by this when the loss stalls, and stop
 # once it has fallen below ADAPTIVE_MIN_RATIO times its start.
@@ -18,6 +22,25 @@ ADAPTIVE_MIN_RATIO = 1e-4
 # The stochastic stopping rule looks at rounds of whole epochs holding at least
 # this many updates (one epoch, whenever an epoch has that many).
 MIN_UPDATES_PER_ROUND = 256
+
+
+@dataclass(frozen=True)
+class Stopping:
+    """When training stops.
+
+    ``patience_tol``: stop (or, with ``adaptive``, divide the step by 5) when the
+    metric (training loss, or minus the validation R^2) has not improved by it for
+    ``n_iter_no_change`` rounds; a round holds the fewest whole units making at
+    least ``min_updates_per_round`` updates (None: no such rule).
+    ``gradient_tol``: stop when the gradient norm falls below it times its first
+    value (None: no such rule).
+    """
+
+    patience_tol: float | None
+    n_iter_no_change: int = 5
+    min_updates_per_round: int = MIN_UPDATES_PER_ROUND
+    gradient_tol: float | None = None
+    adaptive: bool = False
 
 
 @dataclass
@@ -65,7 +88,7 @@ def _step_sizes(schedule, first_step, n_steps):
     return schedules.step_sizes(schedule, first_step, n_steps)
 
 
-def _warn_not_converged(name, max_iter, tol, stacklevel):
+def _warn_not_converged(name, max_iter, stacklevel):
     warnings.warn(
         f"{name} stopped after max_iter={max_iter} before meeting its tolerance. "
         "Increase max_iter, loosen tol, or raise eta0 if the loss is still falling "
@@ -75,58 +98,39 @@ def _warn_not_converged(name, max_iter, tol, stacklevel):
     )
 
 
-def train(
-    engine, schedule, *, max_iter, tol, n_iter_no_change=5, adaptive=False,
-    early_stopping=False, max_recoveries=0, verbose=0, name="fit",
-    stacklevel=4,
-):  # fmt: skip
-    """Run epochs (stochastic engines) or iterations (batch) until a stopping rule.
+def train(engine, schedule, stopping, *, max_iter, early_stopping=False,
+          max_recoveries=0, verbose=0, name="fit", stacklevel=4):  # fmt: skip
+    """Run units of work (epochs or iterations) until a :class:`Stopping` rule
+    or ``max_iter``.
 
-    Stochastic: stop when the training loss (or, with ``early_stopping``, minus the
-    validation R^2) has not improved by ``tol`` for ``n_iter_no_change`` epochs; with
-    ``adaptive`` the step is first divided by 5 and the count restarts, until it
-    falls below ADAPTIVE_MIN_RATIO of its start. Batch: stop when the gradient norm
-    is below ``tol`` times its first value (or by the early-stopping rule).
     With ``early_stopping`` the best coefficients seen on the validation split are
     restored at the end. A divergence raises DivergenceError, unless
-    ``max_recoveries`` > 0: then the epoch is rolled back, the step halved, a
-    warning issued, and the epoch retried (at most that many times in all).
+    ``max_recoveries`` > 0: then the engine rolls back, the step is halved, a
+    warning issued, and the unit retried (at most that many times in all).
     """
-    batch = isinstance(engine, BatchEngine)
-    # Few updates per epoch (small data, large batches) make an epoch too short to
-    # tell a plateau from slow progress: the rule then compares rounds of epochs.
-    epochs_per_round = (
-        1 if batch else -(-MIN_UPDATES_PER_ROUND // engine.steps_per_epoch)
-    )
-    patience = _Patience(tol if not batch or early_stopping else None,
-                         n_iter_no_change, epochs_per_round)  # fmt: skip
+    epochs_per_round = -(-stopping.min_updates_per_round // engine.steps_per_unit)
+    patience = _Patience(stopping.patience_tol, stopping.n_iter_no_change,
+                         epochs_per_round)  # fmt: skip
     history, scores = [], []
     best_score, best_state, best_loss = -np.inf, None, None
-    first_norm, converged, recoveries, rollback = None, False, 0, None
-    eta_scale = getattr(engine, "eta_scale", 1.0)
+    first_norm, converged, recoveries = None, False, 0
+    eta_scale = engine.eta_scale
     iteration = 0
     while iteration < max_iter:
         started = time.perf_counter()
-        steps = 1 if batch else engine.steps_per_epoch
-        etas = _step_sizes(schedule, engine.t, steps) * eta_scale
-        unit = "iteration" if batch else "epoch"
-        where = f"{unit} {iteration + 1}"
-        if batch:
-            loss = engine.evaluate()
-        else:
-            rollback = engine.snapshot() if max_recoveries else None
-            loss = engine.step(etas)
+        etas = _step_sizes(schedule, engine.t, engine.steps_per_unit) * eta_scale
+        where = f"{engine.unit} {iteration + 1}"
+        loss = engine.run(etas)
         try:
             engine.check_divergence(loss, where, float(etas.max()))
         except DivergenceError as error:
-            if recoveries >= max_recoveries or rollback is None:
+            if recoveries >= max_recoveries or not engine.can_roll_back():
                 raise
             recoveries += 1
-            engine.restore(rollback)
-            if batch:  # the restored iterate's loss is already recorded
-                iteration -= 1
-                history.pop()
-                del scores[len(history) :]
+            undone = engine.rollback()
+            iteration -= undone
+            del history[len(history) - undone :]
+            del scores[len(history) :]
             eta_scale /= 2
             warnings.warn(
                 f"{error} Rolled back and halved the step size (try {recoveries} of "
@@ -146,20 +150,21 @@ def train(
             stalled = patience.exhausted(-score)
         else:
             stalled = patience.exhausted(loss)
-        if batch:
+        small = False
+        if stopping.gradient_tol is not None:
             first_norm = engine.gradient_norm if first_norm is None else first_norm
-            small = tol is not None and engine.gradient_norm <= tol * first_norm
-            if small or stalled:
-                converged = True
-            else:
-                rollback = engine.snapshot() if max_recoveries else None
-                engine.update(float(etas[0]))
+            small = engine.gradient_norm <= stopping.gradient_tol * first_norm
+        if small:
+            converged = True
         elif stalled:
-            if adaptive and eta_scale / ADAPTIVE_DIVISOR >= ADAPTIVE_MIN_RATIO:
+            if (stopping.adaptive
+                    and eta_scale / ADAPTIVE_DIVISOR >= ADAPTIVE_MIN_RATIO):  # fmt: skip
                 eta_scale /= ADAPTIVE_DIVISOR
                 patience.reset()
             else:
                 converged = True
+        if not converged:
+            engine.advance(etas)
         if verbose:
             print(f"{name} {where}: loss {loss:.6g}, eta {float(etas.max()):.3g}"
                   + (f", validation R^2 {scores[-1]:.6f}" if scores else "")
@@ -170,8 +175,9 @@ def train(
     if best_state is not None:
         best_state.pop("t", None)
         engine.restore(best_state)
-    if not converged and tol is not None:
-        _warn_not_converged(name, max_iter, tol, stacklevel)
+    if not converged and (stopping.patience_tol is not None
+                          or stopping.gradient_tol is not None):  # fmt: skip
+        _warn_not_converged(name, max_iter, stacklevel)
     return Outcome(
         loss_history=history,
         validation_scores=scores,

@@ -98,7 +98,6 @@ def resolve_batch_strategy(strategy, impl, data, max_iter, tol):
         return BatchPlan(strategy)
     if impl != "compiled":
         return BatchPlan("pass")
-    n = data.X.shape[1]
     weighted = data.sample_weight.shape[0] != 1
-    return plan_batch_strategy(len(data.train_rows), n, data.n_targets, data.X.dtype,
-                               weighted, max_iter, tol)  # fmt: skip
+    return plan_batch_strategy(len(data.train_rows), data.n_features, data.n_targets,
+                               data.dtype, weighted, max_iter, tol)  # fmt: skip

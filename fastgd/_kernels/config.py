@@ -1,0 +1,102 @@
+"""The one place where numba options are set: ``_jit``, the cache and threads.
+
+Every kernel of the package is decorated with :func:`jit`. It caches to disk when
+it can, with two fastgd-specific choices:
+
+* A fallback: when no cache directory is writable numba refuses ``cache=True`` at
+  decoration time; the kernel is then compiled without a cache and one warning
+  says so.
+* One source stamp for the whole package: numba invalidates a cached function
+  only when *its own* file changes, so an epoch kernel calling a helper from
+  another file would keep stale machine code after the helper is edited. Every
+  kernel's cache entry is stamped with a digest of all the files whose code is
+  compiled into the kernels (this package and ``fastgd/optimizers.py``), so an edit
+  to any of them recompiles all of them.
+"""
+
+import hashlib
+import warnings
+from pathlib import Path
+
+import numba
+
+# Deliberate fastmath subset: "reassoc" lets LLVM vectorize dot products and
+# "contract" allows FMA. The flags that assume no NaN/inf ("nnan", "ninf") are left
+# out on purpose: they would delete the divergence checks.
+FASTMATH_FLAGS = frozenset({"reassoc", "contract"})
+
+JIT_DISABLED = bool(numba.config.DISABLE_JIT)
+NUMBA_VERSION = numba.__version__
+
+_PACKAGE = Path(__file__).resolve().parent
+_COMPILED_SOURCES = (*sorted(_PACKAGE.glob("*.py")), _PACKAGE.parent / "optimizers.py")
+_cache_warning_shown = False
+
+
+def _source_digest(paths):
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+SOURCE_DIGEST = _source_digest(_COMPILED_SOURCES)
+
+
+def _stamp_with_package_digest(dispatcher):
+    """Make the dispatcher's cache index depend on every compiled source file.
+
+    Uses numba's cache internals (``_cache._cache_file._source_stamp``); where a
+    numba version lays them out differently, its own per-file stamp stays."""
+    cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
+    if cache_file is not None and hasattr(cache_file, "_source_stamp"):
+        cache_file._source_stamp = (cache_file._source_stamp, SOURCE_DIGEST)
+    return dispatcher
+
+
+def jit(parallel=False, inline=False):
+    """``numba.njit`` with fastgd's options, caching to disk when it can.
+
+    ``inline=True`` inlines the function into its callers in numba's IR, for hot
+    helpers that LLVM would otherwise leave as a call per row.
+    """
+
+    def decorate(func):
+        global _cache_warning_shown
+        options = dict(nogil=True, fastmath=set(FASTMATH_FLAGS), parallel=parallel,
+                       inline="always" if inline else "never")  # fmt: skip
+        try:
+            return _stamp_with_package_digest(numba.njit(cache=True, **options)(func))
+        except RuntimeError as exc:  # numba: "cannot cache function ...: no locator"
+            if not _cache_warning_shown:
+                warnings.warn(
+                    f"fastgd cannot cache its compiled kernels ({exc}); they will be "
+                    "recompiled in every process. Set NUMBA_CACHE_DIR to a writable "
+                    "directory to keep them.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                _cache_warning_shown = True
+            return numba.njit(cache=False, **options)(func)
+
+    return decorate
+
+
+def compiled_signatures(kernel):
+    """Type signatures a kernel was compiled for ([] when the JIT is disabled)."""
+    return list(getattr(kernel, "signatures", []))
+
+
+def get_num_threads():
+    """Number of threads the parallel kernels use."""
+    return numba.get_num_threads()
+
+
+def set_num_threads(n):
+    """Set the number of threads the parallel kernels use (at most the maximum)."""
+    numba.set_num_threads(int(n))
+
+
+def max_threads():
+    """The most threads numba can use in this process."""
+    return numba.config.NUMBA_NUM_THREADS

@@ -1,0 +1,374 @@
+"""Shuffled epochs: SGD and mini-batch, one or k outputs, one kernel call an epoch.
+
+:func:`run_epoch` is the one driver: it shuffles the order, then trains the
+epoch's units (samples for SGD, batches for mini-batch), on two threads taking
+turns when asked. The four row loops below do the arithmetic; which one runs is a
+compile-time choice (``batch_size`` None or not, ``y`` 1-D or 2-D), so each
+configuration compiles to its own plain loop.
+
+Grouped arguments, shared by every function here:
+
+* ``standardization``: (shift, scale) or None; ``averaging``: (avg_coef,
+  avg_intercept, average_start) or None; ``optimizer``: (state, kind, params) or
+  None for plain steps (see :mod:`fastgd._kernels.steps`);
+* ``model``: (coef, intercept, fit_intercept), updated in place;
+* ``schedule``: (etas, decays, t_start): one step size and decay per update, or
+  one for all, and the global step count the epoch starts from.
+"""
+
+import numpy as np
+from numba import prange
+
+from .config import jit as _jit
+from .memory import PREFETCH_AHEAD, prefetch, prefetch_positions
+from .shuffling import shuffle
+from .steps import (
+    _decay_and_step,
+    _feature,
+    _optimizer_row_step,
+    _residual,
+    _step_then_residual,
+    _update_average,
+    optimizer_delta,
+)
+
+
+@_jit()
+def _sgd_rows(X, y, sample_weight, standardization, model, averaging, optimizer,
+              schedule, order, start, stop):  # fmt: skip
+    """The SGD updates for positions start..stop-1 of ``order`` (one output);
+    returns their weighted sum of squared residuals, non-finite on divergence."""
+    coef, intercept, fit_intercept = model
+    etas, decays, t_start = schedule
+    constant_step = etas.shape[0] == 1
+    uniform = sample_weight.shape[0] == 1
+    loss = 0.0
+    for s in range(start, stop):
+        if s + PREFETCH_AHEAD < stop:
+            prefetch(X, order[s + PREFETCH_AHEAD])
+            prefetch(y, order[s + PREFETCH_AHEAD])
+        eta = etas[0] if constant_step else etas[s]
+        decay = decays[0] if constant_step else decays[s]
+        i = order[s]
+        weight = sample_weight[0] if uniform else sample_weight[i]
+        if s == start or optimizer is not None:
+            # Without an optimizer, the previous update already computed r.
+            r = _residual(X, i, coef, intercept[0] - y[i], standardization)
+        loss += np.float64(weight) * np.float64(r) * np.float64(r)
+        if not np.isfinite(r):
+            return loss
+        if optimizer is None:
+            step = eta * (r + r) * weight
+            if fit_intercept:
+                intercept[0] -= step
+            if s + 1 < stop:
+                k = order[s + 1]
+                r = _step_then_residual(coef, X, i, decay, step, k,
+                                        intercept[0] - y[k], standardization)  # fmt: skip
+            else:
+                _decay_and_step(coef, X, i, decay, step, standardization)
+        else:
+            _optimizer_row_step(model, X, i, standardization, decay,
+                                (r + r) * weight, eta, optimizer,
+                                t_start + s + 1)  # fmt: skip
+        _update_average(averaging, coef, intercept, t_start + s)
+    return loss
+
+
+@_jit()
+def _sgd_rows_multi(X, Y, sample_weight, standardization, model, averaging,
+                    optimizer, schedule, order, start, stop):  # fmt: skip
+    """The SGD updates for positions start..stop-1 of ``order`` (k outputs)."""
+    coef, intercept, fit_intercept = model
+    etas, decays, t_start = schedule
+    n = X.shape[1]
+    k = Y.shape[1]
+    residual = np.empty(k, X.dtype)
+    constant_step = etas.shape[0] == 1
+    uniform = sample_weight.shape[0] == 1
+    loss = 0.0
+    for s in range(start, stop):
+        if s + PREFETCH_AHEAD < stop:
+            prefetch(X, order[s + PREFETCH_AHEAD])
+            prefetch(Y, order[s + PREFETCH_AHEAD])
+        eta = etas[0] if constant_step else etas[s]
+        decay = decays[0] if constant_step else decays[s]
+        i = order[s]
+        weight = sample_weight[0] if uniform else sample_weight[i]
+        for c in range(k):
+            residual[c] = intercept[c] - Y[i, c]
+        for j in range(n):
+            z = _feature(X, i, j, standardization)
+            for c in range(k):
+                residual[c] += z * coef[j, c]
+        for c in range(k):
+            r = residual[c]
+            loss += np.float64(weight) * np.float64(r) * np.float64(r)
+            if not np.isfinite(r):
+                return loss
+            residual[c] = (r + r) * weight
+        if optimizer is None:
+            for c in range(k):
+                residual[c] *= eta
+            for j in range(n):
+                z = _feature(X, i, j, standardization)
+                for c in range(k):
+                    coef[j, c] = decay * coef[j, c] - residual[c] * z
+            if fit_intercept:
+                for c in range(k):
+                    intercept[c] -= residual[c]
+        else:
+            state, kind, params = optimizer
+            count = t_start + s + 1
+            for j in range(n):
+                z = _feature(X, i, j, standardization)
+                for c in range(k):
+                    g = np.float64(residual[c]) * np.float64(z)
+                    coef[j, c] = decay * coef[j, c] - optimizer_delta(
+                        kind, g, state, j * k + c, eta, params, count
+                    )
+            if fit_intercept:
+                for c in range(k):
+                    intercept[c] -= optimizer_delta(
+                        kind, np.float64(residual[c]), state, n * k + c, eta, params,
+                        count)  # fmt: skip
+        _update_average(averaging, coef, intercept, t_start + s)
+    return loss
+
+
+@_jit()
+def _minibatch_rows(X, y, sample_weight, standardization, model, averaging,
+                    optimizer, schedule, order, batch_size, first_batch,
+                    last_batch):  # fmt: skip
+    """The updates of batches first_batch..last_batch-1 of the epoch (one output).
+    A batch's rows are summed in X's dtype, as the NumPy twin's X_B^T r."""
+    coef, intercept, fit_intercept = model
+    etas, decays, t_start = schedule
+    n = X.shape[1]
+    grad = np.empty(n, X.dtype)
+    n_rows = order.shape[0]
+    limit = min(last_batch * batch_size, n_rows)
+    constant_step = etas.shape[0] == 1
+    uniform = sample_weight.shape[0] == 1
+    loss = 0.0
+    for t in range(first_batch, last_batch):
+        eta = etas[0] if constant_step else etas[t]
+        decay = decays[0] if constant_step else decays[t]
+        start = t * batch_size
+        size = min(batch_size, n_rows - start)
+        residual_sum = 0.0
+        weight_sum = 0.0
+        grad[:] = 0.0
+        for s in range(size):
+            if start + s + PREFETCH_AHEAD < limit:
+                prefetch(X, order[start + s + PREFETCH_AHEAD])
+                prefetch(y, order[start + s + PREFETCH_AHEAD])
+            i = order[start + s]
+            weight = sample_weight[0] if uniform else sample_weight[i]
+            r = _residual(X, i, coef, intercept[0] - y[i], standardization)
+            loss += np.float64(weight) * np.float64(r) * np.float64(r)
+            if not np.isfinite(r):
+                return loss
+            # coef is fixed within a batch: the row's gradient term is added while
+            # the row is in L1 (one pass over the batch's rows, not two).
+            weighted = weight * r
+            residual_sum += weighted
+            weight_sum += weight
+            for j in range(n):
+                grad[j] += weighted * X[i, j]
+        if weight_sum <= 0.0:
+            continue
+        step = 2.0 * eta / weight_sum
+        if standardization is not None:
+            shift, scale = standardization
+            for j in range(n):
+                grad[j] = scale[j] * (grad[j] - shift[j] * residual_sum)
+        if optimizer is None:
+            for j in range(n):
+                coef[j] = decay * coef[j] - step * grad[j]
+            if fit_intercept:
+                intercept[0] -= step * residual_sum
+        else:
+            state, kind, params = optimizer
+            count = t_start + t + 1
+            mean = 2.0 / weight_sum
+            for j in range(n):
+                coef[j] = decay * coef[j] - optimizer_delta(
+                    kind, mean * grad[j], state, j, eta, params, count
+                )
+            if fit_intercept:
+                intercept[0] -= optimizer_delta(
+                    kind, mean * residual_sum, state, n, eta, params, count
+                )
+        _update_average(averaging, coef, intercept, t_start + t)
+    return loss
+
+
+@_jit()
+def _minibatch_rows_multi(X, Y, sample_weight, standardization, model, averaging,
+                          optimizer, schedule, order, batch_size,
+                          first_batch, last_batch):  # fmt: skip
+    """The updates of batches first_batch..last_batch-1 of the epoch (k outputs).
+    The residuals of a batch are kept in X's dtype; ``grad``'s last row sums them."""
+    coef, intercept, fit_intercept = model
+    etas, decays, t_start = schedule
+    n = X.shape[1]
+    k = Y.shape[1]
+    residual = np.empty((batch_size, k), X.dtype)
+    grad = np.empty((n + 1, k))
+    n_rows = order.shape[0]
+    limit = min(last_batch * batch_size, n_rows)
+    constant_step = etas.shape[0] == 1
+    uniform = sample_weight.shape[0] == 1
+    loss = 0.0
+    for t in range(first_batch, last_batch):
+        eta = etas[0] if constant_step else etas[t]
+        decay = decays[0] if constant_step else decays[t]
+        start = t * batch_size
+        size = min(batch_size, n_rows - start)
+        grad[:] = 0.0
+        weight_sum = 0.0
+        for s in range(size):
+            if start + s + PREFETCH_AHEAD < limit:
+                prefetch(X, order[start + s + PREFETCH_AHEAD])
+                prefetch(Y, order[start + s + PREFETCH_AHEAD])
+            i = order[start + s]
+            weight = sample_weight[0] if uniform else sample_weight[i]
+            for c in range(k):
+                residual[s, c] = intercept[c] - Y[i, c]
+            for j in range(n):
+                z = _feature(X, i, j, standardization)
+                for c in range(k):
+                    residual[s, c] += z * coef[j, c]
+            for c in range(k):
+                r = residual[s, c]
+                loss += np.float64(weight) * np.float64(r) * np.float64(r)
+                if not np.isfinite(r):
+                    return loss
+                residual[s, c] = r * weight
+                grad[n, c] += residual[s, c]
+            weight_sum += weight
+        if weight_sum <= 0.0:
+            continue
+        for s in range(size):
+            i = order[start + s]
+            for j in range(n):
+                for c in range(k):
+                    grad[j, c] += np.float64(residual[s, c]) * X[i, j]
+        _apply_batch_gradient_multi(model, standardization, optimizer, grad,
+                                    weight_sum, eta, decay, t_start + t + 1)  # fmt: skip
+        _update_average(averaging, coef, intercept, t_start + t)
+    return loss
+
+
+@_jit()
+def _apply_batch_gradient_multi(model, standardization, optimizer, grad, weight_sum,
+                                eta, decay, count):  # fmt: skip
+    """One mini-batch update (k outputs) from the raw-row sums in ``grad``,
+    mapped to z units: Z_B^T v = scale * (X_B^T v - shift * sum v)."""
+    coef, intercept, fit_intercept = model
+    n, k = coef.shape
+    step = 2.0 * eta / weight_sum
+    for j in range(n):
+        for c in range(k):
+            z_grad = grad[j, c]
+            if standardization is not None:
+                shift, scale = standardization
+                z_grad = scale[j] * (z_grad - shift[j] * grad[n, c])
+            if optimizer is None:
+                coef[j, c] = decay * coef[j, c] - step * z_grad
+            else:
+                state, kind, params = optimizer
+                coef[j, c] = decay * coef[j, c] - optimizer_delta(
+                    kind, 2.0 / weight_sum * z_grad, state, j * k + c, eta, params,
+                    count)  # fmt: skip
+    if fit_intercept:
+        for c in range(k):
+            if optimizer is None:
+                intercept[c] -= step * grad[n, c]
+            else:
+                state, kind, params = optimizer
+                intercept[c] -= optimizer_delta(
+                    kind, 2.0 / weight_sum * grad[n, c], state, n * k + c, eta,
+                    params, count)  # fmt: skip
+
+
+@_jit()
+def _train_units(X, y, sample_weight, standardization, model, averaging, optimizer,
+                 schedule, order, batch_size, first, last):  # fmt: skip
+    """Units first..last-1 of the epoch with the row loop of this configuration
+    (``batch_size`` None: SGD, units are samples; else mini-batch, units are
+    batches)."""
+    if batch_size is None:
+        if y.ndim == 1:
+            return _sgd_rows(X, y, sample_weight, standardization, model, averaging,
+                             optimizer, schedule, order, first, last)  # fmt: skip
+        return _sgd_rows_multi(X, y, sample_weight, standardization, model, averaging,
+                               optimizer, schedule, order, first, last)  # fmt: skip
+    if y.ndim == 1:
+        return _minibatch_rows(X, y, sample_weight, standardization, model, averaging,
+                               optimizer, schedule, order, batch_size, first,
+                               last)  # fmt: skip
+    return _minibatch_rows_multi(X, y, sample_weight, standardization, model,
+                                 averaging, optimizer, schedule, order, batch_size,
+                                 first, last)  # fmt: skip
+
+
+@_jit()
+def _rows_per_unit(batch_size):
+    """Rows per update: 1 for SGD, ``batch_size`` for mini-batch."""
+    if batch_size is None:
+        return 1
+    return batch_size
+
+
+@_jit(parallel=True)
+def run_epoch(X, y, sample_weight, standardization, model, averaging, optimizer,
+              schedule, order, rng_state, options, batch_size):  # fmt: skip
+    """One epoch; returns the weighted sum of squared residuals (each taken before
+    its update), non-finite as soon as one is (divergence).
+
+    ``options`` = (do_shuffle, helper_chunk). Shuffles ``order`` in place first
+    (if asked), then visits it. SGD (``batch_size`` None), with step eta_t, decay_t
+    and weight w_i: r = z_i.coef + b - y_i; coef = decay_t coef - eta_t 2 w_i r z_i;
+    b -= eta_t 2 w_i r. Mini-batch: consecutive groups B of ``batch_size``
+    positions (the last may be shorter and is used), W_B their weight:
+    coef = decay_t coef - eta_t (2/W_B) Z_B^T (w r)_B; b -= eta_t (2/W_B) sum (w r)_B.
+
+    With ``helper_chunk`` > 0 (:func:`fastgd._kernels.memory.helper_chunk_rows`,
+    rounded to whole batches) two threads take turns: one trains a chunk while
+    the other prefetches the rows of the next, which it then trains from its own
+    cache. The updates run in the same order either way, so the results are the
+    same with or without it.
+    """
+    do_shuffle, helper_chunk = options
+    n_rows = order.shape[0]
+    if do_shuffle:
+        shuffle(order, rng_state)
+    unit = _rows_per_unit(batch_size)
+    n_units = (n_rows + unit - 1) // unit
+    per_chunk = max(1, helper_chunk // unit)
+    if helper_chunk <= 0 or per_chunk >= n_units:
+        return _train_units(X, y, sample_weight, standardization, model, averaging,
+                            optimizer, schedule, order, batch_size, 0, n_units)  # fmt: skip
+    loss = 0.0
+    chunk_loss = np.zeros(2)
+    for first in range(0, n_units, per_chunk):
+        last = min(first + per_chunk, n_units)
+        stop = min(last * unit, n_rows)
+        next_stop = min(stop + per_chunk * unit, n_rows)
+        # The thread that prefetched this chunk trains it: its rows are in that
+        # core's own cache.
+        trainer = (first // per_chunk) % 2
+        for worker in prange(2):
+            if worker == trainer:
+                chunk_loss[worker] = _train_units(
+                    X, y, sample_weight, standardization, model, averaging,
+                    optimizer, schedule, order, batch_size, first, last,
+                )  # fmt: skip
+            else:
+                prefetch_positions(X, y, order, stop, next_stop)
+        loss += chunk_loss[trainer]
+        if not np.isfinite(loss):
+            return loss
+    return loss

@@ -1,0 +1,119 @@
+"""Per-row and per-update pieces of the epochs, and the optimizer update rules.
+
+The epochs work in standardized coordinates z = (x - shift) * scale, so a fit can
+behave as if the features were centred and scaled without a standardized copy of
+X. ``standardization`` is the pair (shift, scale), or None for z = x; ``averaging``
+is (avg_coef, avg_intercept, average_start), or None. numba compiles the None
+branches away (one signature per dtype and configuration), so the plain loops
+stay as fast as hand-written ones. The L2 penalty enters as a per-step decay
+1 - 2 eta_t alpha of the coefficients.
+"""
+
+import numpy as np
+
+from .. import optimizers
+from .config import jit as _jit
+
+# The optimizer rules (fastgd/optimizers.py), compiled: written once for numba,
+# tested against their NumPy twin.
+optimizer_delta = _jit()(optimizers.delta)
+
+
+@_jit()
+def _residual(X, i, coef, start, standardization):
+    """start + z.coef for row i (z = X[i] without standardization: a compile-time
+    branch, so the plain dot product vectorizes)."""
+    r = start
+    if standardization is None:
+        for j in range(X.shape[1]):
+            r += X[i, j] * coef[j]
+    else:
+        shift, scale = standardization
+        for j in range(X.shape[1]):
+            r += (X[i, j] - shift[j]) * scale[j] * coef[j]
+    return r
+
+
+@_jit()
+def _feature(X, i, j, standardization):
+    """z_ij."""
+    if standardization is None:
+        return X[i, j]
+    shift, scale = standardization
+    return (X[i, j] - shift[j]) * scale[j]
+
+
+@_jit()
+def _decay_and_step(coef, X, i, decay, step, standardization):
+    """coef = decay * coef - step * z for row i."""
+    if standardization is None:
+        for j in range(X.shape[1]):
+            coef[j] = decay * coef[j] - step * X[i, j]
+    else:
+        shift, scale = standardization
+        for j in range(X.shape[1]):
+            coef[j] = decay * coef[j] - step * ((X[i, j] - shift[j]) * scale[j])
+
+
+@_jit(inline=True)
+def _step_then_residual(coef, X, i, decay, step, k, start, standardization):
+    """:func:`_decay_and_step` for row i, then returns the next sample's residual
+    ``start + z_k . coef`` with the new coef, both in one pass over coef.
+
+    An SGD epoch spends its arithmetic on a chain that cannot overlap: residual,
+    then update, then the next residual. Fusing the update with the next dot
+    product drops a pass over coef and a store-to-load round trip per element from
+    that chain (in cache: 49.8 -> 43.9 ns per sample at n = 100 float64; with
+    standardization, 1,000,000 x 100 float32: 117-121 -> 85-89 ms per epoch). It
+    is inlined on purpose: as a call per row it gained nothing
+    (docs/performance.md).
+    """
+    r = start
+    if standardization is None:
+        for j in range(X.shape[1]):
+            updated = decay * coef[j] - step * X[i, j]
+            coef[j] = updated
+            r += X[k, j] * updated
+    else:
+        shift, scale = standardization
+        for j in range(X.shape[1]):
+            updated = decay * coef[j] - step * ((X[i, j] - shift[j]) * scale[j])
+            coef[j] = updated
+            r += (X[k, j] - shift[j]) * scale[j] * updated
+    return r
+
+
+@_jit()
+def _update_average(averaging, coef, intercept, t):
+    """Running mean of the iterates from global step ``average_start`` on."""
+    if averaging is not None:
+        avg_coef, avg_intercept, average_start = averaging
+        if t >= average_start:
+            inverse_count = 1.0 / (t - average_start + 1)
+            avg_coef += (coef - avg_coef) * inverse_count
+            avg_intercept += (intercept - avg_intercept) * inverse_count
+
+
+@_jit()
+def _optimizer_row_step(model, X, i, standardization, decay, factor, eta, optimizer,
+                        count):  # fmt: skip
+    """One sample's update through an optimizer: the gradient is factor * z_i for
+    the coefficients and factor for the intercept (one output)."""
+    coef, intercept, fit_intercept = model
+    state, kind, params = optimizer
+    n = X.shape[1]
+    for j in range(n):
+        g = np.float64(factor) * np.float64(_feature(X, i, j, standardization))
+        coef[j] = decay * coef[j] - optimizer_delta(kind, g, state, j, eta, params,
+                                                    count)  # fmt: skip
+    if fit_intercept:
+        intercept[0] -= optimizer_delta(kind, np.float64(factor), state, n, eta,
+                                        params, count)  # fmt: skip
+
+
+@_jit()
+def optimizer_step(values, grads, state, kind, params, eta, count):
+    """values[i] -= delta_i for every i: the batch update through an optimizer
+    (flat ``values`` and ``grads``; ``state`` (2, len(values)))."""
+    for i in range(values.shape[0]):
+        values[i] -= optimizer_delta(kind, grads[i], state, i, eta, params, count)

@@ -1,0 +1,118 @@
+"""The fit specification: every option of a fit, checked once, in one place.
+
+``fit_sgd``, ``fit_minibatch``, ``fit_batch`` and ``GDRegressor`` all build a
+:class:`FitSpec` with :func:`make_spec` and hand it to :func:`fastgd._training.fit`.
+"""
+
+import dataclasses
+from dataclasses import dataclass
+
+from .. import optimizers, schedules
+from .._validation import (
+    check_alpha,
+    check_average,
+    check_eta0,
+    check_fraction,
+    check_int,
+    check_option,
+    check_tol,
+)
+
+IMPLS = ("compiled", "numpy", "loop")
+SOLVERS = ("sgd", "minibatch", "batch")
+BATCH_STRATEGIES = ("auto", "pass", "gram")
+
+
+@dataclass(frozen=True)
+class FitSpec:
+    """A validated fit: the solver and its options (see ``fit_*`` for their
+    meaning). ``batch_size`` is None for SGD and for batch gradient descent.
+    ``max_recoveries``: how often a divergence is rolled back with a halved step
+    before it raises. ``tol_scale``: "target_variance" makes the stochastic
+    solvers' ``tol`` relative to var(y) (GDRegressor), None leaves it absolute."""
+
+    solver: str
+    batch_size: int | None = None
+    learning_rate: object = "constant"
+    eta0: object = 0.01
+    power_t: float = 0.25
+    alpha: float = 0.0
+    max_iter: int = 1000
+    tol: float | None = 1e-3
+    n_iter_no_change: int = 5
+    fit_intercept: bool = True
+    shuffle: bool = True
+    random_state: object = None
+    average: object = False
+    standardize: bool = False
+    early_stopping: bool = False
+    validation_fraction: float = 0.1
+    impl: str = "compiled"
+    strategy: str = "auto"
+    optimizer: str = "sgd"
+    verbose: int = 0
+    max_recoveries: int = 0
+    tol_scale: str | None = None
+    name: str = "fit"
+
+    @property
+    def full_batch(self):
+        return self.solver == "batch"
+
+    @property
+    def adaptive(self):
+        """Divide the step when the stopping rule fires (stochastic solvers only;
+        for batch gradient descent "adaptive" is a constant step)."""
+        return self.learning_rate == "adaptive" and not self.full_batch
+
+    def replace(self, **changes):
+        """A copy with ``changes``, checked again."""
+        current = {field.name: getattr(self, field.name)
+                   for field in dataclasses.fields(self)}  # fmt: skip
+        return make_spec(**{**current, **changes})
+
+
+def make_spec(solver, **options):
+    """A :class:`FitSpec`, every option checked (TypeError/ValueError naming the
+    option and the fix).
+
+    >>> make_spec("minibatch", batch_size=64, eta0="auto").batch_size
+    64
+    """
+    spec = FitSpec(solver=check_option("solver", solver, SOLVERS), **options)
+    check_option("impl", spec.impl, IMPLS)
+    check_option("optimizer", spec.optimizer, optimizers.OPTIMIZERS)
+    check_option("strategy", spec.strategy, BATCH_STRATEGIES)
+    if not callable(spec.learning_rate):
+        check_option("learning_rate", spec.learning_rate, schedules.NAMED_SCHEDULES)
+    checked = dict(
+        max_iter=check_int("max_iter", spec.max_iter),
+        n_iter_no_change=check_int("n_iter_no_change", spec.n_iter_no_change),
+        tol=check_tol(spec.tol),
+        alpha=check_alpha(spec.alpha),
+        eta0=check_eta0(spec.eta0),
+        average=check_average(spec.average),
+        max_recoveries=check_int("max_recoveries", spec.max_recoveries, minimum=0),
+    )
+    if solver == "minibatch":
+        checked["batch_size"] = check_int("batch_size", spec.batch_size)
+    elif spec.batch_size is not None:
+        raise ValueError(f"batch_size is for solver='minibatch', not {solver!r}.")
+    if spec.early_stopping:
+        checked["validation_fraction"] = check_fraction(
+            "validation_fraction", spec.validation_fraction
+        )
+    if solver == "batch":
+        if checked["average"]:
+            raise ValueError("average is for solver='sgd' or 'minibatch', not 'batch'.")
+        if spec.strategy == "gram" and spec.impl == "loop":
+            raise ValueError(
+                "strategy='gram' runs on NumPy; use impl='compiled' or impl='numpy' "
+                "with it, or strategy='pass' for the loop implementation."
+            )
+    elif spec.impl == "loop" and spec.optimizer != "sgd":
+        raise ValueError(
+            f"impl='loop' implements plain gradient steps only; use impl="
+            f"'compiled' or 'numpy' with optimizer={spec.optimizer!r}."
+        )
+    return dataclasses.replace(spec, **checked)

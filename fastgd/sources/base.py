@@ -1,0 +1,113 @@
+"""The data-source seam: what training needs from data, and nothing more.
+
+The training path (:mod:`fastgd._training`) never touches X. It asks a
+:class:`DataSource` for the few things an engine needs: shape and dtype, the
+targets, the column moments behind standardization, a float64 copy of some rows
+(the curvature sample of ``eta0="auto"``), the loss on a set of rows (a
+validation split), the Gram statistics, and two passes it prepares once and runs
+many times: the full gradient (batch gradient descent) and a shuffled epoch (SGD,
+mini-batch). Each source computes these with kernels made for its storage (an
+in-memory array, a sparse matrix, blocks read from disk, chunks on a cluster) and
+combines per-block partial results in a fixed order, so results never depend on
+threads or workers.
+
+Targets are O(m) and stay in memory in every source; X is what a source hides.
+"""
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class EpochWork:
+    """The arrays a shuffled epoch reads and updates, owned by the engine.
+
+    ``coef`` (n,) or (n, k) and ``intercept`` (1,) or (k,) are in standardized
+    units and of X's dtype; ``standardization`` is (shift, scale) or None;
+    ``averaging`` (avg_coef, avg_intercept, average_start) or None; ``order`` the
+    training rows, shuffled in place with ``rng_state`` when ``shuffle``;
+    ``batch_size`` None for SGD. ``optimizer`` is a name of
+    :data:`fastgd.optimizers.OPTIMIZERS` with ``optimizer_state`` (2, (n + 1) k).
+    ``sample_weight`` is one value (uniform) or one per row; ``weighted`` says
+    whether the user gave weights, ``penalized`` whether ``decays`` matter.
+    """
+
+    coef: np.ndarray
+    intercept: np.ndarray
+    fit_intercept: bool
+    sample_weight: np.ndarray
+    weighted: bool
+    standardization: tuple | None
+    averaging: tuple | None
+    optimizer: str
+    optimizer_state: np.ndarray
+    order: np.ndarray
+    rng_state: np.ndarray
+    shuffle: bool
+    batch_size: int | None
+    penalized: bool
+
+
+class DataSource(ABC):
+    """The interface every data source implements (see the module docstring).
+
+    ``impl`` is "compiled" (the kernels) or a twin of :mod:`fastgd.reference`
+    ("numpy", "loop") where the source offers them.
+    """
+
+    #: implementations this source can run (the first is the default)
+    impls = ("compiled",)
+
+    @property
+    @abstractmethod
+    def shape(self):
+        """(n_samples, n_features)."""
+
+    @property
+    @abstractmethod
+    def dtype(self):
+        """The dtype of X (float32 or float64); coefficients come back in it."""
+
+    @property
+    @abstractmethod
+    def targets(self):
+        """y as a read-only array of X's dtype, (m,) or (m, k), in memory."""
+
+    @abstractmethod
+    def column_moments(self, sample_weight):
+        """Weighted (mean, variance) of every column, float64 (n,) each."""
+
+    @abstractmethod
+    def gram_statistics(self, sample_weight):
+        """Weighted (X^T X / W, X^T y / W, mean of X, mean of y, mean of y^2),
+        float64, for the Gram strategy."""
+
+    @abstractmethod
+    def take_rows(self, rows):
+        """A float64 copy of the rows ``rows`` (sorted int64) of X."""
+
+    @abstractmethod
+    def rows_loss(self, rows, sample_weight, coef, intercept):
+        """(sum_i w_i r_ic^2 per output, sum_i w_i) over ``rows``, with ``coef``
+        (n, k) and ``intercept`` (k,) float64 in the original units."""
+
+    @abstractmethod
+    def gradient_pass(self, sample_weight, weight_total, impl):
+        """A callable (coef, intercept) -> (grad, grad_intercept, loss): the
+        weighted mean gradient and loss over all rows (original units; float64
+        results, buffers reused between calls)."""
+
+    @abstractmethod
+    def epoch_pass(self, work, impl):
+        """A callable (etas, decays, t_start) -> weighted sum of squared residuals
+        that runs one shuffled epoch on ``work`` (an :class:`EpochWork`)."""
+
+    @property
+    def n_samples(self):
+        return self.shape[0]
+
+    @property
+    def n_features(self):
+        return self.shape[1]

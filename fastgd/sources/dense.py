@@ -1,0 +1,184 @@
+"""The in-memory dense source: a NumPy array, used as it is."""
+
+import numpy as np
+
+from .. import _kernels, optimizers, reference
+from .._validation import check_data
+from .base import DataSource
+
+# Rows per chunk when forming X^T X in float64 (float32 data, or weights).
+_GRAM_CHUNK_ROWS = 8192
+
+
+class DenseSource(DataSource):
+    """X and y held in memory: the kernels read X where it is.
+
+    X becomes a read-only, C-contiguous float32 or float64 array (copied only when
+    its layout, byte order or dtype demand it) and is checked for NaN/inf once.
+
+    >>> import numpy as np
+    >>> from fastgd.sources import DenseSource
+    >>> source = DenseSource(np.ones((4, 2)), np.arange(4.0))
+    >>> source.shape, source.dtype
+    ((4, 2), dtype('float64'))
+    """
+
+    impls = ("compiled", "numpy", "loop")
+
+    def __init__(self, X, y):
+        self.X, self.y = check_data(X, y)
+
+    @property
+    def shape(self):
+        return self.X.shape
+
+    @property
+    def dtype(self):
+        return self.X.dtype
+
+    @property
+    def targets(self):
+        return self.y
+
+    def _blocks(self):
+        return _kernels.n_gradient_blocks(self.X.shape[0])
+
+    def column_moments(self, sample_weight):
+        n = self.X.shape[1]
+        mean, variance = np.empty(n), np.empty(n)
+        partial = np.empty((self._blocks(), 2 * n + 1))
+        _kernels.column_moments(self.X, sample_weight, mean, variance, partial)
+        return mean, variance
+
+    def take_rows(self, rows):
+        return self.X[rows].astype(np.float64)
+
+    def rows_loss(self, rows, sample_weight, coef, intercept):
+        Y = self.y.reshape(self.y.shape[0], -1)
+        squares = np.empty(Y.shape[1])
+        total = _kernels.rows_loss(self.X, Y, sample_weight, rows, coef, intercept,
+                                   squares)  # fmt: skip
+        return squares, total
+
+    def gram_statistics(self, sample_weight):
+        """float64 data with uniform weights goes straight to BLAS for X^T X, and
+        the cross products X^T y and column sums come from one more compiled pass:
+        no slower than NumPy's own normal equation. Otherwise chunks of rows are
+        cast to float64 and weighted, one pass over X."""
+        X = self.X
+        m, n = X.shape
+        Y = self.y.reshape(m, -1)
+        if X.dtype == np.float64 and sample_weight.shape[0] == 1:
+            k = Y.shape[1]
+            partial = np.empty((self._blocks(), k + 1, n))
+            _kernels.cross_products(X, Y, partial)
+            products = partial.sum(axis=0).T / m
+            # BLAS last: OpenBLAS threads spin for ~0.1 s after a call and would
+            # take the cores from the compiled pass.
+            gram = X.T @ X / m
+            return (gram, products[:, :k], products[:, k], Y.mean(axis=0),
+                    np.mean(Y**2, axis=0))  # fmt: skip
+        weights = np.broadcast_to(sample_weight, (m,))
+        gram = np.zeros((n, n))
+        cross = np.zeros((n, Y.shape[1]))
+        x_sum, y_sum, y_square, total = np.zeros(n), np.zeros(Y.shape[1]), 0.0, 0.0
+        for start in range(0, m, _GRAM_CHUNK_ROWS):
+            rows = slice(start, start + _GRAM_CHUNK_ROWS)
+            chunk = X[rows].astype(np.float64, copy=False)
+            y_chunk = Y[rows].astype(np.float64, copy=False)
+            w = weights[rows].astype(np.float64)[:, None]
+            weighted_chunk = chunk * w
+            gram += weighted_chunk.T @ chunk
+            cross += weighted_chunk.T @ y_chunk
+            x_sum += weighted_chunk.sum(axis=0)
+            y_sum += (w * y_chunk).sum(axis=0)
+            y_square = y_square + (w * y_chunk**2).sum(axis=0)
+            total += float(w.sum())
+        return (gram / total, cross / total, x_sum / total, y_sum / total,
+                y_square / total)  # fmt: skip
+
+    # ------------------------------------------------------------ the two passes
+
+    def gradient_pass(self, sample_weight, weight_total, impl):
+        X, y = self.X, self.y
+        if impl != "compiled":
+            twin = getattr(reference, f"batch_gradient_{impl}")
+            return lambda coef, b: twin(X, y, coef, b, sample_weight)
+        n = X.shape[1]
+        if y.ndim == 1:
+            grad, grad_b = np.empty(n), np.empty(1)
+            partial = np.empty((self._blocks(), n + 2))
+            # float32 data: the row dot products in float32 too (the kernel sums
+            # everything else in float64), at coefficients rounded to float32.
+            coef_dtype = X.dtype
+
+            def gradient(coef, intercept):
+                loss, grad_b[0] = _kernels.batch_gradient(
+                    X, y, sample_weight, weight_total,
+                    coef.astype(coef_dtype, copy=False), intercept, grad, partial,
+                )  # fmt: skip
+                return grad, grad_b, loss
+
+            return gradient
+        k = y.shape[1]
+        grad, grad_b = np.empty((n, k)), np.empty(k)
+        partial = np.empty((self._blocks(), n + 3, k))
+
+        def gradient_multi(coef, intercept):
+            loss = _kernels.batch_gradient_multi(
+                X, y, sample_weight, weight_total, coef, intercept, grad, grad_b,
+                partial,
+            )  # fmt: skip
+            return grad, grad_b, loss
+
+        return gradient_multi
+
+    def epoch_pass(self, work, impl):
+        if impl == "compiled":
+            return self._compiled_epoch(work)
+        return self._twin_epoch(work, impl)
+
+    def _compiled_epoch(self, work):
+        X, y = self.X, self.y
+        model = (work.coef, work.intercept, work.fit_intercept)
+        optimizer = None
+        if work.optimizer != "sgd":  # None: the plain update, compiled away
+            optimizer = (work.optimizer_state, optimizers.OPTIMIZERS[work.optimizer],
+                         optimizers.parameters(work.optimizer))  # fmt: skip
+
+        def run(etas, decays, t_start):
+            # Decided per epoch: it follows the current thread count.
+            options = (work.shuffle, _kernels.helper_chunk_rows(X, len(work.order)))
+            return _kernels.run_epoch(
+                X, y, work.sample_weight, work.standardization, model,
+                work.averaging, optimizer, (etas, decays, t_start), work.order,
+                work.rng_state, options, work.batch_size,
+            )  # fmt: skip
+
+        return run
+
+    def _twin_epoch(self, work, impl):
+        X, y = self.X, self.y
+        method = "sgd_epoch" if work.batch_size is None else "minibatch_epoch"
+        twin = getattr(reference, f"{method}_{impl}")
+        size = () if work.batch_size is None else (work.batch_size,)
+        shift, scale = work.standardization or (None, None)
+        avg_coef, avg_intercept, average_start = work.averaging or (None, None, -1)
+        options = dict(
+            sample_weight=work.sample_weight if work.weighted else None,
+            shift=shift, scale=scale, avg_coef=avg_coef, avg_intercept=avg_intercept,
+            average_start=average_start,
+        )  # fmt: skip
+        if work.optimizer != "sgd":
+            options.update(optimizer=work.optimizer, opt_state=work.optimizer_state)
+
+        def run(etas, decays, t_start):
+            if work.shuffle:
+                _kernels.shuffle(work.order, work.rng_state)
+            return twin(
+                X, y, work.coef, work.intercept, work.order, etas, *size,
+                work.fit_intercept, decays=decays if work.penalized else None,
+                t_start=t_start, **options,
+            )  # fmt: skip
+
+        return run
