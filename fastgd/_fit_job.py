@@ -13,7 +13,6 @@ from .linear_model import GDRegressor
 FORMATS = (".csv", ".npy", ".npz", ".parquet")
 
 
-
 def _table(columns, target, path):
     """(X, y, feature names) from {column name: 1-D array}, with clear errors."""
     if target not in columns:

@@ -291,8 +291,8 @@ default="sgd"
             coef_init = coef_init.T if coef_init.ndim == 2 else coef_init
         if intercept_init is not None:
             intercept_init = np.reshape(np.array(intercept_init, np.float64), -1)
-        outcome = self._fit(spec, X, y, sample_weight, not resume,
-                            coef_init=coef_init, intercept_init=intercept_init)  # fmt: skip
+        initial = dict(coef_init=coef_init, intercept_init=intercept_init)
+        outcome = self._fit(spec, X, y, sample_weight, not resume, **initial)
         self.n_iter_ = len(outcome.loss_history)
         history = list(self.loss_curve_) if resume else []
         self.loss_curve_ = history + list(outcome.loss_history)

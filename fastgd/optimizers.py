@@ -49,8 +49,8 @@ def delta(kind, g, state, i, eta, params, count):
     and ``state[1, i]`` (second moment). ``params`` is :func:`parameters`' vector;
     ``count`` numbers the update from 1 (Adam's bias correction).
 
-    >>> state = initial_state((1,))
-    >>> float(delta(OPTIMIZERS["momentum"], 2.0, state, 0, 0.1, parameters("momentum"), 1))
+    >>> state, kind = initial_state((1,)), OPTIMIZERS["momentum"]
+    >>> float(delta(kind, 2.0, state, 0, 0.1, parameters("momentum"), 1))
     0.2
     """
     if kind == 0:

@@ -299,3 +299,57 @@ def minibatch_epoch_numpy(
             _running_mean(avg_coef, avg_intercept, coef, intercept, t_start + t,
                           average_start)  # fmt: skip
     return loss
+
+
+# --------------------------------------------------------------------------- #
+# The epoch kernel's signature
+# --------------------------------------------------------------------------- #
+
+
+def _run_epoch_twin(impl, X, y, sample_weight, standardization, model, averaging,
+                    optimizer, schedule, order, rng_state, options,
+                    batch_size):  # fmt: skip
+    if options[0]:  # the seeded shuffle is shared with the kernels, not twinned
+        from ._kernels import shuffle
+
+        shuffle(order, rng_state)
+    coef, intercept, fit_intercept = model
+    etas, decays, t_start = schedule
+    shift, scale = standardization or (None, None)
+    avg_coef, avg_intercept, average_start = averaging or (None, None, -1)
+    extra = {}
+    if optimizer is not None:
+        if impl == "loop":
+            raise ValueError("the loop twins implement plain gradient steps only.")
+        state, kind, _ = optimizer
+        names = {code: name for name, code in optimizers.OPTIMIZERS.items()}
+        extra = dict(optimizer=names[int(kind)], opt_state=state)
+    method = "sgd_epoch" if batch_size is None else "minibatch_epoch"
+    epoch = globals()[f"{method}_{impl}"]
+    size = () if batch_size is None else (batch_size,)
+    return epoch(
+        X, y, coef, intercept, order, etas, *size, fit_intercept,
+        sample_weight=sample_weight, shift=shift, scale=scale, decays=decays,
+        avg_coef=avg_coef, avg_intercept=avg_intercept, t_start=t_start,
+        average_start=average_start, **extra,
+    )  # fmt: skip
+
+
+def run_epoch_numpy(X, y, sample_weight, standardization, model, averaging,
+                    optimizer, schedule, order, rng_state, options,
+                    batch_size):  # fmt: skip
+    """:func:`sgd_epoch_numpy` or :func:`minibatch_epoch_numpy` with the compiled
+    epoch's arguments (``fastgd._kernels.run_epoch``), so an engine or a test can
+    swap one for the other. ``options[1]`` (the helper thread) does not apply."""
+    return _run_epoch_twin("numpy", X, y, sample_weight, standardization, model,
+                           averaging, optimizer, schedule, order, rng_state, options,
+                           batch_size)  # fmt: skip
+
+
+def run_epoch_loop(X, y, sample_weight, standardization, model, averaging,
+                   optimizer, schedule, order, rng_state, options,
+                   batch_size):  # fmt: skip
+    """As :func:`run_epoch_numpy`, with the pure-Python loop twins."""
+    return _run_epoch_twin("loop", X, y, sample_weight, standardization, model,
+                           averaging, optimizer, schedule, order, rng_state, options,
+                           batch_size)  # fmt: skip

@@ -42,22 +42,12 @@ def test_chunked_epoch_shuffles_as_the_plain_one(method, n_targets, diverge):
         intercept = np.zeros(y.shape[1:] or (1,), X.dtype)
         order = np.arange(103, dtype=np.int64)
         state = np.array([11], dtype=np.uint64)
-        etas, decays = np.array([eta]), np.ones(1)
-        common = (X, y, np.ones(1, X.dtype), None, None, coef, intercept, None, None,
-                  order, state, etas, decays)  # fmt: skip
-        tail = (0, -1, True, True, None, 0, np.zeros(3), helper_chunk)
-        multi = n_targets > 1
-        if method == "sgd":
-            kernel = _kernels.sgd_epoch_multi if multi else _kernels.sgd_epoch
-            scratch = (np.empty(n_targets, X.dtype),) if multi else ()
-            loss = kernel(*common, *tail, *scratch)
-        else:
-            kernel = (
-                _kernels.minibatch_epoch_multi if multi else _kernels.minibatch_epoch
-            )
-            scratch = ((np.empty((4, n_targets), X.dtype), np.empty((6, n_targets)))
-                       if multi else (np.empty(5, X.dtype),))  # fmt: skip
-            loss = kernel(*common[:13], 4, *tail, *scratch)
+        schedule = (np.array([eta], X.dtype), np.ones(1, X.dtype), 0)
+        loss = _kernels.run_epoch(
+            X, y, np.ones(1, X.dtype), None, (coef, intercept, True), None, None,
+            schedule, order, state, (True, helper_chunk),
+            None if method == "sgd" else 4,
+        )  # fmt: skip
         outcomes.append((loss, coef, intercept, order, state[0]))
     (loss_a, *plain), (loss_b, *chunked) = outcomes
     assert np.isfinite(loss_a) != diverge and np.isfinite(loss_b) != diverge
@@ -80,7 +70,7 @@ def test_chunked_epoch_shuffles_as_the_plain_one(method, n_targets, diverge):
 )
 def test_streaming_kernels_prefetch_about_2kb_ahead_on_short_rows(n, dtype, rows_ahead):
     X = np.zeros((2, n), dtype=dtype)
-    assert _kernels._stream_prefetch_rows(X) == rows_ahead
+    assert _kernels.stream_prefetch_rows(X) == rows_ahead
 
 
 def test_shuffle_is_close_to_uniform():
@@ -108,24 +98,26 @@ def test_streaming_read_sums_every_element(dtype):
 
 def test_cache_fallback_warns_once_and_still_compiles(monkeypatch):
     """When numba finds no writable cache directory, kernels compile uncached."""
-    real_njit = _kernels.numba.njit
+    from fastgd._kernels import config
+
+    real_njit = config.numba.njit
 
     def njit_without_cache_dir(*args, cache=False, **kwargs):
         if cache:
             raise RuntimeError("cannot cache function 'f': no locator available")
         return real_njit(*args, **kwargs)
 
-    monkeypatch.setattr(_kernels.numba, "njit", njit_without_cache_dir)
-    monkeypatch.setattr(_kernels, "_CACHE_WARNING_SHOWN", False)
+    monkeypatch.setattr(config.numba, "njit", njit_without_cache_dir)
+    monkeypatch.setattr(config, "_cache_warning_shown", False)
 
     def add_one(x):
         return x + 1
 
     with pytest.warns(RuntimeWarning, match="NUMBA_CACHE_DIR"):
-        compiled = _kernels._jit()(add_one)
+        compiled = config.jit()(add_one)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        _kernels._jit()(add_one)
+        config.jit()(add_one)
     assert compiled(1) == 2
 
 
@@ -172,9 +164,9 @@ def test_import_compiles_nothing():
 
     code = (
         "import fastgd, fastgd._kernels as k\n"
-        "names = ['batch_gradient', 'batch_gradient_multi', 'sgd_epoch',\n"
-        "         'sgd_epoch_multi', 'minibatch_epoch', 'minibatch_epoch_multi',\n"
-        "         'shuffle', 'rows_loss', 'column_moments', 'streaming_read']\n"
+        "names = ['batch_gradient', 'batch_gradient_multi', 'run_epoch',\n"
+        "         'shuffle', 'rows_loss', 'column_moments', 'streaming_read',\n"
+        "         'cross_products', 'optimizer_step', 'optimizer_delta']\n"
         "print(sum(len(k.compiled_signatures(getattr(k, n))) for n in names))\n"
     )
     finished = subprocess.run(

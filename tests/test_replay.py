@@ -15,8 +15,6 @@ from fastgd.solvers import n_gradient_blocks
 from .conftest import make_problem, relative_error
 
 TOLERANCE = {np.float64: 1e-10, np.float32: 2e-4}
-# The kernels' optimizer arguments for plain steps: no state, code 0, no parameters.
-NO_OPTIMIZER = (None, 0, np.zeros(3))
 # Samples per chunk of the epoch kernels' helper-thread prefetch: small, so that
 # these small problems run the chunked epoch (whose results must not change).
 HELPER_CHUNK = 7
@@ -37,41 +35,23 @@ def _etas(kind, n_steps, dtype):
     return (0.02 / (1.0 + 0.01 * np.arange(n_steps))).astype(dtype)
 
 
-def _plain(X, y):
-    """Kernel arguments for plain (unweighted, unstandardized, unaveraged) epochs."""
-    return (np.ones(1, X.dtype), None, None), (None, None)
+def _run_kernel(X, y, coef, intercept, order, etas, fit_intercept, batch_size=None,
+                seed=12345):  # fmt: skip
+    """One plain (unweighted, unstandardized, unaveraged) compiled epoch, shuffled."""
+    schedule = (etas, np.ones(len(etas), X.dtype), 0)
+    return _kernels.run_epoch(
+        X, y, np.ones(1, X.dtype), None, (coef, intercept, fit_intercept), None, None,
+        schedule, order, np.array([seed], dtype=np.uint64), (True, HELPER_CHUNK),
+        batch_size,
+    )  # fmt: skip
 
 
 def _run_sgd_kernel(X, y, coef, intercept, order, etas, fit_intercept):
-    rng_state = np.array([12345], dtype=np.uint64)
-    (weights, shift, scale), (avg_coef, avg_intercept) = _plain(X, y)
-    decays = np.ones(len(etas), X.dtype)
-    args = (X, y, weights, shift, scale, coef, intercept, avg_coef, avg_intercept,
-            order, rng_state, etas, decays, 0, -1, True, fit_intercept,
-            *NO_OPTIMIZER, HELPER_CHUNK)  # fmt: skip
-    if y.ndim == 1:
-        return _kernels.sgd_epoch(*args)
-    return _kernels.sgd_epoch_multi(*args, np.empty(y.shape[1], dtype=X.dtype))
+    return _run_kernel(X, y, coef, intercept, order, etas, fit_intercept)
 
 
 def _run_minibatch_kernel(X, y, coef, intercept, order, etas, batch, fit_intercept):
-    rng_state = np.array([777], dtype=np.uint64)
-    (weights, shift, scale), (avg_coef, avg_intercept) = _plain(X, y)
-    decays = np.ones(len(etas), X.dtype)
-    if y.ndim == 1:
-        kernel = _kernels.minibatch_epoch
-        scratch = (np.empty(X.shape[1], dtype=X.dtype),)
-    else:
-        kernel = _kernels.minibatch_epoch_multi
-        scratch = (
-            np.empty((batch, y.shape[1]), dtype=X.dtype),
-            np.empty((X.shape[1] + 1, y.shape[1])),
-        )
-    return kernel(
-        X, y, weights, shift, scale, coef, intercept, avg_coef, avg_intercept, order,
-        rng_state, etas, decays, batch, 0, -1, True, fit_intercept, *NO_OPTIMIZER,
-        HELPER_CHUNK, *scratch,
-    )  # fmt: skip
+    return _run_kernel(X, y, coef, intercept, order, etas, fit_intercept, batch, 777)
 
 
 @pytest.mark.parametrize("fit_intercept", [True, False])
@@ -251,31 +231,19 @@ def test_weighted_standardized_penalized_averaged_epochs_replay(
     decays = (1 - 2 * 0.05 * etas).astype(dtype)
     t_start, average_start = 40, 45  # averaging starts mid-epoch
     twin = [a.copy() for a in (coef, intercept, avg_coef, avg_b)]
-    rng_state = np.array([31], dtype=np.uint64)
-    common = (X, y, weights, shift, scale, coef, intercept, avg_coef, avg_b, order,
-              rng_state, etas, decays)  # fmt: skip
-    k = y.shape[1:]
-    if method == "sgd":
-        kernel = _kernels.sgd_epoch if y.ndim == 1 else _kernels.sgd_epoch_multi
-        scratch = () if y.ndim == 1 else (np.empty(k, dtype),)
-        loss = kernel(*common, t_start, average_start, True, fit_intercept,
-                      *NO_OPTIMIZER, HELPER_CHUNK, *scratch)  # fmt: skip
-        size = ()
-    else:
-        multi = y.ndim == 2
-        kernel = _kernels.minibatch_epoch_multi if multi else _kernels.minibatch_epoch
-        scratch = ((np.empty((batch, *k), dtype), np.empty((X.shape[1] + 1, *k)))
-                   if multi else (np.empty(X.shape[1], dtype),))  # fmt: skip
-        loss = kernel(*common, batch, t_start, average_start, True, fit_intercept,
-                      *NO_OPTIMIZER, HELPER_CHUNK, *scratch)  # fmt: skip
-        size = (batch,)
-    reference_epoch = getattr(reference, f"{method}_epoch_{impl}")
-    twin_loss = reference_epoch(
-        X, y, twin[0], twin[1], order, etas, *size, fit_intercept,
-        sample_weight=weights, shift=shift, scale=scale, decays=decays,
-        avg_coef=twin[2], avg_intercept=twin[3], t_start=t_start,
-        average_start=average_start,
-    )  # fmt: skip
+    batch_size = None if method == "sgd" else batch
+
+    def arguments(coef, intercept, avg_coef, avg_b, shuffle):
+        """The kernel's arguments; the twin takes the very same ones."""
+        return (
+            X, y, weights, (shift, scale), (coef, intercept, fit_intercept),
+            (avg_coef, avg_b, average_start), None, (etas, decays, t_start), order,
+            np.array([31], dtype=np.uint64), (shuffle, HELPER_CHUNK), batch_size,
+        )  # fmt: skip
+
+    loss = _kernels.run_epoch(*arguments(coef, intercept, avg_coef, avg_b, True))
+    twin_epoch = getattr(reference, f"run_epoch_{impl}")
+    twin_loss = twin_epoch(*arguments(*twin, False))  # replays the kernel's order
     tol = TOLERANCE[dtype]
     for compiled, expected in zip(
         (coef, intercept, avg_coef, avg_b), twin, strict=True

@@ -63,8 +63,9 @@ def _sgd_rows(X, y, sample_weight, standardization, model, averaging, optimizer,
                 intercept[0] -= step
             if s + 1 < stop:
                 k = order[s + 1]
-                r = _step_then_residual(coef, X, i, decay, step, k,
-                                        intercept[0] - y[k], standardization)  # fmt: skip
+                r = _step_then_residual(
+                    coef, X, i, decay, step, k, intercept[0] - y[k], standardization
+                )
             else:
                 _decay_and_step(coef, X, i, decay, step, standardization)
         else:
@@ -210,7 +211,7 @@ def _minibatch_rows_multi(X, Y, sample_weight, standardization, model, averaging
                           first_batch, last_batch):  # fmt: skip
     """The updates of batches first_batch..last_batch-1 of the epoch (k outputs).
     The residuals of a batch are kept in X's dtype; ``grad``'s last row sums them."""
-    coef, intercept, fit_intercept = model
+    coef, intercept, _ = model
     etas, decays, t_start = schedule
     n = X.shape[1]
     k = Y.shape[1]
@@ -255,8 +256,10 @@ def _minibatch_rows_multi(X, Y, sample_weight, standardization, model, averaging
             for j in range(n):
                 for c in range(k):
                     grad[j, c] += np.float64(residual[s, c]) * X[i, j]
-        _apply_batch_gradient_multi(model, standardization, optimizer, grad,
-                                    weight_sum, eta, decay, t_start + t + 1)  # fmt: skip
+        _apply_batch_gradient_multi(
+            model, standardization, optimizer, grad, weight_sum, eta, decay,
+            t_start + t + 1,
+        )  # fmt: skip
         _update_average(averaging, coef, intercept, t_start + t)
     return loss
 
@@ -349,8 +352,10 @@ def run_epoch(X, y, sample_weight, standardization, model, averaging, optimizer,
     n_units = (n_rows + unit - 1) // unit
     per_chunk = max(1, helper_chunk // unit)
     if helper_chunk <= 0 or per_chunk >= n_units:
-        return _train_units(X, y, sample_weight, standardization, model, averaging,
-                            optimizer, schedule, order, batch_size, 0, n_units)  # fmt: skip
+        return _train_units(
+            X, y, sample_weight, standardization, model, averaging, optimizer,
+            schedule, order, batch_size, 0, n_units,
+        )  # fmt: skip
     loss = 0.0
     chunk_loss = np.zeros(2)
     for first in range(0, n_units, per_chunk):

@@ -39,7 +39,6 @@ HELPER_MAX_CHUNK_ROWS = 1024
 HELPER_MIN_BYTES = 1 << 22
 
 
-
 def _prefetch_intrinsic(locality):
     """An intrinsic ``prefetch(array, index)`` that prefetches ``array[index]``:
     the cache lines of a row of a C-contiguous 2-D array, or one element of a 1-D

@@ -183,11 +183,11 @@ class StochasticEngine(_Engine):
             averaging = (self.avg_coef, self.avg_intercept, self.average_start)
         return EpochWork(
             coef=self.coef, intercept=self.intercept, fit_intercept=self.fit_intercept,
-            sample_weight=data.sample_weight, weighted=data.weighted,
+            sample_weight=data.sample_weight,
             standardization=data.standardization, averaging=averaging,
             optimizer=self.optimizer, optimizer_state=self.opt_state,
             order=self.order, rng_state=self.rng_state, shuffle=self.shuffle,
-            batch_size=self.batch_size, penalized=bool(self.alpha),
+            batch_size=self.batch_size,
         )  # fmt: skip
 
     @property
@@ -341,8 +341,10 @@ class BatchEngine(_Engine):
         if self.impl == "compiled":
             kind = optimizers.OPTIMIZERS[self.optimizer]
             params = optimizers.parameters(self.optimizer)
-            for values, grads, part in ((self.coef, self._grad, state[:, :size]),
-                                        (self.intercept, grad_b, state[:, size:])):
+            for values, grads, part in (
+                (self.coef, self._grad, state[:, :size]),
+                (self.intercept, grad_b, state[:, size:]),
+            ):
                 # Contiguous copies of the state slices, written back (the coef
                 # part of a (2, P) array is not contiguous per row).
                 part_state = np.ascontiguousarray(part)

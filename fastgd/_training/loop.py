@@ -157,8 +157,8 @@ def train(engine, schedule, stopping, *, max_iter, early_stopping=False,
         if small:
             converged = True
         elif stalled:
-            if (stopping.adaptive
-                    and eta_scale / ADAPTIVE_DIVISOR >= ADAPTIVE_MIN_RATIO):  # fmt: skip
+            shrinkable = eta_scale / ADAPTIVE_DIVISOR >= ADAPTIVE_MIN_RATIO
+            if stopping.adaptive and shrinkable:
                 eta_scale /= ADAPTIVE_DIVISOR
                 patience.reset()
             else:

@@ -30,15 +30,13 @@ class EpochWork:
     training rows, shuffled in place with ``rng_state`` when ``shuffle``;
     ``batch_size`` None for SGD. ``optimizer`` is a name of
     :data:`fastgd.optimizers.OPTIMIZERS` with ``optimizer_state`` (2, (n + 1) k).
-    ``sample_weight`` is one value (uniform) or one per row; ``weighted`` says
-    whether the user gave weights, ``penalized`` whether ``decays`` matter.
+    ``sample_weight`` is one value (uniform) or one per row.
     """
 
     coef: np.ndarray
     intercept: np.ndarray
     fit_intercept: bool
     sample_weight: np.ndarray
-    weighted: bool
     standardization: tuple | None
     averaging: tuple | None
     optimizer: str
@@ -47,7 +45,6 @@ class EpochWork:
     rng_state: np.ndarray
     shuffle: bool
     batch_size: int | None
-    penalized: bool
 
 
 class DataSource(ABC):

@@ -134,12 +134,10 @@ class DenseSource(DataSource):
         return gradient_multi
 
     def epoch_pass(self, work, impl):
-        if impl == "compiled":
-            return self._compiled_epoch(work)
-        return self._twin_epoch(work, impl)
-
-    def _compiled_epoch(self, work):
         X, y = self.X, self.y
+        epoch = _kernels.run_epoch
+        if impl != "compiled":
+            epoch = getattr(reference, f"run_epoch_{impl}")
         model = (work.coef, work.intercept, work.fit_intercept)
         optimizer = None
         if work.optimizer != "sgd":  # None: the plain update, compiled away
@@ -149,36 +147,10 @@ class DenseSource(DataSource):
         def run(etas, decays, t_start):
             # Decided per epoch: it follows the current thread count.
             options = (work.shuffle, _kernels.helper_chunk_rows(X, len(work.order)))
-            return _kernels.run_epoch(
+            return epoch(
                 X, y, work.sample_weight, work.standardization, model,
                 work.averaging, optimizer, (etas, decays, t_start), work.order,
                 work.rng_state, options, work.batch_size,
-            )  # fmt: skip
-
-        return run
-
-    def _twin_epoch(self, work, impl):
-        X, y = self.X, self.y
-        method = "sgd_epoch" if work.batch_size is None else "minibatch_epoch"
-        twin = getattr(reference, f"{method}_{impl}")
-        size = () if work.batch_size is None else (work.batch_size,)
-        shift, scale = work.standardization or (None, None)
-        avg_coef, avg_intercept, average_start = work.averaging or (None, None, -1)
-        options = dict(
-            sample_weight=work.sample_weight if work.weighted else None,
-            shift=shift, scale=scale, avg_coef=avg_coef, avg_intercept=avg_intercept,
-            average_start=average_start,
-        )  # fmt: skip
-        if work.optimizer != "sgd":
-            options.update(optimizer=work.optimizer, opt_state=work.optimizer_state)
-
-        def run(etas, decays, t_start):
-            if work.shuffle:
-                _kernels.shuffle(work.order, work.rng_state)
-            return twin(
-                X, y, work.coef, work.intercept, work.order, etas, *size,
-                work.fit_intercept, decays=decays if work.penalized else None,
-                t_start=t_start, **options,
             )  # fmt: skip
 
         return run
