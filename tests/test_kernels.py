@@ -215,3 +215,24 @@ def test_helper_thread_changes_no_result(solver):
         _kernels.set_num_threads(threads)
     assert np.array_equal(results[0].coef, results[1].coef)
     assert np.allclose(results[0].loss_history, results[1].loss_history, rtol=1e-12)
+
+
+@pytest.mark.skipif(_kernels.JIT_DISABLED, reason="NUMBA_DISABLE_JIT=1: no cache")
+def test_cached_kernels_are_stamped_with_every_compiled_source():
+    """An edit to any file compiled into the kernels (a helper in another module,
+    an optimizer rule) must invalidate every kernel's disk cache, not only the
+    cache of functions defined in the edited file."""
+    from pathlib import Path
+
+    from fastgd._kernels import config
+
+    names = {path.name for path in config._COMPILED_SOURCES}
+    assert {"epochs.py", "steps.py", "memory.py", "optimizers.py"} <= names
+    for kernel in (_kernels.run_epoch, _kernels.batch_gradient,
+                   _kernels.optimizer_delta):  # fmt: skip
+        cache_file = getattr(getattr(kernel, "_cache", None), "_cache_file", None)
+        if cache_file is None or not hasattr(cache_file, "_source_stamp"):
+            pytest.skip("this numba lays out its cache differently")
+        assert cache_file._source_stamp[1] == config.SOURCE_DIGEST
+    edited = [Path(p) for p in config._COMPILED_SOURCES]
+    assert config._source_digest(edited[:-1]) != config.SOURCE_DIGEST

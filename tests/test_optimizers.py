@@ -108,3 +108,25 @@ def test_loop_impl_and_unknown_names_are_refused():
         fit_sgd(X, y, optimizer="lion")
     with pytest.raises(ValueError, match="'rmsprop'"):
         GDRegressor(optimizer="adadelta").fit(X, y)
+
+
+@pytest.mark.parametrize("name", ["sgd", *ADAPTIVE])
+def test_compiled_rule_equals_the_numpy_rule(name):
+    """The two versions of each update rule in fastgd.optimizers, run side by side
+    for 20 updates: the scalar rule compiled by the kernels (optimizer_step, which
+    applies optimizer_delta to each parameter) and the vectorized NumPy step."""
+    from fastgd import _kernels
+
+    rng = np.random.default_rng(4)
+    values_compiled = rng.normal(size=6)
+    values_numpy = values_compiled.copy()
+    state_compiled = optimizers.initial_state((6,))
+    state_numpy = optimizers.initial_state((6,))
+    kind, params = optimizers.OPTIMIZERS[name], optimizers.parameters(name)
+    for count in range(1, 21):
+        grads = rng.normal(size=6) * 10.0 ** rng.integers(-3, 3)
+        _kernels.optimizer_step(values_compiled, grads, state_compiled, kind, params,
+                                0.05, count)  # fmt: skip
+        optimizers.step(name, values_numpy, grads, state_numpy, 0.05, count)
+        assert relative_error(values_compiled, values_numpy) <= 1e-13, count
+        assert relative_error(state_compiled, state_numpy) <= 1e-13, count

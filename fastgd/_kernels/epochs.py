@@ -72,7 +72,8 @@ def _sgd_rows(X, y, sample_weight, standardization, model, averaging, optimizer,
             _optimizer_row_step(model, X, i, standardization, decay,
                                 (r + r) * weight, eta, optimizer,
                                 t_start + s + 1)  # fmt: skip
-        _update_average(averaging, coef, intercept, t_start + s)
+        if averaging is not None:
+            _update_average(averaging, coef, intercept, t_start + s)
     return loss
 
 
@@ -133,7 +134,8 @@ def _sgd_rows_multi(X, Y, sample_weight, standardization, model, averaging,
                     intercept[c] -= optimizer_delta(
                         kind, np.float64(residual[c]), state, n * k + c, eta, params,
                         count)  # fmt: skip
-        _update_average(averaging, coef, intercept, t_start + s)
+        if averaging is not None:
+            _update_average(averaging, coef, intercept, t_start + s)
     return loss
 
 
@@ -201,7 +203,8 @@ def _minibatch_rows(X, y, sample_weight, standardization, model, averaging,
                 intercept[0] -= optimizer_delta(
                     kind, mean * residual_sum, state, n, eta, params, count
                 )
-        _update_average(averaging, coef, intercept, t_start + t)
+        if averaging is not None:
+            _update_average(averaging, coef, intercept, t_start + t)
     return loss
 
 
@@ -260,7 +263,8 @@ def _minibatch_rows_multi(X, Y, sample_weight, standardization, model, averaging
             model, standardization, optimizer, grad, weight_sum, eta, decay,
             t_start + t + 1,
         )  # fmt: skip
-        _update_average(averaging, coef, intercept, t_start + t)
+        if averaging is not None:
+            _update_average(averaging, coef, intercept, t_start + t)
     return loss
 
 

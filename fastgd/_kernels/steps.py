@@ -85,13 +85,13 @@ def _step_then_residual(coef, X, i, decay, step, k, start, standardization):
 
 @_jit()
 def _update_average(averaging, coef, intercept, t):
-    """Running mean of the iterates from global step ``average_start`` on."""
-    if averaging is not None:
-        avg_coef, avg_intercept, average_start = averaging
-        if t >= average_start:
-            inverse_count = 1.0 / (t - average_start + 1)
-            avg_coef += (coef - avg_coef) * inverse_count
-            avg_intercept += (intercept - avg_intercept) * inverse_count
+    """Running mean of the iterates from global step ``average_start`` on
+    (callers skip the call when ``averaging`` is None: no call per row)."""
+    avg_coef, avg_intercept, average_start = averaging
+    if t >= average_start:
+        inverse_count = 1.0 / (t - average_start + 1)
+        avg_coef += (coef - avg_coef) * inverse_count
+        avg_intercept += (intercept - avg_intercept) * inverse_count
 
 
 @_jit()
