@@ -138,7 +138,8 @@ def optimizer_update(name, coef, intercept, grad_coef, grad_intercept, state, et
 
 
 def _running_mean(avg_coef, avg_intercept, coef, intercept, t, average_start):
-    if average_start >= 0 and t >= average_start:
+    """Running mean of the iterates from step ``average_start`` on (if averaging)."""
+    if avg_coef is not None and 0 <= average_start <= t:
         inverse_count = 1.0 / (t - average_start + 1)
         avg_coef += (coef - avg_coef) * inverse_count
         avg_intercept += (intercept - avg_intercept) * inverse_count
@@ -173,9 +174,8 @@ def sgd_epoch_loop(
                 C[j, c] = decay * float(C[j, c]) - step * z[j]
             if fit_intercept:
                 b[c] -= step
-        if avg_coef is not None:
-            _running_mean(avg_coef, avg_intercept, coef, intercept, t_start + t,
-                          average_start)  # fmt: skip
+        _running_mean(avg_coef, avg_intercept, coef, intercept, t_start + t,
+                      average_start)  # fmt: skip
     return loss
 
 
@@ -206,9 +206,8 @@ def sgd_epoch_numpy(
             coef -= np.multiply.outer(z, step) if y.ndim > 1 else step * z
             if fit_intercept:
                 intercept -= step
-        if avg_coef is not None:
-            _running_mean(avg_coef, avg_intercept, coef, intercept, t_start + t,
-                          average_start)  # fmt: skip
+        _running_mean(avg_coef, avg_intercept, coef, intercept, t_start + t,
+                      average_start)  # fmt: skip
     return loss
 
 
@@ -255,9 +254,8 @@ def minibatch_epoch_loop(
                 C[j, c] = decay * float(C[j, c]) - step * grad[j][c]
             if fit_intercept:
                 b[c] -= step * grad_b[c]
-        if avg_coef is not None:
-            _running_mean(avg_coef, avg_intercept, coef, intercept, t_start + t,
-                          average_start)  # fmt: skip
+        _running_mean(avg_coef, avg_intercept, coef, intercept, t_start + t,
+                      average_start)  # fmt: skip
     return loss
 
 
@@ -295,9 +293,8 @@ def minibatch_epoch_numpy(
                 intercept -= (step * weighted.sum(axis=0)).astype(
                     intercept.dtype, copy=False
                 )
-        if avg_coef is not None:
-            _running_mean(avg_coef, avg_intercept, coef, intercept, t_start + t,
-                          average_start)  # fmt: skip
+        _running_mean(avg_coef, avg_intercept, coef, intercept, t_start + t,
+                      average_start)  # fmt: skip
     return loss
 
 

@@ -206,15 +206,7 @@ def fit_sgd(
     >>> bool(abs(result.coef - true_coef).max() < 1e-3)
     True
     """
-    return _run(
-        "sgd", X, y, learning_rate=learning_rate, eta0=eta0, power_t=power_t,
-        alpha=alpha, max_iter=max_iter, tol=tol, n_iter_no_change=n_iter_no_change,
-        fit_intercept=fit_intercept, shuffle=shuffle, random_state=random_state,
-        average=average, standardize=standardize, early_stopping=early_stopping,
-        validation_fraction=validation_fraction, sample_weight=sample_weight,
-        coef_init=coef_init, intercept_init=intercept_init, impl=impl,
-        verbose=verbose, optimizer=optimizer,
-    )  # fmt: skip
+    return _run("sgd", **locals())  # every argument above, by name
 
 
 @_document
@@ -255,16 +247,7 @@ def fit_minibatch(
     >>> bool(abs(result.coef - true_coef).max() < 1e-3)
     True
     """
-    return _run(
-        "minibatch", X, y, batch_size=batch_size, learning_rate=learning_rate,
-        eta0=eta0, power_t=power_t, alpha=alpha, max_iter=max_iter, tol=tol,
-        n_iter_no_change=n_iter_no_change, fit_intercept=fit_intercept,
-        shuffle=shuffle, random_state=random_state, average=average,
-        standardize=standardize, early_stopping=early_stopping,
-        validation_fraction=validation_fraction, sample_weight=sample_weight,
-        coef_init=coef_init, intercept_init=intercept_init, impl=impl,
-        verbose=verbose, optimizer=optimizer,
-    )  # fmt: skip
+    return _run("minibatch", **locals())
 
 
 @_document
@@ -315,12 +298,4 @@ def fit_batch(
     >>> bool(abs(result.coef - true_coef).max() < 1e-6), result.converged
     (True, True)
     """
-    return _run(
-        "batch", X, y, learning_rate=learning_rate, eta0=eta0, power_t=power_t,
-        alpha=alpha, max_iter=max_iter, tol=tol, n_iter_no_change=n_iter_no_change,
-        fit_intercept=fit_intercept, shuffle=False, random_state=random_state,
-        standardize=standardize, early_stopping=early_stopping,
-        validation_fraction=validation_fraction, sample_weight=sample_weight,
-        coef_init=coef_init, intercept_init=intercept_init, impl=impl,
-        strategy=strategy, verbose=verbose, optimizer=optimizer,
-    )  # fmt: skip
+    return _run("batch", shuffle=False, **locals())

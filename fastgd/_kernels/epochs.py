@@ -33,24 +33,45 @@ from .steps import (
 )
 
 
+@_jit(inline=True)
+def _step_at(schedule, t):
+    """(eta_t, decay_t) of update t: one per update, or one for all."""
+    etas, decays, _ = schedule
+    if etas.shape[0] == 1:
+        return etas[0], decays[0]
+    return etas[t], decays[t]
+
+
+@_jit(inline=True)
+def _batch_at(schedule, t, batch_size, n_rows):
+    """(eta_t, decay_t, first position, size) of batch t (the last may be short)."""
+    eta, decay = _step_at(schedule, t)
+    start = t * batch_size
+    return eta, decay, start, min(batch_size, n_rows - start)
+
+
+@_jit(inline=True)
+def _row_at(X, y, sample_weight, order, p, limit):
+    """(row, weight) at position p of ``order``, after starting the fetch of the
+    row PREFETCH_AHEAD positions on (if that is still before ``limit``)."""
+    if p + PREFETCH_AHEAD < limit:
+        prefetch(X, order[p + PREFETCH_AHEAD])
+        prefetch(y, order[p + PREFETCH_AHEAD])
+    i = order[p]
+    return i, sample_weight[0] if sample_weight.shape[0] == 1 else sample_weight[i]
+
+
 @_jit()
 def _sgd_rows(X, y, sample_weight, standardization, model, averaging, optimizer,
               schedule, order, start, stop):  # fmt: skip
     """The SGD updates for positions start..stop-1 of ``order`` (one output);
     returns their weighted sum of squared residuals, non-finite on divergence."""
     coef, intercept, fit_intercept = model
-    etas, decays, t_start = schedule
-    constant_step = etas.shape[0] == 1
-    uniform = sample_weight.shape[0] == 1
+    t_start = schedule[2]
     loss = 0.0
     for s in range(start, stop):
-        if s + PREFETCH_AHEAD < stop:
-            prefetch(X, order[s + PREFETCH_AHEAD])
-            prefetch(y, order[s + PREFETCH_AHEAD])
-        eta = etas[0] if constant_step else etas[s]
-        decay = decays[0] if constant_step else decays[s]
-        i = order[s]
-        weight = sample_weight[0] if uniform else sample_weight[i]
+        eta, decay = _step_at(schedule, s)
+        i, weight = _row_at(X, y, sample_weight, order, s, stop)
         if s == start or optimizer is not None:
             # Without an optimizer, the previous update already computed r.
             r = _residual(X, i, coef, intercept[0] - y[i], standardization)
@@ -82,21 +103,14 @@ def _sgd_rows_multi(X, Y, sample_weight, standardization, model, averaging,
                     optimizer, schedule, order, start, stop):  # fmt: skip
     """The SGD updates for positions start..stop-1 of ``order`` (k outputs)."""
     coef, intercept, fit_intercept = model
-    etas, decays, t_start = schedule
+    t_start = schedule[2]
     n = X.shape[1]
     k = Y.shape[1]
     residual = np.empty(k, X.dtype)
-    constant_step = etas.shape[0] == 1
-    uniform = sample_weight.shape[0] == 1
     loss = 0.0
     for s in range(start, stop):
-        if s + PREFETCH_AHEAD < stop:
-            prefetch(X, order[s + PREFETCH_AHEAD])
-            prefetch(Y, order[s + PREFETCH_AHEAD])
-        eta = etas[0] if constant_step else etas[s]
-        decay = decays[0] if constant_step else decays[s]
-        i = order[s]
-        weight = sample_weight[0] if uniform else sample_weight[i]
+        eta, decay = _step_at(schedule, s)
+        i, weight = _row_at(X, Y, sample_weight, order, s, stop)
         for c in range(k):
             residual[c] = intercept[c] - Y[i, c]
         for j in range(n):
@@ -146,28 +160,19 @@ def _minibatch_rows(X, y, sample_weight, standardization, model, averaging,
     """The updates of batches first_batch..last_batch-1 of the epoch (one output).
     A batch's rows are summed in X's dtype, as the NumPy twin's X_B^T r."""
     coef, intercept, fit_intercept = model
-    etas, decays, t_start = schedule
+    t_start = schedule[2]
     n = X.shape[1]
-    grad = np.empty(n, X.dtype)
     n_rows = order.shape[0]
     limit = min(last_batch * batch_size, n_rows)
-    constant_step = etas.shape[0] == 1
-    uniform = sample_weight.shape[0] == 1
+    grad = np.empty(n, X.dtype)
     loss = 0.0
     for t in range(first_batch, last_batch):
-        eta = etas[0] if constant_step else etas[t]
-        decay = decays[0] if constant_step else decays[t]
-        start = t * batch_size
-        size = min(batch_size, n_rows - start)
+        eta, decay, start, size = _batch_at(schedule, t, batch_size, n_rows)
         residual_sum = 0.0
         weight_sum = 0.0
         grad[:] = 0.0
         for s in range(size):
-            if start + s + PREFETCH_AHEAD < limit:
-                prefetch(X, order[start + s + PREFETCH_AHEAD])
-                prefetch(y, order[start + s + PREFETCH_AHEAD])
-            i = order[start + s]
-            weight = sample_weight[0] if uniform else sample_weight[i]
+            i, weight = _row_at(X, y, sample_weight, order, start + s, limit)
             r = _residual(X, i, coef, intercept[0] - y[i], standardization)
             loss += np.float64(weight) * np.float64(r) * np.float64(r)
             if not np.isfinite(r):
@@ -215,29 +220,20 @@ def _minibatch_rows_multi(X, Y, sample_weight, standardization, model, averaging
     """The updates of batches first_batch..last_batch-1 of the epoch (k outputs).
     The residuals of a batch are kept in X's dtype; ``grad``'s last row sums them."""
     coef, intercept, _ = model
-    etas, decays, t_start = schedule
+    t_start = schedule[2]
     n = X.shape[1]
     k = Y.shape[1]
     residual = np.empty((batch_size, k), X.dtype)
     grad = np.empty((n + 1, k))
     n_rows = order.shape[0]
     limit = min(last_batch * batch_size, n_rows)
-    constant_step = etas.shape[0] == 1
-    uniform = sample_weight.shape[0] == 1
     loss = 0.0
     for t in range(first_batch, last_batch):
-        eta = etas[0] if constant_step else etas[t]
-        decay = decays[0] if constant_step else decays[t]
-        start = t * batch_size
-        size = min(batch_size, n_rows - start)
+        eta, decay, start, size = _batch_at(schedule, t, batch_size, n_rows)
         grad[:] = 0.0
         weight_sum = 0.0
         for s in range(size):
-            if start + s + PREFETCH_AHEAD < limit:
-                prefetch(X, order[start + s + PREFETCH_AHEAD])
-                prefetch(Y, order[start + s + PREFETCH_AHEAD])
-            i = order[start + s]
-            weight = sample_weight[0] if uniform else sample_weight[i]
+            i, weight = _row_at(X, Y, sample_weight, order, start + s, limit)
             for c in range(k):
                 residual[s, c] = intercept[c] - Y[i, c]
             for j in range(n):
