@@ -67,11 +67,18 @@ def _sgd_rows(X, y, sample_weight, standardization, model, averaging, optimizer,
     """The SGD updates for positions start..stop-1 of ``order`` (one output);
     returns their weighted sum of squared residuals, non-finite on divergence."""
     coef, intercept, fit_intercept = model
-    t_start = schedule[2]
+    etas, decays, t_start = schedule
+    constant_step = etas.shape[0] == 1
+    uniform = sample_weight.shape[0] == 1
     loss = 0.0
     for s in range(start, stop):
-        eta, decay = _step_at(schedule, s)
-        i, weight = _row_at(X, y, sample_weight, order, s, stop)
+        if s + PREFETCH_AHEAD < stop:
+            prefetch(X, order[s + PREFETCH_AHEAD])
+            prefetch(y, order[s + PREFETCH_AHEAD])
+        eta = etas[0] if constant_step else etas[s]
+        decay = decays[0] if constant_step else decays[s]
+        i = order[s]
+        weight = sample_weight[0] if uniform else sample_weight[i]
         if s == start or optimizer is not None:
             # Without an optimizer, the previous update already computed r.
             r = _residual(X, i, coef, intercept[0] - y[i], standardization)
@@ -162,9 +169,10 @@ def _minibatch_rows(X, y, sample_weight, standardization, model, averaging,
     coef, intercept, fit_intercept = model
     t_start = schedule[2]
     n = X.shape[1]
+    grad = np.empty(n, X.dtype)
     n_rows = order.shape[0]
     limit = min(last_batch * batch_size, n_rows)
-    grad = np.empty(n, X.dtype)
+    uniform = sample_weight.shape[0] == 1
     loss = 0.0
     for t in range(first_batch, last_batch):
         eta, decay, start, size = _batch_at(schedule, t, batch_size, n_rows)
@@ -172,7 +180,11 @@ def _minibatch_rows(X, y, sample_weight, standardization, model, averaging,
         weight_sum = 0.0
         grad[:] = 0.0
         for s in range(size):
-            i, weight = _row_at(X, y, sample_weight, order, start + s, limit)
+            if start + s + PREFETCH_AHEAD < limit:
+                prefetch(X, order[start + s + PREFETCH_AHEAD])
+                prefetch(y, order[start + s + PREFETCH_AHEAD])
+            i = order[start + s]
+            weight = sample_weight[0] if uniform else sample_weight[i]
             r = _residual(X, i, coef, intercept[0] - y[i], standardization)
             loss += np.float64(weight) * np.float64(r) * np.float64(r)
             if not np.isfinite(r):
