@@ -179,3 +179,15 @@ def test_gram_strategy_refuses_the_loop_impl():
 def test_single_sample_fits():
     result = fit_sgd(X_OK[:1], Y_OK[:1], max_iter=5, tol=None)
     assert np.all(np.isfinite(result.coef))
+
+
+@pytest.mark.parametrize("solver", ["sgd", "minibatch", "batch"])
+def test_random_state_is_checked_by_every_solver(solver):
+    """Batch gradient descent draws nothing without early stopping, but a bad
+    random_state is still an error, as in scikit-learn."""
+    from fastgd import GDRegressor
+
+    with pytest.raises(ValueError, match="random_state='garbage'"):
+        GDRegressor(solver=solver, random_state="garbage").fit(X_OK, Y_OK)
+    with pytest.raises(ValueError, match="random_state"):
+        fit_batch(X_OK, Y_OK, random_state="garbage")

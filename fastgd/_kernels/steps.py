@@ -34,9 +34,9 @@ def _residual(X, i, coef, start, standardization):
     return r
 
 
-@_jit()
+@_jit(inline=True)
 def _feature(X, i, j, standardization):
-    """z_ij."""
+    """z_ij (inlined: it runs once per element in the multi-output loops)."""
     if standardization is None:
         return X[i, j]
     shift, scale = standardization

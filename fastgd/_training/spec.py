@@ -7,6 +7,8 @@
 import dataclasses
 from dataclasses import dataclass
 
+from sklearn.utils import check_random_state
+
 from .. import optimizers, schedules
 from .._validation import (
     check_alpha,
@@ -72,6 +74,17 @@ class FitSpec:
         return make_spec(**{**current, **changes})
 
 
+def _check_random_state(value):
+    """Every solver checks random_state, whether it draws from it or not."""
+    try:
+        check_random_state(value)
+    except ValueError as exc:
+        raise ValueError(
+            f"random_state={value!r} is not usable: pass None, an integer seed or a "
+            "numpy.random.RandomState instance."
+        ) from exc
+
+
 def make_spec(solver, **options):
     """A :class:`FitSpec`, every option checked (TypeError/ValueError naming the
     option and the fix).
@@ -85,6 +98,7 @@ def make_spec(solver, **options):
     check_option("strategy", spec.strategy, BATCH_STRATEGIES)
     if not callable(spec.learning_rate):
         check_option("learning_rate", spec.learning_rate, schedules.NAMED_SCHEDULES)
+    _check_random_state(spec.random_state)
     checked = dict(
         max_iter=check_int("max_iter", spec.max_iter),
         n_iter_no_change=check_int("n_iter_no_change", spec.n_iter_no_change),
