@@ -5,7 +5,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _training
-from ._validation import FLOAT_DTYPES, reject_unusable_dtype
+from ._validation import FLOAT_DTYPES, check_alpha, check_int, reject_unusable_dtype
 
 SOLVERS = _training.SOLVERS
 PENALTIES = (None, "l2")
@@ -225,10 +225,9 @@ default="sgd"
             max_recoveries=MAX_RECOVERIES, tol_scale="target_variance",
             name=type(self).__name__,
         )  # fmt: skip
-        if self.solver != "minibatch":  # checked, though only mini-batch uses it
-            _training.make_spec("minibatch", batch_size=self.batch_size)
-        if self.penalty != "l2":
-            _training.make_spec("sgd", alpha=self.alpha)
+        # Checked even where unused (other solvers, no penalty), as scikit-learn does.
+        check_int("batch_size", self.batch_size)
+        check_alpha(self.alpha)
         return _training.make_spec(self.solver, **{**options, **overrides})
 
     def _validate_data(self, X, y, reset):

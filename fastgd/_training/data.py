@@ -27,7 +27,6 @@ class Data:
     """
 
     source: DataSource
-    y: np.ndarray
     sample_weight: np.ndarray
     original_weight: np.ndarray
     weighted: bool
@@ -40,6 +39,10 @@ class Data:
     standardized: bool
     mean: np.ndarray | None
     variance: np.ndarray | None
+
+    @property
+    def y(self):
+        return self.source.targets
 
     @property
     def dtype(self):
@@ -119,7 +122,7 @@ def prepare(source, *, sample_weight=None, standardize=False, fit_intercept=True
     for array in (shift, scale):
         array.flags.writeable = False
     return Data(
-        source=source, y=y, sample_weight=weights, original_weight=original_weight,
+        source=source, sample_weight=weights, original_weight=original_weight,
         weighted=weighted, train_rows=train_rows, validation_rows=validation_rows,
         validation_sst=validation_sst, train_weight=train_weight, shift=shift,
         scale=scale, standardized=bool(standardize), mean=mean, variance=variance,

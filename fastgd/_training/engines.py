@@ -345,14 +345,9 @@ class BatchEngine(_Engine):
                 (self.coef, self._grad, state[:, :size]),
                 (self.intercept, grad_b, state[:, size:]),
             ):
-                # Contiguous copies of the state slices, written back (the coef
-                # part of a (2, P) array is not contiguous per row).
-                part_state = np.ascontiguousarray(part)
-                _kernels.optimizer_step(values.reshape(-1),
-                                        np.ascontiguousarray(grads, np.float64)
-                                        .reshape(-1), part_state, kind, params,
-                                        eta, self.t + 1)  # fmt: skip
-                part[...] = part_state
+                # The state slices are views: the kernel updates them in place.
+                _kernels.optimizer_step(values.reshape(-1), grads.reshape(-1), part,
+                                        kind, params, eta, self.t + 1)  # fmt: skip
             return
         coef_state = state[:, :size].reshape((2, *self.coef.shape))
         optimizers.step(self.optimizer, self.coef, np.asarray(self._grad), coef_state,
