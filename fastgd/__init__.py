@@ -1,7 +1,7 @@
 """fastgd: linear least squares by gradient descent, fast.
 
-Compiled (Numba) kernels for batch, stochastic and mini-batch gradient descent,
-with loop-based and NumPy twins of every method.
+Compiled (Numba) kernels for batch, stochastic, mini-batch and variance-reduced
+(SVRG) gradient descent, with loop-based and NumPy twins of every method.
 
 >>> import fastgd
 >>> from fastgd.datasets import make_regression
@@ -12,6 +12,7 @@ with loop-based and NumPy twins of every method.
 """
 
 from . import datasets, reference, schedules
+from ._training import choose_solver
 from .linear_model import GDRegressor
 from .minimize import MinimizeResult, check_gradient, minimize, normal_equation
 from .solvers import (
@@ -20,6 +21,7 @@ from .solvers import (
     fit_batch,
     fit_minibatch,
     fit_sgd,
+    fit_svrg,
 )
 
 __version__ = "0.1.0"
@@ -31,10 +33,12 @@ __all__ = [
     "MinimizeResult",
     "__version__",
     "check_gradient",
+    "choose_solver",
     "datasets",
     "fit_batch",
     "fit_minibatch",
     "fit_sgd",
+    "fit_svrg",
     "minimize",
     "normal_equation",
     "reference",

@@ -218,9 +218,14 @@ def check_fraction(name, value):
 
 
 def check_average(value):
-    """``average``: False/0 (off), True/1 (from the first step) or a step count."""
+    """``average``: False/0 (off), True/1 (from the first step), a step count, or
+    "auto" (from the second epoch)."""
+    if isinstance(value, str) and value == "auto":
+        return value
     if isinstance(value, bool | np.bool_):
         return bool(value)
     if isinstance(value, numbers.Integral) and value >= 0:
         return False if value == 0 else int(value)
-    raise ValueError(f"average must be a bool or an integer >= 0, got {value!r}.")
+    raise ValueError(
+        f"average must be a bool, an integer >= 0 or 'auto', got {value!r}."
+    )

@@ -1,5 +1,7 @@
 """GDRegressor: the scikit-learn estimator on top of the compiled gradient descent."""
 
+import numbers
+
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -7,7 +9,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _training
 from ._validation import FLOAT_DTYPES, check_alpha, check_int, reject_unusable_dtype
 
-SOLVERS = _training.SOLVERS
+SOLVERS = ("auto", *_training.SOLVERS)
 PENALTIES = (None, "l2")
 # Roll back, halve the step and retry at most this many times on divergence.
 MAX_RECOVERIES = 5
@@ -18,21 +20,32 @@ class GDRegressor(RegressorMixin, BaseEstimator):
 
     Minimizes ``(1/W) sum_i w_i (x_i.coef + b - y_i)^2 + alpha |coef|^2`` (weights
     w_i, all 1 by default, summing to W) with stochastic (``"sgd"``), mini-batch
-    (``"minibatch"``) or full-batch (``"batch"``) gradient descent. Each epoch is one
-    call of a Numba-compiled kernel; X is never copied or written to.
+    (``"minibatch"``), full-batch (``"batch"``) or variance-reduced (``"svrg"``)
+    gradient descent. Each epoch is one call of a Numba-compiled kernel; X is
+    never copied or written to.
 
-    Defaults that just work: ``standardize=True`` fits as if every feature were
-    centred and scaled to unit variance (folded into the kernels, no standardized
-    copy of X) and reports ``coef_``/``intercept_`` in the original units;
-    ``eta0="auto"`` derives a stable step size from the data; and
-    ``learning_rate="adaptive"`` divides it by 5 whenever the loss stalls.
+    Defaults that just work: ``solver="auto"`` picks the method that reaches the
+    optimum in the fewest passes over X (``solver_`` says which);
+    ``standardize=True`` fits as if every feature were centred and scaled to unit
+    variance (folded into the kernels, no standardized copy of X) and reports
+    ``coef_``/``intercept_`` in the original units; ``eta0="auto"`` derives a
+    stable step size from the data, per solver and optimizer; the intercept
+    starts at the weighted mean of y; SGD and mini-batch average their iterates
+    (``average="auto"``); and the fit stops when the estimated relative excess
+    loss, (F - F*) / F*, is below ``tol``.
 
     Parameters
     ----------
-    solver : {"sgd", "minibatch", "batch"}, default="sgd"
-        One sample per update, ``batch_size`` samples, or all samples. The batch
-        solver forms X^T X once when that pays (``strategy="auto"`` of
-        :func:`fastgd.fit_batch`); a ``partial_fit`` call always reads X.
+    solver : {"auto", "sgd", "minibatch", "batch", "svrg"}, default="auto"
+        One sample per update, ``batch_size`` samples, all samples, or SVRG (one
+        full gradient per epoch corrects every per-sample step;
+        :func:`fastgd.fit_svrg`). The batch solver forms X^T X once when that
+        pays (``strategy="auto"`` of :func:`fastgd.fit_batch`) and runs
+        Nesterov-accelerated gradient descent with adaptive restart when the
+        optimizer is "sgd". ``"auto"``: the rule of
+        :func:`fastgd.choose_solver`, from m, n, the dtype, the weights and the
+        data source. ``partial_fit`` runs the chosen solver; a batch
+        ``partial_fit`` call always reads X.
     batch_size : int, default=32
         Rows per update for ``solver="minibatch"`` (clamped to n_samples).
     learning_rate : {"adaptive", "constant", "invscaling", "annealing"} or \
@@ -46,9 +59,11 @@ callable, default="adaptive"
         1 / (2 (lambda_max + mean |z|^2 / B)) for B-row steps, where lambda_max is
         the largest eigenvalue of E[z z^T] (z the standardized features, with a
         column of ones for the intercept), estimated by power iteration on an
-        evenly spaced sample of rows, with a 1.2 margin. SGD steps by eta * w_i
-        (as SGDRegressor), so its "auto" step is also divided by the mean
-        sample weight. The value used is in ``eta0_``.
+        evenly spaced sample of rows, with a 1.2 margin; SVRG takes 1/8 of the
+        SGD step. SGD steps by eta * w_i (as SGDRegressor), so its "auto" step is
+        also divided by the mean sample weight. Each optimizer has its own rule
+        (:func:`fastgd.optimizers.auto_step_size`). The value used is in
+        ``eta0_``.
     power_t : float, default=0.25
         Exponent of ``learning_rate="invscaling"``.
     penalty : {None, "l2"}, default=None
@@ -65,13 +80,18 @@ callable, default="adaptive"
         Fit in standardized coordinates without copying X (see above).
     max_iter : int, default=1000
         Maximum epochs (iterations for ``solver="batch"``).
-    tol : float or None, default=1e-3
-        Stochastic solvers: stop when the epoch loss has not improved by
-        ``tol * var(y)`` for ``n_iter_no_change`` epochs (relative to the variance
-        of y, so the default suits any scale of y; scikit-learn's is absolute).
-        Batch: stop when the gradient norm falls below ``tol`` times its first
-        value. With ``early_stopping``: the validation R^2 must improve by ``tol``.
-        None: run ``max_iter``.
+    tol : float or None, default=1e-4
+        Stop when the estimated relative excess loss (F - F*) / F* is at most
+        ``tol`` (F the objective, F* its minimum; for targets fitted almost
+        exactly, relative to sqrt(eps) var(y) instead). The estimate is
+        g^T H^-1 g / 4 with the exact full gradient g, measured by one fused pass
+        over X (which batch and SVRG take anyway; averaged SGD and mini-batch
+        take one more per epoch), and H from a sample of rows: see
+        ``fastgd._training.excess``. Where nothing is averaged (SGD or
+        mini-batch with ``average=False``, a schedule or an adaptive optimizer):
+        stop when the epoch loss has not improved by ``tol * var(y)`` for
+        ``n_iter_no_change`` epochs. With ``early_stopping``: the validation R^2
+        must improve by ``tol``. None: run ``max_iter``.
     n_iter_no_change : int, default=5
         Epochs without improvement before stopping (or dividing the step, with
         "adaptive").
@@ -85,9 +105,13 @@ callable, default="adaptive"
         the last ones).
     validation_fraction : float, default=0.1
         Held-out fraction for early stopping.
-    average : bool or int, default=False
+    average : bool, int or "auto", default="auto"
         Averaged SGD: report the mean of the iterates (from the start, or after
-        ``average`` steps). Stochastic solvers only.
+        ``average`` steps). Stochastic solvers only. "auto": from the second epoch
+        on, with a constant step (Polyak-Ruppert averaging; for least squares
+        Bach & Moulines, 2013, show O(1/t) convergence with a constant step),
+        when the optimizer is "sgd" and ``learning_rate`` is "adaptive" or
+        "constant"; otherwise no averaging.
     warm_start : bool, default=False
         ``fit`` continues from the previous fit: coefficients, step count, step
         size, shuffle stream and standardization, so ``fit`` with ``max_iter=k``
@@ -116,6 +140,11 @@ default="sgd"
         Mean squared training error per epoch, recorded during the pass.
     eta0_ : float
         The initial step size used.
+    solver_ : str
+        The solver that ran ("auto" resolved).
+    relative_excess_ : float or None
+        The estimated relative excess loss where the last ``fit`` stopped (None
+        when its stopping rule does not measure it).
     validation_scores_ : list of float
         Validation R^2 per epoch (only with ``early_stopping``).
     best_loss_ : float
@@ -136,7 +165,8 @@ default="sgd"
     Compared with ``sklearn.linear_model.SGDRegressor``: same names for the same
     ideas; our loss is the mean squared error (theirs half of it, so their
     gradient is half ours); defaults differ (``penalty=None``,
-    ``learning_rate="adaptive"``, ``eta0="auto"``, ``standardize=True``);
+    ``learning_rate="adaptive"``, ``eta0="auto"``, ``standardize=True``,
+    ``average="auto"``, ``tol=1e-4`` on the relative excess loss);
     ``loss``/``epsilon``/``l1_ratio`` and the "optimal" schedule are not offered.
 
     Examples
@@ -152,7 +182,7 @@ default="sgd"
     def __init__(
         self,
         *,
-        solver="sgd",
+        solver="auto",
         batch_size=32,
         learning_rate="adaptive",
         eta0="auto",
@@ -162,13 +192,13 @@ default="sgd"
         fit_intercept=True,
         standardize=True,
         max_iter=1000,
-        tol=1e-3,
+        tol=1e-4,
         n_iter_no_change=5,
         shuffle=True,
         random_state=None,
         early_stopping=False,
         validation_fraction=0.1,
-        average=False,
+        average="auto",
         warm_start=False,
         verbose=0,
         impl="compiled",
@@ -204,31 +234,52 @@ default="sgd"
 
     # ------------------------------------------------------------------ checks
 
-    def _spec(self, **overrides):
-        """The fit specification of these parameters (every one checked)."""
+    def _resolve_solver(self, X, y, sample_weight):
+        """``solver``, with "auto" decided from the data (see choose_solver)."""
+        if self.solver != "auto":
+            return self.solver
+        tol = self.tol if isinstance(self.tol, numbers.Real) else None
+        return _training.choose_solver(
+            X.shape[0], X.shape[1], 1 if y.ndim == 1 else y.shape[1],
+            X.dtype, sample_weight is not None, tol,
+        )  # fmt: skip
+
+    def _average(self, solver):
+        """``average``, with "auto" resolved: averaging with a constant step where
+        it is the method (plain steps, a constant or adaptive step size)."""
+        if not (isinstance(self.average, str) and self.average == "auto"):
+            return self.average
+        steps = ("adaptive", "constant")
+        plain = self.optimizer == "sgd" and self.learning_rate in steps
+        return "auto" if plain and solver in ("sgd", "minibatch") else False
+
+    def _spec(self, solver, **overrides):
+        """The fit specification of these parameters for ``solver`` (every one
+        checked)."""
         if self.penalty not in PENALTIES:
             raise ValueError(
                 f"penalty={self.penalty!r} is not supported; use one of "
                 f"{list(PENALTIES)} (L1 and elastic-net are not offered)."
             )
         options = dict(
-            batch_size=self.batch_size if self.solver == "minibatch" else None,
+            batch_size=self.batch_size if solver == "minibatch" else None,
             learning_rate=self.learning_rate, eta0=self.eta0, power_t=self.power_t,
             alpha=self.alpha if self.penalty == "l2" else 0.0,
             max_iter=self.max_iter, tol=self.tol,
             n_iter_no_change=self.n_iter_no_change, fit_intercept=self.fit_intercept,
             shuffle=self.shuffle, random_state=self.random_state,
-            average=self.average, standardize=self.standardize,
+            average=self._average(solver), standardize=self.standardize,
             early_stopping=self.early_stopping,
             validation_fraction=self.validation_fraction, impl=self.impl,
             optimizer=self.optimizer, verbose=self.verbose,
             max_recoveries=MAX_RECOVERIES, tol_scale="target_variance",
-            name=type(self).__name__,
+            tol_rule="excess", intercept_start="mean",
+            accelerate=self.optimizer == "sgd", name=type(self).__name__,
         )  # fmt: skip
         # Checked even where unused (other solvers, no penalty), as scikit-learn does.
         check_int("batch_size", self.batch_size)
         check_alpha(self.alpha)
-        return _training.make_spec(self.solver, **{**options, **overrides})
+        return _training.make_spec(solver, **{**options, **overrides})
 
     def _validate_data(self, X, y, reset):
         reject_unusable_dtype(X, "X")
@@ -282,9 +333,12 @@ default="sgd"
         -------
         self
         """
-        spec = self._spec()
         resume = self.warm_start and hasattr(self, "_state")
+        if self.solver not in SOLVERS:  # before the data is read
+            _training.make_spec(self.solver)
         X, y = self._validate_data(X, y, reset=not resume)
+        solver = self.solver_ if resume else self._resolve_solver(X, y, sample_weight)
+        spec = self._spec(solver)
         if coef_init is not None:  # scikit-learn's layout (n_targets, n_features)
             coef_init = np.array(coef_init, dtype=np.float64)
             coef_init = coef_init.T if coef_init.ndim == 2 else coef_init
@@ -292,6 +346,8 @@ default="sgd"
             intercept_init = np.reshape(np.array(intercept_init, np.float64), -1)
         initial = dict(coef_init=coef_init, intercept_init=intercept_init)
         outcome = self._fit(spec, X, y, sample_weight, not resume, **initial)
+        self.solver_ = solver
+        self.relative_excess_ = outcome.relative_excess
         self.n_iter_ = len(outcome.loss_history)
         history = list(self.loss_curve_) if resume else []
         self.loss_curve_ = history + list(outcome.loss_history)
@@ -312,9 +368,12 @@ default="sgd"
         -------
         self
         """
-        spec = self._spec(max_iter=1, tol=None, early_stopping=False)
         first = not hasattr(self, "_state")
+        if self.solver not in SOLVERS:  # before the data is read
+            _training.make_spec(self.solver)
         X, y = self._validate_data(X, y, reset=first)
+        solver = self._resolve_solver(X, y, sample_weight) if first else self.solver_
+        spec = self._spec(solver, max_iter=1, tol=None, early_stopping=False)
         if not first and self._state["coef"].shape != (X.shape[1], *y.shape[1:]):
             raise ValueError(
                 f"partial_fit got y of shape {y.shape[1:] or '(n_samples,)'} per "
@@ -322,6 +381,8 @@ default="sgd"
                 "targets; keep the targets' shape across calls."
             )
         outcome = self._fit(spec, X, y, sample_weight, first)
+        self.solver_ = solver
+        self.relative_excess_ = None
         self.n_iter_ = 1
         self.loss_curve_ = (getattr(self, "loss_curve_", []) or []) + list(
             outcome.loss_history

@@ -8,7 +8,11 @@ default) summing to W and r_i = x_i.theta + b - y_i:
 * SGD step on sample i:  theta = decay_t theta - eta_t 2 w_i r_i x_i,
   b -= eta_t 2 w_i r_i;
 * mini-batch step on rows B:  theta = decay_t theta - eta_t (2/W_B) X_B^T (w r)_B,
-  b -= eta_t (2/W_B) sum (w r)_B.
+  b -= eta_t (2/W_B) sum (w r)_B;
+* SVRG's inner step on sample i, written for the difference v = theta - theta~
+  from the snapshot theta~ (full gradient mu, the L2 term 2 alpha theta~ in it):
+  d_i = x_i.v + c,  v = decay_t v - eta_t (2 w_i d_i x_i + mu),
+  c -= eta_t (2 w_i d_i + mu_b).
 
 The epoch functions work in standardized coordinates z = (x - shift) * scale
 (``shift=None, scale=None`` means z = x), apply the L2 decay_t = 1 - 2 eta_t alpha
@@ -299,12 +303,75 @@ def minibatch_epoch_numpy(
 
 
 # --------------------------------------------------------------------------- #
+# SVRG's inner epoch
+# --------------------------------------------------------------------------- #
+
+
+def svrg_epoch_loop(
+    X, coef, intercept, order, etas, drift, fit_intercept=True, *,
+    sample_weight=None, shift=None, scale=None, decays=None,
+):  # fmt: skip
+    """One SVRG inner epoch on the difference from the snapshot (``coef``,
+    ``intercept``: v and c, updated in place; ``drift``: (mu, mu_b)) in pure
+    Python loops; returns the weighted sum of squared d_i."""
+    C = coef[:, None] if coef.ndim == 1 else coef
+    mu = drift[0][:, None] if coef.ndim == 1 else drift[0]
+    mu_b, b = drift[1], intercept
+    n, k = C.shape
+    shift, scale = _standardizer(n, shift, scale)
+    loss = 0.0
+    for t, i in enumerate(order):
+        eta = float(_per_step(etas, t))
+        decay = 1.0 if decays is None else float(_per_step(decays, t))
+        weight = float(_weight(sample_weight, i))
+        z = [(float(X[i, j]) - float(shift[j])) * float(scale[j]) for j in range(n)]
+        steps = []
+        for c in range(k):
+            d = float(b[c])
+            for j in range(n):
+                d += z[j] * float(C[j, c])
+            loss += weight * d * d
+            steps.append(2.0 * eta * weight * d)
+        for c in range(k):
+            for j in range(n):
+                C[j, c] = (
+                    decay * float(C[j, c]) - steps[c] * z[j] - eta * float(mu[j, c])
+                )
+            if fit_intercept:
+                b[c] -= steps[c] + eta * float(mu_b[c])
+    return loss
+
+
+def svrg_epoch_numpy(
+    X, coef, intercept, order, etas, drift, fit_intercept=True, *,
+    sample_weight=None, shift=None, scale=None, decays=None,
+):  # fmt: skip
+    """One SVRG inner epoch (as :func:`svrg_epoch_loop`) with vectorized rows."""
+    standardize = shift is not None
+    mu, mu_b = drift
+    loss = 0.0
+    for t, i in enumerate(order):
+        eta = _per_step(etas, t)
+        weight = _weight(sample_weight, i)
+        z = (X[i] - shift) * scale if standardize else X[i]
+        d = z @ coef + intercept
+        loss += float(weight) * float(np.sum(np.square(d, dtype=np.float64)))
+        if decays is not None:
+            coef *= _per_step(decays, t)
+        step = 2 * eta * weight * d
+        coef -= (np.multiply.outer(z, step) if coef.ndim > 1 else step * z) + eta * mu
+        if fit_intercept:
+            intercept -= step + eta * mu_b
+    return loss
+
+
+# --------------------------------------------------------------------------- #
 # The epoch kernel's signature
 # --------------------------------------------------------------------------- #
 
 
 def _run_epoch_twin(impl, X, y, sample_weight, standardization, model, averaging,
-                    optimizer, schedule, order, rng_state, options,
+                    optimizer, drift, schedule, order, rng_state, options,
                     batch_size):  # fmt: skip
     if options[0]:  # the seeded shuffle is shared with the kernels, not twinned
         from ._kernels import shuffle
@@ -313,6 +380,11 @@ def _run_epoch_twin(impl, X, y, sample_weight, standardization, model, averaging
     coef, intercept, fit_intercept = model
     etas, decays, t_start = schedule
     shift, scale = standardization or (None, None)
+    if drift is not None:
+        epoch = globals()[f"svrg_epoch_{impl}"]
+        return epoch(X, coef, intercept, order, etas, drift, fit_intercept,
+                     sample_weight=sample_weight, shift=shift, scale=scale,
+                     decays=decays)  # fmt: skip
     avg_coef, avg_intercept, average_start = averaging or (None, None, -1)
     extra = {}
     if optimizer is not None:
@@ -333,20 +405,21 @@ def _run_epoch_twin(impl, X, y, sample_weight, standardization, model, averaging
 
 
 def run_epoch_numpy(X, y, sample_weight, standardization, model, averaging,
-                    optimizer, schedule, order, rng_state, options,
+                    optimizer, drift, schedule, order, rng_state, options,
                     batch_size):  # fmt: skip
-    """:func:`sgd_epoch_numpy` or :func:`minibatch_epoch_numpy` with the compiled
+    """:func:`sgd_epoch_numpy`, :func:`minibatch_epoch_numpy` or
+    :func:`svrg_epoch_numpy` with the compiled
     epoch's arguments (``fastgd._kernels.run_epoch``), so an engine or a test can
     swap one for the other. ``options[1]`` (the helper thread) does not apply."""
     return _run_epoch_twin("numpy", X, y, sample_weight, standardization, model,
-                           averaging, optimizer, schedule, order, rng_state, options,
-                           batch_size)  # fmt: skip
+                           averaging, optimizer, drift, schedule, order, rng_state,
+                           options, batch_size)  # fmt: skip
 
 
 def run_epoch_loop(X, y, sample_weight, standardization, model, averaging,
-                   optimizer, schedule, order, rng_state, options,
+                   optimizer, drift, schedule, order, rng_state, options,
                    batch_size):  # fmt: skip
     """As :func:`run_epoch_numpy`, with the pure-Python loop twins."""
     return _run_epoch_twin("loop", X, y, sample_weight, standardization, model,
-                           averaging, optimizer, schedule, order, rng_state, options,
-                           batch_size)  # fmt: skip
+                           averaging, optimizer, drift, schedule, order, rng_state,
+                           options, batch_size)  # fmt: skip

@@ -26,7 +26,7 @@ Conventions shared by all kernels
   reference-counts views with locked instructions, see
   :func:`.streaming._row_dot`).
 * Optional features are None (compiled away) or a small tuple (see
-  :mod:`.epochs`); no kernel takes more than 12 parameters.
+  :mod:`.epochs`); no kernel takes more than 13 parameters.
 """
 
 from .config import (

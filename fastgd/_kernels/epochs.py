@@ -12,6 +12,8 @@ Grouped arguments, shared by every function here:
   avg_intercept, average_start) or None; ``optimizer``: (state, kind, params) or
   None for plain steps (see :mod:`fastgd._kernels.steps`);
 * ``model``: (coef, intercept, fit_intercept), updated in place;
+* ``drift``: None, or SVRG's full gradient at the snapshot (mu_coef,
+  mu_intercept), which makes the epoch SVRG's inner loop;
 * ``schedule``: (etas, decays, t_start): one step size and decay per update, or
   one for all, and the global step count the epoch starts from.
 """
@@ -31,6 +33,7 @@ from .steps import (
     _update_average,
     optimizer_delta,
 )
+from .variance_reduced import _svrg_rows, _svrg_rows_multi
 
 
 @_jit(inline=True)
@@ -310,10 +313,16 @@ def _apply_batch_gradient_multi(model, standardization, optimizer, grad, weight_
 
 @_jit()
 def _train_units(X, y, sample_weight, standardization, model, averaging, optimizer,
-                 schedule, order, batch_size, first, last):  # fmt: skip
+                 drift, schedule, order, batch_size, first, last):  # fmt: skip
     """Units first..last-1 of the epoch with the row loop of this configuration
-    (``batch_size`` None: SGD, units are samples; else mini-batch, units are
-    batches)."""
+    (``drift`` not None: SVRG's inner steps; ``batch_size`` None: SGD, units are
+    samples; else mini-batch, units are batches)."""
+    if drift is not None:
+        if y.ndim == 1:
+            return _svrg_rows(X, sample_weight, standardization, model, drift,
+                              schedule, order, first, last)  # fmt: skip
+        return _svrg_rows_multi(X, sample_weight, standardization, model, drift,
+                                schedule, order, first, last)  # fmt: skip
     if batch_size is None:
         if y.ndim == 1:
             return _sgd_rows(X, y, sample_weight, standardization, model, averaging,
@@ -339,7 +348,7 @@ def _rows_per_unit(batch_size):
 
 @_jit(parallel=True)
 def run_epoch(X, y, sample_weight, standardization, model, averaging, optimizer,
-              schedule, order, rng_state, options, batch_size):  # fmt: skip
+              drift, schedule, order, rng_state, options, batch_size):  # fmt: skip
     """One epoch; returns the weighted sum of squared residuals (each taken before
     its update), non-finite as soon as one is (divergence).
 
@@ -349,6 +358,8 @@ def run_epoch(X, y, sample_weight, standardization, model, averaging, optimizer,
     b -= eta_t 2 w_i r. Mini-batch: consecutive groups B of ``batch_size``
     positions (the last may be shorter and is used), W_B their weight:
     coef = decay_t coef - eta_t (2/W_B) Z_B^T (w r)_B; b -= eta_t (2/W_B) sum (w r)_B.
+    With ``drift`` (mu_coef, mu_intercept), SVRG's inner steps on the difference
+    from the snapshot (:mod:`fastgd._kernels.variance_reduced`): y is not read.
 
     With ``helper_chunk`` > 0 (:func:`fastgd._kernels.memory.helper_chunk_rows`,
     rounded to whole batches) two threads take turns: one trains a chunk while
@@ -366,7 +377,7 @@ def run_epoch(X, y, sample_weight, standardization, model, averaging, optimizer,
     if helper_chunk <= 0 or per_chunk >= n_units:
         return _train_units(
             X, y, sample_weight, standardization, model, averaging, optimizer,
-            schedule, order, batch_size, 0, n_units,
+            drift, schedule, order, batch_size, 0, n_units,
         )  # fmt: skip
     loss = 0.0
     chunk_loss = np.zeros(2)
@@ -381,7 +392,7 @@ def run_epoch(X, y, sample_weight, standardization, model, averaging, optimizer,
             if worker == trainer:
                 chunk_loss[worker] = _train_units(
                     X, y, sample_weight, standardization, model, averaging,
-                    optimizer, schedule, order, batch_size, first, last,
+                    optimizer, drift, schedule, order, batch_size, first, last,
                 )  # fmt: skip
             else:
                 prefetch_positions(X, y, order, stop, next_stop)

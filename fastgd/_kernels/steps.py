@@ -83,6 +83,28 @@ def _step_then_residual(coef, X, i, decay, step, k, start, standardization):
     return r
 
 
+@_jit(inline=True)
+def _drift_step_then_residual(coef, X, i, decay, step, eta, drift, k, start,
+                              standardization):  # fmt: skip
+    """SVRG's fused update: coef = decay * coef - step * z_i - eta * drift
+    (``drift`` the full gradient at the snapshot, the step's constant part), then
+    returns ``start + z_k . coef`` with the new coef, in one pass over coef."""
+    r = start
+    if standardization is None:
+        for j in range(X.shape[1]):
+            updated = decay * coef[j] - step * X[i, j] - eta * drift[j]
+            coef[j] = updated
+            r += X[k, j] * updated
+    else:
+        shift, scale = standardization
+        for j in range(X.shape[1]):
+            z = (X[i, j] - shift[j]) * scale[j]
+            updated = decay * coef[j] - step * z - eta * drift[j]
+            coef[j] = updated
+            r += (X[k, j] - shift[j]) * scale[j] * updated
+    return r
+
+
 @_jit()
 def _update_average(averaging, coef, intercept, t):
     """Running mean of the iterates from global step ``average_start`` on
@@ -90,8 +112,17 @@ def _update_average(averaging, coef, intercept, t):
     avg_coef, avg_intercept, average_start = averaging
     if t >= average_start:
         inverse_count = 1.0 / (t - average_start + 1)
-        avg_coef += (coef - avg_coef) * inverse_count
-        avg_intercept += (intercept - avg_intercept) * inverse_count
+        # Element loops, not array expressions, which allocate a temporary per
+        # update; no reshaped views either (reference-counted per call).
+        if coef.ndim == 1:
+            for j in range(coef.shape[0]):
+                avg_coef[j] += (coef[j] - avg_coef[j]) * inverse_count
+        else:
+            for j in range(coef.shape[0]):
+                for c in range(coef.shape[1]):
+                    avg_coef[j, c] += (coef[j, c] - avg_coef[j, c]) * inverse_count
+        for c in range(intercept.shape[0]):
+            avg_intercept[c] += (intercept[c] - avg_intercept[c]) * inverse_count
 
 
 @_jit()

@@ -15,11 +15,24 @@ from .data import (
     to_original_units,
     to_z_units,
 )
-from .engines import DIVERGENCE_FACTOR, BatchEngine, StochasticEngine, quiet_overflow
+from .engines import (
+    DIVERGENCE_FACTOR,
+    BatchEngine,
+    StochasticEngine,
+    SVRGEngine,
+    quiet_overflow,
+)
+from .excess import ExcessEstimate
 from .fit import Fitted, fit, target_variance
 from .loop import MIN_UPDATES_PER_ROUND, Outcome, Stopping, train
 from .spec import BATCH_STRATEGIES, IMPLS, SOLVERS, FitSpec, make_spec
-from .strategy import BatchPlan, plan_batch_strategy, resolve_batch_strategy
+from .strategy import (
+    BatchPlan,
+    choose_solver,
+    plan_batch_strategy,
+    resolve_batch_strategy,
+    solver_costs,
+)
 
 __all__ = [
     "BATCH_STRATEGIES",
@@ -30,12 +43,15 @@ __all__ = [
     "BatchEngine",
     "BatchPlan",
     "Data",
+    "ExcessEstimate",
     "FitSpec",
     "Fitted",
     "Outcome",
+    "SVRGEngine",
     "StochasticEngine",
     "Stopping",
     "auto_step_size",
+    "choose_solver",
     "curvature",
     "fit",
     "make_spec",
@@ -43,6 +59,7 @@ __all__ = [
     "prepare",
     "quiet_overflow",
     "resolve_batch_strategy",
+    "solver_costs",
     "target_variance",
     "to_original_units",
     "to_z_units",

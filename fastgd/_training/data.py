@@ -168,20 +168,28 @@ _AUTO_SAMPLE_ELEMENTS = 1_000_000
 _AUTO_MARGIN = 1.2
 
 
-def curvature(data, fit_intercept, max_iter=100, rtol=1e-4):
-    """(largest eigenvalue, mean squared row norm) of E[z z^T] in z units, with a
-    column of ones when fitting an intercept (handled implicitly, not stacked);
-    from at most a million elements of evenly spaced rows (one small float64 copy)
-    and power iteration."""
+def sample_rows(data, min_rows=1000):
+    """(Z, w): an evenly spaced sample of rows in z units (a float64 copy) and their
+    weights normalized to sum to 1; at least ``min_rows`` rows (all when there
+    are fewer) and otherwise a million elements."""
     m, n = data.source.shape
-    n_rows = int(min(m, max(1000, _AUTO_SAMPLE_ELEMENTS // n)))
+    n_rows = int(min(m, max(min_rows, _AUTO_SAMPLE_ELEMENTS // n)))
     rows = np.unique(np.linspace(0, m - 1, n_rows).astype(np.int64))
     Z = data.source.take_rows(rows)
     Z -= data.shift
     Z *= data.scale
-    ones = 1.0 if fit_intercept else 0.0
     w = np.broadcast_to(data.sample_weight, (m,))[rows].astype(np.float64)
-    w = w / w.sum()
+    return Z, w / w.sum()
+
+
+def curvature(data, fit_intercept, max_iter=100, rtol=1e-4):
+    """(largest eigenvalue, mean squared row norm) of E[z z^T] in z units, with a
+    column of ones when fitting an intercept (handled implicitly, not stacked);
+    from at most a million elements of evenly spaced rows (one small float64 copy,
+    :func:`sample_rows`) and power iteration."""
+    n = data.n_features
+    Z, w = sample_rows(data)
+    ones = 1.0 if fit_intercept else 0.0
     row_norm = float(w @ np.einsum("ij,ij->i", Z, Z)) + ones
     vector = np.random.default_rng(0).normal(size=n + 1)
     vector[n] *= ones

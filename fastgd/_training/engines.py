@@ -11,6 +11,11 @@ Every engine answers one protocol, which is all the loop (:mod:`.loop`) knows:
 * ``advance(etas)``: make the step that the last unit measured but did not take
   (batch gradient descent measures the gradient, then steps along it once the
   loop has decided to go on); a no-op when ``run`` already stepped;
+* ``measurement``: None, or (objective, gradient, intercept gradient) at the
+  coefficients the fit would report now, exact over the training rows, in z
+  units, the L2 term included (what the excess-loss rule of :mod:`.excess`
+  reads); set by ``run`` when the engine measures (batch, SVRG, or a stochastic
+  engine asked to);
 * ``check_divergence``, ``rollback`` (back to the last safe state; returns how
   many recorded units that undoes), ``snapshot``/``restore``/``export_state``
   (the small resumable state), ``coefficients`` and ``validation_score``.
@@ -18,6 +23,8 @@ Every engine answers one protocol, which is all the loop (:mod:`.loop`) knows:
 The coefficients live in z units (standardized coordinates); the state that
 carries over between fits (partial_fit, warm_start) is small and free of the data.
 """
+
+import dataclasses
 
 import numpy as np
 from sklearn.utils import check_random_state
@@ -160,21 +167,28 @@ class StochasticEngine(_Engine):
     _SNAPSHOT = ("coef", "intercept", "avg_coef", "avg_intercept", "t", "opt_state")
 
     def __init__(self, data, spec, *, coef_init=None, intercept_init=None,
-                 recoverable=False):  # fmt: skip
+                 recoverable=False, measure=False):  # fmt: skip
         dtype = data.dtype
         super().__init__(data, dtype, spec, coef_init, intercept_init, recoverable)
         rows = len(data.train_rows)
+        self.order = data.train_rows.copy()
         self.batch_size = None if spec.batch_size is None else min(spec.batch_size,
                                                                    rows)  # fmt: skip
-        self.order = data.train_rows.copy()
         self.rng_state = _rng_state(spec.random_state)
-        self.average_start = -1 if spec.average is False else int(spec.average) - 1
+        if spec.average == "auto":  # from the second epoch on
+            self.average_start = self.steps_per_unit
+        else:
+            self.average_start = -1 if spec.average is False else int(spec.average) - 1
         averaging = self.average_start >= 0
         averaged_shape = self.coef.shape if averaging else (0,)
         self.avg_coef = np.zeros(averaged_shape[:1] + self.coef.shape[1:], dtype)
         self.avg_intercept = np.zeros(len(self.intercept) * averaging, dtype)
         self.shuffle = bool(spec.shuffle)
         self._run = data.source.epoch_pass(self._work(), spec.impl)
+        # The excess-loss rule reads the exact loss and gradient at the averaged
+        # iterate: one extra fused pass per epoch, taken only when asked.
+        self._full_gradient = FullGradient(data, spec.impl) if measure else None
+        self.measurement = None
 
     def _work(self):
         data = self.data
@@ -213,7 +227,108 @@ class StochasticEngine(_Engine):
         with quiet_overflow():
             squares = self._run(etas.astype(dtype), decays, self.t)
         self.t += self.steps_per_unit
+        self._measure()
         return squares / (self.data.train_weight * self.data.n_targets)
+
+    def _measure(self):
+        """The measurement at the averaged iterate, once averaging has begun."""
+        self.measurement = None
+        if self._full_gradient is None or not 0 <= self.average_start < self.t:
+            return
+        coef = self.avg_coef.astype(np.float64)
+        with quiet_overflow():
+            grad, grad_b, loss = self._full_gradient(coef, self.avg_intercept)
+            self.measurement = _penalized(self, coef, grad, grad_b, loss)
+
+
+def _gram_gradient(data):
+    """The gradient from the Gram statistics, O(n^2 k) per call. With
+    G = X^T X / W, c = X^T y / W and the means xbar, ybar:
+    grad = 2 (G theta + xbar b - c), dJ/db = 2 (xbar.theta + b - ybar), and
+    loss = theta^T G theta + 2 b xbar.theta + b^2 - 2 theta^T c - 2 b ybar
+    + mean(y^2)."""
+    gram, cross, x_mean, y_mean, y_square = data.source.gram_statistics(
+        data.sample_weight
+    )
+    if data.y.ndim == 1:  # the common case, in as few NumPy calls as possible
+        cross_1 = cross[:, 0]
+        y_mean_1, y_square_1 = float(y_mean[0]), float(y_square[0])
+
+        def gradient_single(coef, intercept):
+            b = float(intercept[0])
+            G_coef = gram @ coef
+            x_coef = float(x_mean @ coef)
+            grad = G_coef - cross_1
+            grad += b * x_mean
+            grad *= 2.0
+            grad_b = 2.0 * (x_coef + b - y_mean_1)
+            loss = (float(coef @ G_coef) + 2.0 * b * x_coef + b * b
+                    - 2.0 * float(coef @ cross_1) - 2.0 * b * y_mean_1
+                    + y_square_1)  # fmt: skip
+            return grad, np.array([grad_b]), loss
+
+        return gradient_single
+
+    def gradient(coef, intercept):
+        C = coef.reshape(len(coef), -1)
+        G_coef = gram @ C
+        x_coef = x_mean @ C
+        grad = 2.0 * (G_coef + np.outer(x_mean, intercept) - cross)
+        grad_b = 2.0 * (x_coef + intercept - y_mean)
+        loss = (
+            np.sum(C * G_coef, axis=0) + 2.0 * intercept * x_coef + intercept**2
+            - 2.0 * np.sum(C * cross, axis=0) - 2.0 * intercept * y_mean + y_square
+        )  # fmt: skip
+        return grad, grad_b, float(np.mean(loss))
+
+    return gradient
+
+
+class FullGradient:
+    """The exact training loss and gradient at coefficients in z units, in z units
+    (float64): through the source's fused pass (``strategy="pass"``) or the Gram
+    statistics (``"gram"``, formed when first used).
+
+    The source computes in the original units; the chain rule brings the gradient
+    back: scale * (grad_theta - shift dJ/db).
+    """
+
+    def __init__(self, data, impl, strategy="pass"):
+        self.data, self.impl = data, impl
+        self.use(strategy)
+        # The standardization in float64, shaped for coef.
+        column = (slice(None),) if data.y.ndim == 1 else (slice(None), None)
+        self._scale = data.scale.astype(np.float64)[column]
+        self._shift = data.shift.astype(np.float64)
+
+    def use(self, strategy):
+        data = self.data
+        self.strategy = strategy
+        if strategy == "gram":
+            self._gradient = _gram_gradient(data)
+        else:
+            self._gradient = data.source.gradient_pass(
+                data.sample_weight, data.train_weight, self.impl
+            )
+
+    def __call__(self, coef, intercept):
+        """(grad, grad_intercept, loss) at (coef, intercept) in z units."""
+        scale, shift = self._scale, self._shift
+        # to_original_units, inlined: this runs once per iteration.
+        theta = scale * coef
+        grad, grad_b, loss = self._gradient(theta, intercept - shift @ theta)
+        shift_term = np.multiply.outer(shift, grad_b).reshape(grad.shape)
+        return scale * (grad - shift_term), np.array(grad_b, dtype=np.float64), loss
+
+
+def _penalized(engine, coef, grad, grad_b, loss):
+    """(objective, gradient, intercept gradient) with the L2 term, the intercept
+    gradient zeroed without an intercept."""
+    alpha = engine.alpha
+    objective = loss + alpha * float(np.sum(np.square(coef, dtype=np.float64)))
+    grad = grad + 2.0 * alpha * coef if alpha else grad
+    grad_b = grad_b if engine.fit_intercept else np.zeros_like(grad_b)
+    return objective, grad, grad_b
 
 
 class BatchEngine(_Engine):
@@ -225,12 +340,24 @@ class BatchEngine(_Engine):
     ``gram_after=k`` a "pass" engine switches to "gram" before evaluation k + 1
     (strategy="auto"; the plan is :func:`fastgd._training.strategy.
     plan_batch_strategy`'s), and ``strategy`` then says so. The iterates are
-    kept in float64 in z units; the gradient in z units is
-    scale * (grad_theta - shift dJ/db), plus 2 alpha w for the L2 penalty.
+    kept in float64 in z units, plus 2 alpha w for the L2 penalty.
+
+    With ``spec.accelerate`` (plain steps only) the steps are Nesterov's
+    accelerated gradient with gradient-based adaptive restart (O'Donoghue &
+    Candes, 2015): x+ = y - eta grad(y), then y = x+ + k / (k + 3) (x+ - x),
+    and the momentum restarts (k = 0) whenever grad(y).(x+ - x) > 0. On a
+    quadratic with condition number kappa that takes about sqrt(kappa)
+    iterations per factor e, where plain steps take kappa; the restart keeps a
+    well-conditioned problem as fast as plain steps. ``coef`` is y, the point
+    whose gradient was measured; x is ``previous_coef``.
     """
 
     unit = "iteration"
     steps_per_unit = 1
+    STATE = (*_Engine.STATE, "previous_coef", "previous_intercept",
+             "momentum_count")  # fmt: skip
+    _SNAPSHOT = (*_Engine._SNAPSHOT, "previous_coef", "previous_intercept",
+                 "momentum_count")  # fmt: skip
 
     def __init__(self, data, spec, *, strategy="pass", gram_after=None,
                  coef_init=None, intercept_init=None, recoverable=False):  # fmt: skip
@@ -238,81 +365,29 @@ class BatchEngine(_Engine):
                          recoverable)  # fmt: skip
         self.impl = spec.impl
         self.strategy, self.gram_after, self.evaluations = strategy, gram_after, 0
-        if strategy == "gram":
-            self._gradient = self._gram_gradient()
-        else:
-            self._gradient = data.source.gradient_pass(
-                data.sample_weight, data.train_weight, spec.impl
-            )
+        self._full_gradient = FullGradient(data, spec.impl, strategy)
         self.gradient_norm = np.inf
-        # The standardization in float64, shaped for coef: it maps every iterate.
-        column = (slice(None),) if data.y.ndim == 1 else (slice(None), None)
-        self._scale = data.scale.astype(np.float64)[column]
-        self._shift = data.shift.astype(np.float64)
-
-    def _gram_gradient(self):
-        """With G = X^T X / W, c = X^T y / W and the means xbar, ybar:
-        grad = 2 (G theta + xbar b - c), dJ/db = 2 (xbar.theta + b - ybar), and
-        loss = theta^T G theta + 2 b xbar.theta + b^2 - 2 theta^T c - 2 b ybar
-        + mean(y^2)."""
-        data = self.data
-        gram, cross, x_mean, y_mean, y_square = data.source.gram_statistics(
-            data.sample_weight
-        )
-        if data.y.ndim == 1:  # the common case, in as few NumPy calls as possible
-            cross_1 = cross[:, 0]
-            y_mean_1, y_square_1 = float(y_mean[0]), float(y_square[0])
-
-            def gradient_single(coef, intercept):
-                b = float(intercept[0])
-                G_coef = gram @ coef
-                x_coef = float(x_mean @ coef)
-                grad = G_coef - cross_1
-                grad += b * x_mean
-                grad *= 2.0
-                grad_b = 2.0 * (x_coef + b - y_mean_1)
-                loss = (float(coef @ G_coef) + 2.0 * b * x_coef + b * b
-                        - 2.0 * float(coef @ cross_1) - 2.0 * b * y_mean_1
-                        + y_square_1)  # fmt: skip
-                return grad, np.array([grad_b]), loss
-
-            return gradient_single
-
-        def gradient(coef, intercept):
-            C = coef.reshape(len(coef), -1)
-            G_coef = gram @ C
-            x_coef = x_mean @ C
-            grad = 2.0 * (G_coef + np.outer(x_mean, intercept) - cross)
-            grad_b = 2.0 * (x_coef + intercept - y_mean)
-            loss = (
-                np.sum(C * G_coef, axis=0) + 2.0 * intercept * x_coef + intercept**2
-                - 2.0 * np.sum(C * cross, axis=0) - 2.0 * intercept * y_mean + y_square
-            )  # fmt: skip
-            return grad, grad_b, float(np.mean(loss))
-
-        return gradient
+        self.measurement = None
+        self.accelerate = bool(spec.accelerate) and spec.optimizer == "sgd"
+        self.previous_coef = self.coef.copy()
+        self.previous_intercept = self.intercept.copy()
+        self.momentum_count = 0
 
     def run(self, etas):
         """Loss and gradient (kept for :meth:`advance`) at the current iterate;
         returns the loss and records the gradient norm."""
         if self.gram_after is not None and self.evaluations >= self.gram_after:
-            self._gradient = self._gram_gradient()
+            self._full_gradient.use("gram")
             self.strategy = f"pass, then gram from iteration {self.evaluations + 1}"
             self.gram_after = None
         self.evaluations += 1
-        scale, shift = self._scale, self._shift
         with quiet_overflow():
-            # to_original_units, inlined: this runs once per iteration.
-            theta = scale * self.coef
-            grad, grad_b, loss = self._gradient(theta, self.intercept - shift @ theta)
-            # The chain rule back to z units: scale * (grad - shift dJ/db).
-            shift_term = np.multiply.outer(shift, grad_b).reshape(grad.shape)
-            self._grad = scale * (grad - shift_term)
+            self._grad, grad_b, loss = self._full_gradient(self.coef, self.intercept)
             self._grad_b = grad_b.copy()
-            penalized = self._grad + 2.0 * self.alpha * self.coef
+            self.measurement = _penalized(self, self.coef, self._grad, grad_b, loss)
+            _, penalized, grad_b = self.measurement
             norm_sq = float(np.sum(np.square(penalized)))
-            if self.fit_intercept:
-                norm_sq += float(np.sum(np.square(grad_b)))
+            norm_sq += float(np.sum(np.square(grad_b)))
         self.gradient_norm = np.sqrt(norm_sq)
         return loss
 
@@ -327,7 +402,25 @@ class BatchEngine(_Engine):
                 self.coef *= 1.0 - 2.0 * eta * self.alpha
             grad_b = self._grad_b if self.fit_intercept else np.zeros_like(self._grad_b)
             self._update(grad_b, eta)
+            if self.accelerate:
+                self._extrapolate()
         self.t += 1
+
+    def _extrapolate(self):
+        """Nesterov's extrapolation from x+ (now in ``coef``), or a restart."""
+        step = self.coef - self.previous_coef
+        step_b = self.intercept - self.previous_intercept
+        _, grad, grad_b = self.measurement  # at y, the L2 term included
+        climbing = float(np.sum(grad * step)) + float(np.sum(grad_b * step_b)) > 0
+        self.previous_coef[...] = self.coef
+        self.previous_intercept[...] = self.intercept
+        if climbing:
+            self.momentum_count = 0
+            return
+        momentum = self.momentum_count / (self.momentum_count + 3.0)
+        self.coef += momentum * step
+        self.intercept += momentum * step_b
+        self.momentum_count += 1
 
     def _update(self, grad_b, eta):
         """The optimizer's update in place: the compiled rule, or for the twins
@@ -358,5 +451,104 @@ class BatchEngine(_Engine):
     def rollback(self):
         """Back to the iterate before the last step; its loss was recorded, and
         the loop measures it again, so this undoes one recorded unit."""
+        super().rollback()
+        return 1
+
+
+class SVRGEngine(_Engine):
+    """SVRG (Johnson & Zhang, 2013): each unit measures the full gradient mu at
+    the current iterate, the snapshot (``run``: one fused pass, the exact loss
+    and gradient), then runs one shuffled epoch of corrected per-sample steps
+    w -= eta (g_i(w) - g_i(snapshot) + mu) (``advance``: the compiled inner loop
+    of :mod:`fastgd._kernels.variance_reduced`). For a strongly convex objective
+    the expected excess loss falls by a constant factor per unit (linear
+    convergence), where SGD's needs a decaying step.
+
+    Sample weights enter the inner steps scaled to a mean of 1 over the
+    training rows, so each corrected step is an unbiased estimate of the
+    weighted gradient.
+    """
+
+    unit = "epoch"
+    STATE = ("coef", "intercept", "t", "eta_scale", "rng_state", "opt_state")
+    _SNAPSHOT = ("coef", "intercept", "t")
+
+    def __init__(self, data, spec, *, coef_init=None, intercept_init=None,
+                 recoverable=False):  # fmt: skip
+        dtype = data.dtype
+        super().__init__(data, dtype, spec, coef_init, intercept_init, recoverable)
+        self.order = data.train_rows.copy()
+        self.rng_state = _rng_state(spec.random_state)
+        self.shuffle = bool(spec.shuffle)
+        self._full_gradient = FullGradient(data, spec.impl)
+        self._difference = np.zeros_like(self.coef)
+        self._difference_intercept = np.zeros_like(self.intercept)
+        self._drift = (np.zeros_like(self.coef), np.zeros_like(self.intercept))
+        weights = data.sample_weight * (len(self.order) / data.train_weight)
+        work = EpochWork(
+            coef=self._difference, intercept=self._difference_intercept,
+            fit_intercept=self.fit_intercept, sample_weight=weights.astype(dtype),
+            standardization=data.standardization, averaging=None, optimizer="sgd",
+            optimizer_state=self.opt_state, order=self.order,
+            rng_state=self.rng_state, shuffle=self.shuffle, batch_size=None,
+            drift=self._drift,
+        )  # fmt: skip
+        self._epoch = data.source.epoch_pass(work, spec.impl)
+        # The warm start: one plain SGD epoch on the iterate itself.
+        plain = dataclasses.replace(work, coef=self.coef, intercept=self.intercept,
+                                    drift=None)  # fmt: skip
+        self._sgd_epoch = data.source.epoch_pass(plain, spec.impl)
+        self.gradient_norm = np.inf
+        self.measurement = None
+
+    @property
+    def steps_per_unit(self):
+        return len(self.order)
+
+    def run(self, etas):
+        """The snapshot: exact loss and gradient at the current iterate, kept as
+        the inner epoch's drift; returns the loss.
+
+        A fit's first unit first runs one plain SGD epoch from the start point
+        (Johnson & Zhang warm-start SVRG with SGD too): from far away, an SGD
+        epoch gains as much as an SVRG one, without the full pass; SVRG's linear
+        convergence then takes over near the optimum.
+        """
+        if self.t == 0:
+            self._remember_safe_state()
+            self._advance(self._sgd_epoch, etas)
+        coef = self.coef.astype(np.float64)
+        with quiet_overflow():
+            grad, grad_b, loss = self._full_gradient(coef, self.intercept)
+            self.measurement = _penalized(self, coef, grad, grad_b, loss)
+            _, grad, grad_b = self.measurement
+            self._drift[0][...] = grad
+            self._drift[1][...] = grad_b
+            norm_sq = float(np.sum(np.square(grad))) + float(np.sum(np.square(grad_b)))
+        self.gradient_norm = np.sqrt(norm_sq)
+        return loss
+
+    def advance(self, etas):
+        """One inner epoch from the snapshot."""
+        self._remember_safe_state()
+        self._difference[...] = 0
+        self._difference_intercept[...] = 0
+        self._advance(self._epoch, etas)
+        with quiet_overflow():
+            self.coef += self._difference
+            self.intercept += self._difference_intercept
+
+    def _advance(self, epoch, etas):
+        dtype = self.data.dtype
+        decays = (1.0 - 2.0 * self.alpha * etas).astype(dtype)
+        if self.shuffle:
+            np.copyto(self.order, self.data.train_rows)
+        with quiet_overflow():
+            epoch(etas.astype(dtype), decays, self.t)
+        self.t += self.steps_per_unit
+
+    def rollback(self):
+        """Back to the snapshot before the last inner epoch; its loss was
+        recorded and is measured again, so this undoes one recorded unit."""
         super().rollback()
         return 1

@@ -34,6 +34,9 @@ class Stopping:
     least ``min_updates_per_round`` updates (None: no such rule).
     ``gradient_tol``: stop when the gradient norm falls below it times its first
     value (None: no such rule).
+    ``excess``: an :class:`~fastgd._training.excess.ExcessEstimate`; stop when the
+    estimated excess at the engine's measurement is at most ``excess_tol`` times
+    the estimated optimum (or times ``excess_floor``, if that is larger).
     """
 
     patience_tol: float | None
@@ -41,6 +44,18 @@ class Stopping:
     min_updates_per_round: int = MIN_UPDATES_PER_ROUND
     gradient_tol: float | None = None
     adaptive: bool = False
+    excess: object = None
+    excess_tol: float | None = None
+    excess_floor: float = 0.0
+
+    def relative_excess(self, engine):
+        """The estimated relative excess loss at the engine's measurement (None
+        when there is no such rule or no measurement yet)."""
+        if self.excess is None or engine.measurement is None:
+            return None
+        objective, grad, grad_intercept = engine.measurement
+        excess = self.excess(grad, grad_intercept)
+        return excess / max(objective - excess, self.excess_floor)
 
 
 @dataclass
@@ -52,6 +67,7 @@ class Outcome:
     best_validation_loss: float | None
     converged: bool
     stop_reason: str
+    relative_excess: float | None = None
 
 
 class _Patience:
@@ -114,6 +130,7 @@ def train(engine, schedule, stopping, *, max_iter, early_stopping=False,
     history, scores = [], []
     best_score, best_state, best_loss = -np.inf, None, None
     first_norm, converged, recoveries = None, False, 0
+    relative_excess = None
     eta_scale = engine.eta_scale
     iteration = 0
     while iteration < max_iter:
@@ -151,6 +168,10 @@ def train(engine, schedule, stopping, *, max_iter, early_stopping=False,
         else:
             stalled = patience.exhausted(loss)
         small = False
+        excess = stopping.relative_excess(engine)
+        if excess is not None:
+            relative_excess = excess
+            small = excess <= stopping.excess_tol
         if stopping.gradient_tol is not None:
             first_norm = engine.gradient_norm if first_norm is None else first_norm
             small = engine.gradient_norm <= stopping.gradient_tol * first_norm
@@ -168,6 +189,8 @@ def train(engine, schedule, stopping, *, max_iter, early_stopping=False,
         if verbose:
             print(f"{name} {where}: loss {loss:.6g}, eta {float(etas.max()):.3g}"
                   + (f", validation R^2 {scores[-1]:.6f}" if scores else "")
+                  + (f", est. relative excess {excess:.3g}" if excess is not None
+                     else "")
                   + f", {time.perf_counter() - started:.3f}s")  # fmt: skip
         if converged:
             break
@@ -176,7 +199,8 @@ def train(engine, schedule, stopping, *, max_iter, early_stopping=False,
         best_state.pop("t", None)
         engine.restore(best_state)
     if not converged and (stopping.patience_tol is not None
-                          or stopping.gradient_tol is not None):  # fmt: skip
+                          or stopping.gradient_tol is not None
+                          or stopping.excess is not None):  # fmt: skip
         _warn_not_converged(name, max_iter, stacklevel)
     return Outcome(
         loss_history=history,
@@ -184,4 +208,5 @@ def train(engine, schedule, stopping, *, max_iter, early_stopping=False,
         best_validation_loss=best_loss,
         converged=converged,
         stop_reason="tol" if converged else "max_iter",
+        relative_excess=relative_excess,
     )

@@ -21,7 +21,9 @@ from .._validation import (
 )
 
 IMPLS = ("compiled", "numpy", "loop")
-SOLVERS = ("sgd", "minibatch", "batch")
+SOLVERS = ("sgd", "minibatch", "batch", "svrg")
+TOL_RULES = ("classic", "excess")
+INTERCEPT_STARTS = ("zero", "mean")
 BATCH_STRATEGIES = ("auto", "pass", "gram")
 
 
@@ -31,7 +33,15 @@ class FitSpec:
     meaning). ``batch_size`` is None for SGD and for batch gradient descent.
     ``max_recoveries``: how often a divergence is rolled back with a halved step
     before it raises. ``tol_scale``: "target_variance" makes the stochastic
-    solvers' ``tol`` relative to var(y) (GDRegressor), None leaves it absolute."""
+    solvers' ``tol`` relative to var(y) (GDRegressor), None leaves it absolute.
+    ``tol_rule``: "classic" (the stochastic solvers' patience on the epoch loss,
+    batch's relative gradient norm) or "excess" (stop when the estimated relative
+    excess loss is below ``tol``, :mod:`fastgd._training.excess`; SVRG always,
+    and the stochastic solvers only when averaging). ``intercept_start``: "zero",
+    or "mean" to start the intercept at the weighted mean of y.
+    ``average="auto"``: average from the second epoch on. ``accelerate``: batch
+    gradient descent with plain steps takes Nesterov's accelerated steps with
+    adaptive restart (:class:`~fastgd._training.engines.BatchEngine`)."""
 
     solver: str
     batch_size: int | None = None
@@ -55,6 +65,9 @@ class FitSpec:
     verbose: int = 0
     max_recoveries: int = 0
     tol_scale: str | None = None
+    tol_rule: str = "classic"
+    intercept_start: str = "zero"
+    accelerate: bool = False
     name: str = "fit"
 
     @property
@@ -96,6 +109,8 @@ def make_spec(solver, **options):
     check_option("impl", spec.impl, IMPLS)
     check_option("optimizer", spec.optimizer, optimizers.OPTIMIZERS)
     check_option("strategy", spec.strategy, BATCH_STRATEGIES)
+    check_option("tol_rule", spec.tol_rule, TOL_RULES)
+    check_option("intercept_start", spec.intercept_start, INTERCEPT_STARTS)
     if not callable(spec.learning_rate):
         check_option("learning_rate", spec.learning_rate, schedules.NAMED_SCHEDULES)
     _check_random_state(spec.random_state)
@@ -116,9 +131,15 @@ def make_spec(solver, **options):
         checked["validation_fraction"] = check_fraction(
             "validation_fraction", spec.validation_fraction
         )
+    if solver in ("batch", "svrg") and checked["average"]:
+        raise ValueError(f"average is for solver='sgd' or 'minibatch', not {solver!r}.")
+    if solver == "svrg" and spec.optimizer != "sgd":
+        raise ValueError(
+            "solver='svrg' makes its own corrected steps; use optimizer='sgd' with "
+            f"it, or solver='sgd', 'minibatch' or 'batch' with "
+            f"optimizer={spec.optimizer!r}."
+        )
     if solver == "batch":
-        if checked["average"]:
-            raise ValueError("average is for solver='sgd' or 'minibatch', not 'batch'.")
         if spec.strategy == "gram" and spec.impl == "loop":
             raise ValueError(
                 "strategy='gram' runs on NumPy; use impl='compiled' or impl='numpy' "

@@ -30,7 +30,10 @@ class EpochWork:
     training rows, shuffled in place with ``rng_state`` when ``shuffle``;
     ``batch_size`` None for SGD. ``optimizer`` is a name of
     :data:`fastgd.optimizers.OPTIMIZERS` with ``optimizer_state`` (2, (n + 1) k).
-    ``sample_weight`` is one value (uniform) or one per row.
+    ``sample_weight`` is one value (uniform) or one per row. ``drift``: None, or
+    SVRG's full gradient at the snapshot (mu_coef, mu_intercept) in X's dtype,
+    which makes the epoch SVRG's inner loop on ``coef``/``intercept`` as the
+    difference from the snapshot (:mod:`fastgd._kernels.variance_reduced`).
     """
 
     coef: np.ndarray
@@ -45,6 +48,7 @@ class EpochWork:
     rng_state: np.ndarray
     shuffle: bool
     batch_size: int | None
+    drift: tuple | None = None
 
 
 class DataSource(ABC):

@@ -149,8 +149,8 @@ class DenseSource(DataSource):
             options = (work.shuffle, _kernels.helper_chunk_rows(X, len(work.order)))
             return epoch(
                 X, y, work.sample_weight, work.standardization, model,
-                work.averaging, optimizer, (etas, decays, t_start), work.order,
-                work.rng_state, options, work.batch_size,
+                work.averaging, optimizer, work.drift, (etas, decays, t_start),
+                work.order, work.rng_state, options, work.batch_size,
             )  # fmt: skip
 
         return run
