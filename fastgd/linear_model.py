@@ -273,7 +273,7 @@ default="sgd"
             validation_fraction=self.validation_fraction, impl=self.impl,
             optimizer=self.optimizer, verbose=self.verbose,
             max_recoveries=MAX_RECOVERIES, tol_scale="target_variance",
-            tol_rule="excess", intercept_start="mean",
+            tol_rule="excess", intercept_start="mean", eta0_rule="optimizer",
             accelerate=self.optimizer == "sgd", name=type(self).__name__,
         )  # fmt: skip
         # Checked even where unused (other solvers, no penalty), as scikit-learn does.

@@ -116,3 +116,46 @@ def step(name, params, grad, state, eta, count, params_vector=None):
     else:
         raise ValueError(f"optimizer={name!r}; use one of {sorted(OPTIMIZERS)}.")
     params -= delta.astype(params.dtype, copy=False)
+
+
+# The optimizers whose update is normalized per parameter: a step moves each
+# parameter by about eta, whatever the scale of its gradient.
+NORMALIZED = ("adagrad", "rmsprop", "adam")
+# Their eta0="auto": this fraction of the spread of y per parameter.
+NORMALIZED_STEP_FRACTION = 0.1
+
+
+def auto_step_size(name, plain_step, target_scale, n_parameters, stochastic=True):
+    """eta0="auto" for optimizer ``name``, from the stable plain step size
+    ``plain_step`` (:func:`fastgd._training.auto_step_size`), the standard
+    deviation of y ``target_scale`` and the number of parameters.
+
+    * "sgd": the plain step.
+    * "momentum", "nesterov": the velocity sums the gradients with weights mu^k,
+      so a steady step is eta / (1 - mu) times the gradient: stochastic steps
+      take the plain step times (1 - mu), which keeps the gradient noise they
+      add as it was. Full-batch steps keep the plain step: heavy ball is stable
+      up to 2 (1 + mu) times it.
+    * "adagrad" accumulates every squared gradient, so its steps shrink as
+      1 / sqrt(t) by themselves: it starts 10 times larger than the others.
+    * "adagrad", "rmsprop", "adam": a step moves a coefficient by about eta, so
+      eta must be a distance in the units of the coefficients. In standardized
+      coordinates the n coefficients of a least-squares fit share at most the
+      spread of y, so each is about std(y) / sqrt(n) and the step is a tenth of
+      that. (A step size derived for plain SGD is meaningless here: it has the
+      units of 1 / |z|^2.)
+
+    >>> auto_step_size("momentum", 0.5, 10.0, 4)
+    0.05
+    >>> auto_step_size("adam", 0.5, 10.0, 4)
+    0.5
+    >>> auto_step_size("momentum", 0.5, 10.0, 4, stochastic=False)
+    0.5
+    """
+    if name in ("momentum", "nesterov"):
+        return plain_step * (1.0 - DEFAULTS["momentum"]) if stochastic else plain_step
+    if name in NORMALIZED:
+        spread = max(float(target_scale), np.finfo(np.float64).tiny)
+        fraction = NORMALIZED_STEP_FRACTION * (10.0 if name == "adagrad" else 1.0)
+        return fraction * spread / np.sqrt(n_parameters)
+    return plain_step

@@ -237,8 +237,9 @@ def test_weighted_standardized_penalized_averaged_epochs_replay(
         """The kernel's arguments; the twin takes the very same ones."""
         return (
             X, y, weights, (shift, scale), (coef, intercept, fit_intercept),
-            (avg_coef, avg_b, average_start), None, None, (etas, decays, t_start), order,
-            np.array([31], dtype=np.uint64), (shuffle, HELPER_CHUNK), batch_size,
+            (avg_coef, avg_b, average_start), None, None, (etas, decays, t_start),
+            order, np.array([31], dtype=np.uint64), (shuffle, HELPER_CHUNK),
+            batch_size,
         )  # fmt: skip
 
     loss = _kernels.run_epoch(*arguments(coef, intercept, avg_coef, avg_b, True))

@@ -185,7 +185,7 @@ class StochasticEngine(_Engine):
         self.avg_intercept = np.zeros(len(self.intercept) * averaging, dtype)
         self.shuffle = bool(spec.shuffle)
         self._run = data.source.epoch_pass(self._work(), spec.impl)
-        # The excess-loss rule reads the exact loss and gradient at the averaged
+        # The excess-loss rule reads the exact loss and gradient at the reported
         # iterate: one extra fused pass per epoch, taken only when asked.
         self._full_gradient = FullGradient(data, spec.impl) if measure else None
         self.measurement = None
@@ -231,13 +231,19 @@ class StochasticEngine(_Engine):
         return squares / (self.data.train_weight * self.data.n_targets)
 
     def _measure(self):
-        """The measurement at the averaged iterate, once averaging has begun."""
+        """The measurement at the iterate the fit would report (the averaged one
+        once averaging has begun; none during the burn-in)."""
         self.measurement = None
-        if self._full_gradient is None or not 0 <= self.average_start < self.t:
+        if self._full_gradient is None:
             return
-        coef = self.avg_coef.astype(np.float64)
+        averaged = 0 <= self.average_start < self.t
+        if self.average_start >= 0 and not averaged:
+            return  # the burn-in: what the fit would report is not yet averaged
+        coef, intercept = (self.avg_coef, self.avg_intercept) if averaged else (
+            self.coef, self.intercept)  # fmt: skip
+        coef = coef.astype(np.float64)
         with quiet_overflow():
-            grad, grad_b, loss = self._full_gradient(coef, self.avg_intercept)
+            grad, grad_b, loss = self._full_gradient(coef, intercept)
             self.measurement = _penalized(self, coef, grad, grad_b, loss)
 
 

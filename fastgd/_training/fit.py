@@ -8,14 +8,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import schedules
+from .. import optimizers, schedules
 from ..sources import as_source
 from .data import auto_step_size, prepare
 from .engines import BatchEngine, StochasticEngine, SVRGEngine
 from .excess import ExcessEstimate, relative_floor
-from .loop import Outcome, Stopping, train
+from .loop import MIN_UPDATES_PER_ROUND, Outcome, Stopping, train
 from .strategy import resolve_batch_strategy
 
+# Batch rounds for a step that shrinks on a stalled loss (see _stopping).
+SHRINK_ROUND_ITERATIONS = 10
 # SVRG's eta0="auto": this fraction of SGD's, about 0.1 / L for the mean
 # per-sample smoothness L (Johnson & Zhang use 0.1 / L; its theory needs
 # eta < 1 / (4 L)). Measured at m / n = 20 and 1,000: 1/8 takes 4-6 units to a
@@ -36,29 +38,51 @@ class Fitted:
 
 
 def _uses_excess_rule(spec):
-    """SVRG always; batch and averaged stochastic fits when asked."""
-    if spec.solver == "svrg":
-        return True
-    averaging = spec.average is not False
-    return spec.tol_rule == "excess" and (spec.full_batch or averaging)
+    """Whether the fit stops on the measured excess loss: SVRG always, every
+    solver with ``tol_rule="excess"`` (not with early stopping, which stops on
+    the validation score)."""
+    return (spec.solver == "svrg" or spec.tol_rule == "excess") and not (
+        spec.early_stopping
+    )
 
 
-def _stopping(spec, tol, data):
-    measured = _uses_excess_rule(spec) and not spec.early_stopping
-    if measured and tol is not None and ExcessEstimate.affordable(data.n_features):
+def _constant_step_converges(spec):
+    """Whether a constant step reaches the optimum: SVRG; batch, and averaged
+    stochastic steps, unless the optimizer normalizes its steps. Otherwise
+    learning_rate="adaptive" must shrink the step as the loss stalls."""
+    if spec.optimizer in optimizers.NORMALIZED:
+        return False
+    return spec.solver == "svrg" or spec.full_batch or spec.average is not False
+
+
+def _stopping(spec, tol, patience_tol, data):
+    if _uses_excess_rule(spec) and tol is not None and ExcessEstimate.affordable(
+            data.n_features):  # fmt: skip
+        # Stop on the measured excess; a step that must shrink (if any) shrinks
+        # whenever the loss has not improved at all for n_iter_no_change rounds:
+        # shrinking on a small improvement would shrink it before it got there.
+        shrinking = spec.adaptive and not _constant_step_converges(spec)
         return Stopping(
-            patience_tol=None, min_updates_per_round=1,
+            patience_tol=0.0 if shrinking else None, adaptive=shrinking,
+            n_iter_no_change=spec.n_iter_no_change,
+            # Rounds of several iterations for batch: a normalized optimizer's
+            # first iterations overshoot and oscillate without being stuck.
+            min_updates_per_round=SHRINK_ROUND_ITERATIONS if spec.full_batch
+            else MIN_UPDATES_PER_ROUND,
             excess=ExcessEstimate(data, spec.fit_intercept, spec.alpha),
             excess_tol=tol, excess_floor=relative_floor(data),
         )  # fmt: skip
-    if spec.full_batch or spec.solver == "svrg":
+    if (spec.full_batch and not spec.adaptive) or spec.solver == "svrg":
         return Stopping(
             patience_tol=tol if spec.early_stopping else None,
             n_iter_no_change=spec.n_iter_no_change, min_updates_per_round=1,
             gradient_tol=tol,
         )  # fmt: skip
-    return Stopping(patience_tol=tol, n_iter_no_change=spec.n_iter_no_change,
-                    adaptive=spec.adaptive)  # fmt: skip
+    return Stopping(
+        patience_tol=tol if spec.early_stopping else patience_tol,
+        n_iter_no_change=spec.n_iter_no_change, adaptive=spec.adaptive,
+        min_updates_per_round=1 if spec.full_batch else MIN_UPDATES_PER_ROUND,
+    )  # fmt: skip
 
 
 def _target_moments(data):
@@ -101,10 +125,15 @@ def fit(spec, X, y=None, *, sample_weight=None, coef_init=None, intercept_init=N
                               spec.fit_intercept)  # fmt: skip
         if spec.solver == "svrg":
             eta0 *= SVRG_STEP_FRACTION
+        if spec.eta0_rule == "optimizer":
+            eta0 = optimizers.auto_step_size(
+                spec.optimizer, eta0, np.sqrt(_target_moments(data)[1]),
+                data.n_features + 1, stochastic=not spec.full_batch,
+            )  # fmt: skip
     tol = spec.tol
-    patience = not (spec.full_batch or spec.early_stopping or _uses_excess_rule(spec))
-    if spec.tol_scale == "target_variance" and tol is not None and patience:
-        tol = tol * max(target_variance(data), np.finfo(np.float64).tiny)
+    patience_tol = tol
+    if spec.tol_scale == "target_variance" and tol is not None:
+        patience_tol = tol * max(target_variance(data), np.finfo(np.float64).tiny)
     if (intercept_init is None and spec.fit_intercept and state is None
             and spec.intercept_start == "mean"):  # fmt: skip
         # The optimum's intercept when the features are centred: adaptive
@@ -121,8 +150,8 @@ def fit(spec, X, y=None, *, sample_weight=None, coef_init=None, intercept_init=N
         engine = BatchEngine(data, spec, strategy=plan.start,
                              gram_after=plan.switch_after, **initial)  # fmt: skip
     else:
-        measure = _uses_excess_rule(spec) and not spec.early_stopping
-        engine = StochasticEngine(data, spec, measure=measure and tol is not None,
+        measure = _uses_excess_rule(spec) and tol is not None
+        engine = StochasticEngine(data, spec, measure=measure,
                                   **initial)  # fmt: skip
     if state is not None:
         if coef_init is not None or intercept_init is not None:
@@ -130,8 +159,9 @@ def fit(spec, X, y=None, *, sample_weight=None, coef_init=None, intercept_init=N
         engine.restore(state)
     schedule = schedules.resolve(spec.learning_rate, eta0, engine.steps_per_unit,
                                  spec.power_t)  # fmt: skip
+    stopping = _stopping(spec, tol, patience_tol, data)
     outcome = train(
-        engine, schedule, _stopping(spec, tol, data), max_iter=spec.max_iter,
+        engine, schedule, stopping, max_iter=spec.max_iter,
         early_stopping=spec.early_stopping, max_recoveries=spec.max_recoveries,
         verbose=spec.verbose, name=spec.name, stacklevel=stacklevel,
     )  # fmt: skip

@@ -41,7 +41,9 @@ class FitSpec:
     or "mean" to start the intercept at the weighted mean of y.
     ``average="auto"``: average from the second epoch on. ``accelerate``: batch
     gradient descent with plain steps takes Nesterov's accelerated steps with
-    adaptive restart (:class:`~fastgd._training.engines.BatchEngine`)."""
+    adaptive restart (:class:`~fastgd._training.engines.BatchEngine`).
+    ``eta0_rule``: "plain" (eta0="auto" is the plain step's) or "optimizer"
+    (each optimizer's own rule, :func:`fastgd.optimizers.auto_step_size`)."""
 
     solver: str
     batch_size: int | None = None
@@ -68,6 +70,7 @@ class FitSpec:
     tol_rule: str = "classic"
     intercept_start: str = "zero"
     accelerate: bool = False
+    eta0_rule: str = "plain"
     name: str = "fit"
 
     @property
@@ -76,9 +79,11 @@ class FitSpec:
 
     @property
     def adaptive(self):
-        """Divide the step when the stopping rule fires (stochastic solvers only;
-        for batch gradient descent "adaptive" is a constant step)."""
-        return self.learning_rate == "adaptive" and not self.full_batch
+        """Divide the step when the stopping rule fires (stochastic solvers, and
+        batch gradient descent with a normalized optimizer; for plain batch
+        steps "adaptive" is a constant step)."""
+        normalized = self.optimizer in optimizers.NORMALIZED
+        return self.learning_rate == "adaptive" and (not self.full_batch or normalized)
 
     def replace(self, **changes):
         """A copy with ``changes``, checked again."""
@@ -111,6 +116,7 @@ def make_spec(solver, **options):
     check_option("strategy", spec.strategy, BATCH_STRATEGIES)
     check_option("tol_rule", spec.tol_rule, TOL_RULES)
     check_option("intercept_start", spec.intercept_start, INTERCEPT_STARTS)
+    check_option("eta0_rule", spec.eta0_rule, ("plain", "optimizer"))
     if not callable(spec.learning_rate):
         check_option("learning_rate", spec.learning_rate, schedules.NAMED_SCHEDULES)
     _check_random_state(spec.random_state)
