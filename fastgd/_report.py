@@ -131,6 +131,26 @@ class Reporter:
                 + (f"  ({'; '.join(notes)})" if notes else "")
             )
 
+    def time_to_solution(self, kind, rows):
+        features = {
+            "normal": "N(0,1) features",
+            "correlated": "correlated features, scales 1e-2..1e2",
+        }[kind]
+        self._print(
+            f"\n  time to solution, whole default fits ({features}); relative "
+            "excess loss against the normal equation's:"
+        )
+        for row in rows:
+            name = row["name"]
+            if row.get("solver") and row["solver"] != name:
+                name += f" -> {row['solver']}"
+            reached = "reached 1e-4" if row["reached"] else "not reached"
+            self._print(
+                f"  {name:<24}{row['seconds']:>9.3f}s "
+                f"{row['x_normal_equation']:>7.2f}x normal eq.  "
+                f"excess {row['relative_excess']:.1e}  {reached}"
+            )
+
     @contextlib.contextmanager
     def progress(self, total):
         """A context giving ``advance(description)``: a rich progress bar, a line

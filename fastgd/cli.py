@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from . import _kernels, benchmark, solvers
+from . import _kernels, benchmark, solvers, time_to_solution
 from ._fit_job import DataFileError, run_fit
 from ._report import Reporter
 from .datasets import make_regression
@@ -114,6 +114,12 @@ def build_parser():
         help="skip fitting to convergence after the timings",
     )
     bench.add_argument(
+        "--no-time-to-solution",
+        action="store_true",
+        help="skip the time-to-solution table (every default fit against "
+        "scikit-learn's, on N(0,1) and on correlated, badly scaled features)",
+    )
+    bench.add_argument(
         "--no-compile-times",
         action="store_true",
         help="skip timing compilation in fresh processes",
@@ -133,7 +139,11 @@ def build_parser():
     fit = commands.add_parser("fit", help="fit GDRegressor on a data file")
     fit.add_argument("data", help="a .csv, .parquet, .npy or .npz file")
     fit.add_argument("--target", help="target column (name; index for .npy/.npz)")
-    fit.add_argument("--solver", choices=["sgd", "minibatch", "batch"], default="sgd")
+    fit.add_argument(
+        "--solver",
+        choices=["auto", "sgd", "minibatch", "batch", "svrg"],
+        default="auto",
+    )
     fit.add_argument("--save", metavar="MODEL.json", help="save the fitted model")
     fit.add_argument("--random-state", type=int, default=0)
     return parser  # fmt: skip
@@ -253,6 +263,7 @@ def _fits(X, y, true_coef, methods, args):
 
 def _steps(sizes, methods, args):
     per_size = 2 + len(methods) + (0 if args.no_fit else 1) + int(args.dtype_ratio)
+    per_size += 0 if args.no_time_to_solution else len(time_to_solution.KINDS)
     return len(sizes) * per_size + (0 if args.no_compile_times else 1)
 
 
@@ -315,8 +326,17 @@ def run_bench(args, reporter=None):
                 advance(f"fits at {m:,} x {n}")
                 size_report["fits"] = _fits(X, y, true_coef, args.methods, args)
                 reporter.fits(size_report["fits"])
-            report["sizes"].append(size_report)
             del X, y
+            if not args.no_time_to_solution:
+                size_report["time_to_solution"] = {}
+                for kind in time_to_solution.KINDS:
+                    advance(f"time to solution at {m:,} x {n}, {kind} features")
+                    X, y = time_to_solution.problem(m, n, kind, dtype)
+                    rows = time_to_solution.time_to_solution(X, y)
+                    size_report["time_to_solution"][kind] = rows
+                    reporter.time_to_solution(kind, rows)
+                    del X, y
+            report["sizes"].append(size_report)
     if args.json:
         with open(args.json, "w") as out:
             json.dump(report, out, indent=2, default=str)

@@ -87,7 +87,8 @@ def test_pickle_round_trip_is_small_and_predicts_the_same():
 def test_early_stopping_keeps_the_best_coefficients():
     X, y, _ = make_problem(m=2000, n=5, noise=2.0, seed=1)
     model = GDRegressor(
-        early_stopping=True, learning_rate="constant", eta0=0.02, random_state=0,
+        solver="sgd", early_stopping=True, learning_rate="constant", eta0=0.02,
+        random_state=0,
         n_iter_no_change=3, max_iter=200,
     ).fit(X, y)  # fmt: skip
     scores = model.validation_scores_
@@ -96,7 +97,8 @@ def test_early_stopping_keeps_the_best_coefficients():
     assert best < len(scores) - 1, "stopping must come after the best epoch"
     # Refit exactly as many epochs as it took to reach the best score.
     replay = GDRegressor(
-        learning_rate="constant", eta0=0.02, random_state=0, max_iter=best + 1,
+        solver="sgd", learning_rate="constant", eta0=0.02, random_state=0,
+        max_iter=best + 1,
         tol=None, early_stopping=True, n_iter_no_change=1000,
     ).fit(X, y)  # fmt: skip
     np.testing.assert_allclose(model.coef_, replay.coef_, rtol=1e-12)
@@ -134,7 +136,7 @@ def test_partial_fit_k_plus_k_equals_2k(solver):
 
 def test_partial_fit_equals_fit_epoch_by_epoch():
     X, y, _ = make_problem(m=200, n=3)
-    options = dict(random_state=0, learning_rate="constant", eta0=0.01)
+    options = dict(solver="sgd", random_state=0, learning_rate="constant", eta0=0.01)
     fitted = GDRegressor(max_iter=5, tol=None, **options).fit(X, y)
     stepped = GDRegressor(**options)
     for _ in range(5):
@@ -207,12 +209,12 @@ def test_l2_penalty_matches_ridge(solver):
 
 def test_averaging_reports_the_average():
     X, y, _ = make_problem(m=400, n=3, noise=1.0)
-    plain = GDRegressor(random_state=0, max_iter=3, tol=None, learning_rate="constant")
-    averaged = GDRegressor(random_state=0, max_iter=3, tol=None, average=True,
-                           learning_rate="constant")  # fmt: skip
+    options = dict(solver="sgd", random_state=0, max_iter=3, tol=None,
+                   learning_rate="constant")  # fmt: skip
+    plain = GDRegressor(average=False, **options)
+    averaged = GDRegressor(average=True, **options)
     assert not np.array_equal(plain.fit(X, y).coef_, averaged.fit(X, y).coef_)
-    later = GDRegressor(random_state=0, max_iter=3, tol=None, average=10_000,
-                        learning_rate="constant")  # fmt: skip
+    later = GDRegressor(average=10_000, **options)
     np.testing.assert_array_equal(later.fit(X, y).coef_, plain.coef_)
 
 
@@ -245,7 +247,7 @@ def test_pandas_feature_names():
 
 def test_verbose_prints_one_line_per_epoch(capsys):
     X, y, _ = make_problem(m=100, n=2)
-    GDRegressor(verbose=1, max_iter=3, tol=None, random_state=0).fit(X, y)
+    GDRegressor(solver="sgd", verbose=1, max_iter=3, tol=None, random_state=0).fit(X, y)
     lines = [line for line in capsys.readouterr().out.splitlines() if "epoch" in line]
     assert len(lines) == 3 and "loss" in lines[0] and "eta" in lines[0]
 

@@ -2,7 +2,7 @@
 the kernels apply on the fly, derived once per fit from a data source; and what
 is derived from the data (the curvature behind eta0="auto")."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.utils import check_random_state
@@ -23,7 +23,8 @@ class Data:
     per row, with validation rows set to 0 when there is a validation split (so the
     batch kernels can skip them without a copy of X). ``train_rows`` lists the rows
     the stochastic epochs visit. ``shift`` and ``scale`` (X's dtype) define
-    z = (x - shift) * scale; zeros and ones when not standardizing.
+    z = (x - shift) * scale; zeros and ones when not standardizing. ``cache``
+    keeps what several steps of a fit derive from the data (the row sample).
     """
 
     source: DataSource
@@ -39,6 +40,7 @@ class Data:
     standardized: bool
     mean: np.ndarray | None
     variance: np.ndarray | None
+    cache: dict = field(default_factory=dict)
 
     @property
     def y(self):
@@ -174,12 +176,17 @@ def sample_rows(data, min_rows=1000):
     are fewer) and otherwise a million elements."""
     m, n = data.source.shape
     n_rows = int(min(m, max(min_rows, _AUTO_SAMPLE_ELEMENTS // n)))
+    cached = data.cache.get("sample")
+    if cached is not None and cached[0] == n_rows:
+        return cached[1]
     rows = np.unique(np.linspace(0, m - 1, n_rows).astype(np.int64))
     Z = data.source.take_rows(rows)
     Z -= data.shift
     Z *= data.scale
     w = np.broadcast_to(data.sample_weight, (m,))[rows].astype(np.float64)
-    return Z, w / w.sum()
+    # eta0="auto" and the excess estimate read the same sample: drawn once.
+    data.cache["sample"] = (n_rows, (Z, w / w.sum()))
+    return data.cache["sample"][1]
 
 
 def curvature(data, fit_intercept, max_iter=100, rtol=1e-4):

@@ -1,0 +1,128 @@
+"""Time to solution: how long each default fit takes to reach the optimum.
+
+What a user waits for is passes x time per pass. This module times whole
+default fits, ``GDRegressor(solver=...)`` for every solver and scikit-learn's
+estimators beside them, and reports the relative excess loss each reached,
+(MSE - MSE*) / MSE*, with MSE* from the normal equation solve(A^T A, A^T y)
+(A = [X, 1]), which is timed too. ``fastgd bench`` prints the table.
+
+>>> X, y = problem(2000, 5, "correlated", random_state=0)
+>>> rows = time_to_solution(X, y, contenders=["auto", "normal eq."])
+>>> [row["name"] for row in rows]
+['normal eq.', 'auto']
+>>> rows[1]["relative_excess"] <= 1e-4
+True
+"""
+
+import time
+import warnings
+
+import numpy as np
+
+from .linear_model import GDRegressor
+
+KINDS = ("normal", "correlated")
+# Correlated features: an AR(1) chain across columns with this correlation, and
+# column scales spread log-evenly over SCALES (decades).
+CORRELATION = 0.9
+SCALES = (1e-2, 1e2)
+TARGET = 1e-4
+OUR_SOLVERS = ("auto", "sgd", "minibatch", "batch", "svrg")
+# Ridge(solver="sag") takes minutes above this many elements of X.
+SAG_MAX_ELEMENTS = 30_000_000
+
+
+def problem(n_samples, n_features, kind="normal", dtype=np.float64, random_state=0):
+    """(X, y): y = X w + 1.5 + 0.1 noise, with X ~ N(0, 1) (``"normal"``) or
+    ``"correlated"``: neighbouring columns correlated 0.9 and column scales from
+    1e-2 to 1e2 (w scaled inversely, so every column matters)."""
+    rng = np.random.default_rng(random_state)
+    X = rng.standard_normal((n_samples, n_features))
+    w = rng.standard_normal(n_features)
+    if kind == "correlated":
+        keep = np.sqrt(1.0 - CORRELATION**2)
+        for j in range(1, n_features):
+            X[:, j] *= keep
+            X[:, j] += CORRELATION * X[:, j - 1]
+        scales = np.logspace(np.log10(SCALES[0]), np.log10(SCALES[1]), n_features)
+        X *= scales
+        w /= scales
+    elif kind != "normal":
+        raise ValueError(f"kind={kind!r}; use one of {list(KINDS)}.")
+    y = X @ w + 1.5 + 0.1 * rng.standard_normal(n_samples)
+    return X.astype(dtype, copy=False), y.astype(dtype, copy=False)
+
+
+def _normal_equation(X, y):
+    """(coef, intercept) from solve(A^T A, A^T y), A = [X, 1], in float64."""
+    n = X.shape[1]
+    gram = np.empty((n + 1, n + 1))
+    gram[:n, :n] = X.T @ X
+    sums = X.sum(axis=0, dtype=np.float64)
+    gram[:n, n] = gram[n, :n] = sums
+    gram[n, n] = X.shape[0]
+    rhs = np.append(X.T @ y, y.sum(dtype=np.float64))
+    solution = np.linalg.solve(gram, rhs)
+    return solution[:n], solution[n]
+
+
+def _contenders(X):
+    from sklearn.linear_model import LinearRegression, Ridge, SGDRegressor
+
+    fits = {name: (lambda name=name: GDRegressor(solver=name, random_state=0))
+            for name in OUR_SOLVERS}  # fmt: skip
+    fits["SGDRegressor"] = lambda: SGDRegressor(penalty=None, random_state=0)
+    fits["LinearRegression"] = LinearRegression
+    if X.size <= SAG_MAX_ELEMENTS:
+        fits["Ridge(sag)"] = lambda: Ridge(alpha=1e-6, solver="sag", random_state=0)
+    return fits
+
+
+def time_to_solution(X, y, contenders=None, warmup_rows=2000):
+    """Time each contender's whole default ``fit`` on (X, y) and measure the
+    relative excess loss it reached. ``contenders``: names from
+    ``OUR_SOLVERS``, "SGDRegressor", "LinearRegression", "Ridge(sag)" and
+    "normal eq." (default: all; Ridge(sag) only up to 30 million elements).
+    Our fits are compiled first on ``warmup_rows`` rows (untimed). Returns one
+    dict per contender, the normal equation first: name, seconds,
+    relative_excess, reached (<= 1e-4), x_normal_equation, solver (what "auto"
+    ran) and n_iter."""
+    fits = _contenders(X)
+    names = list(contenders) if contenders is not None else ["normal eq.", *fits]
+    started = time.perf_counter()
+    coef, intercept = _normal_equation(X, y)
+    normal_seconds = time.perf_counter() - started
+    best = float(np.mean((X @ coef + intercept - y) ** 2, dtype=np.float64))
+    rows = [
+        dict(name="normal eq.", seconds=normal_seconds, relative_excess=0.0,
+             reached=True, x_normal_equation=1.0, solver=None, n_iter=1)
+    ]  # fmt: skip
+    for name in names:
+        if name == "normal eq.":
+            continue
+        make = fits[name]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # their ConvergenceWarnings
+            if name in OUR_SOLVERS:
+                make().fit(X[:warmup_rows], y[:warmup_rows])
+            model = make()
+            started = time.perf_counter()
+            try:
+                model.fit(X, y)
+                seconds = time.perf_counter() - started
+                mse = float(np.mean((model.predict(X) - y) ** 2, dtype=np.float64))
+            except Exception as error:  # a diverging baseline is a result too
+                seconds, mse = time.perf_counter() - started, np.inf
+                name = f"{name} ({type(error).__name__})"
+        excess = (mse - best) / max(best, np.finfo(np.float64).tiny)
+        if not np.isfinite(excess):
+            excess = np.inf
+        ours = name in OUR_SOLVERS
+        rows.append(
+            dict(name=name, seconds=seconds, relative_excess=excess,
+                 reached=bool(excess <= TARGET),
+                 x_normal_equation=seconds / normal_seconds,
+                 solver=model.solver_ if ours else None,
+                 n_iter=getattr(model, "n_iter_", None))
+        )  # fmt: skip
+    return rows
