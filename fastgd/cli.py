@@ -332,7 +332,9 @@ def run_bench(args, reporter=None):
                 for kind in time_to_solution.KINDS:
                     advance(f"time to solution at {m:,} x {n}, {kind} features")
                     X, y = time_to_solution.problem(m, n, kind, dtype)
-                    rows = time_to_solution.time_to_solution(X, y)
+                    rows = time_to_solution.time_to_solution(
+                        X, y, time_to_solution.default_contenders(X, kind)
+                    )
                     size_report["time_to_solution"][kind] = rows
                     reporter.time_to_solution(kind, rows)
                     del X, y

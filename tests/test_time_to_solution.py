@@ -17,7 +17,7 @@ from fastgd import (
     fit_svrg,
     reference,
 )
-from fastgd._training import ExcessEstimate, prepare
+from fastgd._training import ExcessEstimate, prepare, solver_costs
 from fastgd._validation import check_data
 from fastgd.sources import DenseSource
 
@@ -200,9 +200,11 @@ def test_auto_chooses_by_the_documented_cost_model():
     assert choose_solver(1_000_000, 100) == "batch"
     assert choose_solver(200_000, 1_000) == "svrg"
     assert choose_solver(100_000, 5_000) == "svrg"  # X^T X not formed above 4096
-    # A source that cannot form X^T X, and rows enough for averaged SGD.
-    assert choose_solver(100_000_000, 10, gram=False) == "sgd"
-    assert choose_solver(10_000, 10, gram=False) == "svrg"
+    # A source that cannot form X^T X: SVRG, whose averaged warm-start epoch
+    # costs no more than averaged SGD's first.
+    assert choose_solver(100_000_000, 10, gram=False) == "svrg"
+    costs = solver_costs(100_000_000, 10, gram=False)
+    assert set(costs) == {"svrg", "sgd"} and costs["svrg"] <= costs["sgd"]
 
 
 def test_auto_says_what_ran_and_partial_fit_keeps_it():

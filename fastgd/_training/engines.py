@@ -500,9 +500,14 @@ class SVRGEngine(_Engine):
             drift=self._drift,
         )  # fmt: skip
         self._epoch = data.source.epoch_pass(work, spec.impl)
-        # The warm start: one plain SGD epoch on the iterate itself.
-        plain = dataclasses.replace(work, coef=self.coef, intercept=self.intercept,
-                                    drift=None)  # fmt: skip
+        # The warm start: one plain SGD epoch on the iterate itself, averaging
+        # its second half (see run).
+        self._warm_average = (np.zeros_like(self.coef),
+                              np.zeros_like(self.intercept))  # fmt: skip
+        plain = dataclasses.replace(
+            work, coef=self.coef, intercept=self.intercept, drift=None,
+            averaging=(*self._warm_average, self.steps_per_unit // 2),
+        )  # fmt: skip
         self._sgd_epoch = data.source.epoch_pass(plain, spec.impl)
         self.gradient_norm = np.inf
         self.measurement = None
@@ -516,13 +521,18 @@ class SVRGEngine(_Engine):
         the inner epoch's drift; returns the loss.
 
         A fit's first unit first runs one plain SGD epoch from the start point
-        (Johnson & Zhang warm-start SVRG with SGD too): from far away, an SGD
-        epoch gains as much as an SVRG one, without the full pass; SVRG's linear
-        convergence then takes over near the optimum.
+        (Johnson & Zhang warm-start SVRG with SGD too) and takes the mean of its
+        second half's iterates as the first snapshot: from far away, an SGD
+        epoch gains as much as an SVRG one, without the full pass, and its
+        average sits at about (n + 1) / m of relative excess, where the last
+        iterate sits at SGD's noise floor. SVRG's linear convergence then takes
+        over near the optimum.
         """
         if self.t == 0:
             self._remember_safe_state()
             self._advance(self._sgd_epoch, etas)
+            self.coef[...] = self._warm_average[0]
+            self.intercept[...] = self._warm_average[1]
         coef = self.coef.astype(np.float64)
         with quiet_overflow():
             grad, grad_b, loss = self._full_gradient(coef, self.intercept)

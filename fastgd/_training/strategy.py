@@ -116,9 +116,9 @@ EPOCH_PASSES_BASE = 2.0
 EPOCH_PASSES_PER_ROW = 200.0
 # Averaging every iterate adds this fraction to an epoch (measured: 30-55%).
 AVERAGING_COST = 0.4
-# SVRG to a relative excess of 1e-4: the warm-start epoch, then about four
-# units of a pass and an epoch, and the measuring pass (measured: 4-6 units).
-SVRG_UNITS = 5
+# An SVRG unit (a pass and an inner epoch) divides the relative excess by at
+# least this much (measured: 10-20 near the optimum).
+SVRG_CONTRACTION = 10.0
 
 
 def epoch_cost_in_passes(n_features):
@@ -131,13 +131,17 @@ def solver_costs(n_samples, n_features, n_targets=1, dtype="float64",
     """Estimated passes over X for each solver to reach a relative excess loss
     of ``tol`` (see :func:`choose_solver`)."""
     epoch = epoch_cost_in_passes(n_features)
-    costs = {"svrg": SVRG_UNITS * (epoch + 1.0)}
+    tol = 1e-4 if tol is None or tol <= 0 else tol
+    # SVRG: the warm-start epoch, averaged over its second half (about
+    # 2 (n + 1) / m of relative excess), then units until tol, then a pass.
+    start = 2.0 * (n_features + 1) / n_samples
+    units = max(0, math.ceil(math.log(start / tol, SVRG_CONTRACTION)))
+    costs = {"svrg": epoch * (1.0 + AVERAGING_COST / 2) + units * (epoch + 1.0) + 1}
     if gram and n_features <= min(n_samples - 1, MAX_GRAM_FEATURES):
         costs["batch"] = gram_cost_in_passes(n_features, dtype, weighted)
     # Averaged SGD's relative excess after A averaged epochs is about
     # (n + 1) / (A m) (Bach & Moulines), after one epoch of burn-in; each epoch
     # is measured by one pass.
-    tol = 1e-4 if tol is None or tol <= 0 else tol
     averaged = max(1, math.ceil((n_features + 1) / (n_samples * tol)))
     costs["sgd"] = (1 + averaged) * epoch * (1.0 + AVERAGING_COST) + averaged
     return costs
@@ -151,15 +155,18 @@ def choose_solver(n_samples, n_features, n_targets=1, dtype="float64",
     * ``"batch"`` (accelerated gradient descent on X^T X, formed at once): the
       one-off cost of X^T X (:func:`gram_cost_in_passes`), then O(n^2) per
       iteration. Only when the source can form it (``gram``) and n <= 4096.
-    * ``"svrg"``: about 5 units of a fused pass and a per-sample epoch
-      (:func:`epoch_cost_in_passes`), whatever the conditioning.
+    * ``"svrg"``: a warm-start SGD epoch whose averaged second half lands at
+      about 2 (n + 1) / m of relative excess, then units of a fused pass and a
+      per-sample epoch (:func:`epoch_cost_in_passes`), each dividing the excess
+      by 10 or more whatever the conditioning, then the measuring pass.
     * ``"sgd"`` (averaged, constant step): one epoch of burn-in, then A averaged
-      epochs with A = ceil((n + 1) / (m tol)), each measured by one pass: the
-      choice when m is large enough next to n / tol that one or two epochs
-      reach the statistical floor.
+      epochs with A = ceil((n + 1) / (m tol)), each measured by one pass.
 
-    Mini-batch is never cheaper in this model (its epoch costs about what an SGD
-    epoch does, for the same statistical progress), so "auto" does not pick it.
+    SVRG's averaged warm start gets where averaged SGD's first epochs get, and
+    its later units converge linearly, so in this model "auto" chooses between
+    "batch" and "svrg"; averaged SGD and mini-batch (whose epoch costs about
+    what an SGD epoch does, for the same statistical progress) are never
+    cheaper. The estimates are in ``solver_costs``.
 
     >>> choose_solver(1_000_000, 100)
     'batch'
