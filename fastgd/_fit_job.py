@@ -124,7 +124,7 @@ def load_table(path, target):
     return readers[path.suffix.lower()](path, target)
 
 
-def run_fit(path, target, solver="sgd", save=None, random_state=0, out=print):
+def run_fit(path, target, solver="auto", save=None, random_state=0, out=print):
     """Fit GDRegressor on a file and report coefficients, R^2 and time."""
     X, y, features = load_table(path, target)
     model = GDRegressor(solver=solver, random_state=random_state)
@@ -133,7 +133,8 @@ def run_fit(path, target, solver="sgd", save=None, random_state=0, out=print):
     seconds = time.perf_counter() - start
     r2 = model.score(X, y)
     out(f"{path}: {X.shape[0]:,} samples x {X.shape[1]} features, target {target!r}")
-    out(f"solver={solver}: {seconds:.3f}s, {model.n_iter_} epochs, R^2 = {r2:.6f}")
+    ran = solver if solver == model.solver_ else f"{solver} -> {model.solver_}"
+    out(f"solver={ran}: {seconds:.3f}s, {model.n_iter_} epochs, R^2 = {r2:.6f}")
     out(f"  intercept  {model.intercept_[0]: .6g}")
     for name, value in zip(features, model.coef_, strict=True):
         out(f"  {name:<10} {value: .6g}")
