@@ -197,7 +197,8 @@ def test_batch_tolerance_no_longer_stops_far_from_the_optimum():
 
 
 def test_auto_chooses_by_the_documented_cost_model():
-    assert choose_solver(1_000_000, 100) == "batch"
+    assert choose_solver(5_000_000, 20) == "batch"
+    assert choose_solver(1_000_000, 100) == "svrg"  # within GRAM_MARGIN
     assert choose_solver(200_000, 1_000) == "svrg"
     assert choose_solver(100_000, 5_000) == "svrg"  # X^T X not formed above 4096
     # A source that cannot form X^T X: SVRG, whose averaged warm-start epoch

@@ -114,6 +114,11 @@ def resolve_batch_strategy(strategy, impl, data, max_iter, tol):
 # 12-29 passes at n = 20, 7-9 at n = 100, 4.2 at n = 1,000.
 EPOCH_PASSES_BASE = 2.0
 EPOCH_PASSES_PER_ROW = 200.0
+# X^T X's cost in passes varies 2x between the hosts of one machine kind (at
+# n = 100: 9.3 passes on the Xeon where GRAM_PASSES_SCALE was measured, 17 on the
+# AMD EPYC host), where an epoch's does not; "auto" takes the Gram route only
+# when its estimate is below this fraction of the next best.
+GRAM_MARGIN = 0.75
 # Averaging every iterate adds this fraction to an epoch (measured: 30-55%).
 AVERAGING_COST = 0.4
 # An SVRG unit (a pass and an inner epoch) divides the relative excess by at
@@ -154,7 +159,9 @@ def choose_solver(n_samples, n_features, n_targets=1, dtype="float64",
 
     * ``"batch"`` (accelerated gradient descent on X^T X, formed at once): the
       one-off cost of X^T X (:func:`gram_cost_in_passes`), then O(n^2) per
-      iteration. Only when the source can form it (``gram``) and n <= 4096.
+      iteration. Only when the source can form it (``gram``), n <= 4096, and
+      its estimate is below ``GRAM_MARGIN`` (3/4) of the best other: BLAS speed
+      varies more between hosts than an epoch does.
     * ``"svrg"``: a warm-start SGD epoch whose averaged second half lands at
       about 2 (n + 1) / m of relative excess, then units of a fused pass and a
       per-sample epoch (:func:`epoch_cost_in_passes`), each dividing the excess
@@ -168,8 +175,10 @@ def choose_solver(n_samples, n_features, n_targets=1, dtype="float64",
     what an SGD epoch does, for the same statistical progress) are never
     cheaper. The estimates are in ``solver_costs``.
 
-    >>> choose_solver(1_000_000, 100)
+    >>> choose_solver(5_000_000, 20)
     'batch'
+    >>> choose_solver(1_000_000, 100)
+    'svrg'
     >>> choose_solver(200_000, 1_000)
     'svrg'
     >>> choose_solver(200_000, 1_000, dtype="float32")
@@ -177,4 +186,6 @@ def choose_solver(n_samples, n_features, n_targets=1, dtype="float64",
     """
     costs = solver_costs(n_samples, n_features, n_targets, dtype, weighted, tol,
                          gram)  # fmt: skip
-    return min(costs, key=costs.get)
+    gram_cost = costs.pop("batch", np.inf)
+    best = min(costs, key=costs.get)
+    return "batch" if gram_cost < GRAM_MARGIN * costs[best] else best
