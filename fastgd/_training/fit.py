@@ -87,11 +87,14 @@ def _stopping(spec, tol, patience_tol, data):
 
 def _target_moments(data):
     """Weighted mean (per output) and variance (averaged over outputs) of y on
-    the training rows."""
-    Y = data.y.reshape(data.y.shape[0], -1)[data.train_rows].astype(np.float64)
-    w = np.broadcast_to(data.original_weight, (data.y.shape[0],))[data.train_rows]
-    mean = np.average(Y, axis=0, weights=w)
-    return mean, float(np.mean(np.average((Y - mean) ** 2, axis=0, weights=w)))
+    the training rows (computed once per fit)."""
+    if "target_moments" not in data.cache:
+        Y = data.y.reshape(data.y.shape[0], -1)[data.train_rows].astype(np.float64)
+        w = np.broadcast_to(data.original_weight, (data.y.shape[0],))[data.train_rows]
+        mean = np.average(Y, axis=0, weights=w)
+        variance = float(np.mean(np.average((Y - mean) ** 2, axis=0, weights=w)))
+        data.cache["target_moments"] = (mean, variance)
+    return data.cache["target_moments"]
 
 
 def target_variance(data):
