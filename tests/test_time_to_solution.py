@@ -218,6 +218,11 @@ def test_auto_says_what_ran_and_partial_fit_keeps_it():
     assert model.solver_ == choose_solver(300, 4)
 
 
+@pytest.mark.speed
+@pytest.mark.skipif(
+    _kernels.JIT_DISABLED,
+    reason="NUMBA_DISABLE_JIT=1: the kernels run as Python, speed is not measured",
+)
 def test_default_fit_beats_sgdregressor_in_one_run():
     """Speed as a ratio in one run, with a generous floor (#12's target is 5x at
     a million rows; here the data is small enough for CI)."""
