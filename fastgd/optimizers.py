@@ -145,7 +145,7 @@ def auto_step_size(name, plain_step, target_scale, n_parameters, stochastic=True
       that. (A step size derived for plain SGD is meaningless here: it has the
       units of 1 / |z|^2.)
 
-    >>> auto_step_size("momentum", 0.5, 10.0, 4)
+    >>> round(auto_step_size("momentum", 0.5, 10.0, 4), 12)
     0.05
     >>> auto_step_size("adam", 0.5, 10.0, 4)
     0.5
@@ -157,5 +157,5 @@ def auto_step_size(name, plain_step, target_scale, n_parameters, stochastic=True
     if name in NORMALIZED:
         spread = max(float(target_scale), np.finfo(np.float64).tiny)
         fraction = NORMALIZED_STEP_FRACTION * (10.0 if name == "adagrad" else 1.0)
-        return fraction * spread / np.sqrt(n_parameters)
+        return float(fraction * spread / np.sqrt(n_parameters))
     return plain_step
