@@ -76,7 +76,9 @@ class Reporter:
         )
 
     def method_table(self, method, batch_size, rows):
-        unit = "one gradient" if method == "batch" else "one epoch"
+        unit = {"batch": "one gradient", "svrg": "one epoch and one gradient"}.get(
+            method, "one epoch"
+        )
         if method == "minibatch":
             unit += f", batch_size={batch_size}"
         title = f"{method} ({unit})"

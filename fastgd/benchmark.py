@@ -34,7 +34,7 @@ import numpy as np
 from . import _kernels, _training
 from .sources import DenseSource
 
-METHODS = ("batch", "sgd", "minibatch", "read")
+METHODS = ("batch", "sgd", "minibatch", "svrg", "read")
 DEFAULT_BATCH_SIZE = 32
 # The pure-Python loop runs about a million times slower than the kernels: it is
 # timed on this many rows (at most) and the time scaled up to all rows.
@@ -103,6 +103,26 @@ def _epoch_setup(method, impl, max_rows=None):
         engine = _training.StochasticEngine(_training.prepare(source), spec)
         etas = np.array([benchmark_step_size(source.X)])
         return lambda: engine.run(etas)
+
+    return setup
+
+
+def _svrg_setup(impl, max_rows=None):
+    """One SVRG unit: the inner epoch from the last snapshot, then the full
+    gradient at the new one (the warm-start epoch runs once, untimed)."""
+
+    def setup(X, y, random_state=0, **options):
+        source = _source(X, y, max_rows)
+        spec = _training.make_spec("svrg", impl=impl, random_state=random_state)
+        engine = _training.SVRGEngine(_training.prepare(source), spec)
+        etas = np.array([benchmark_step_size(source.X) / 8])
+        engine.run(etas)
+
+        def unit():
+            engine.advance(etas)
+            return engine.run(etas)
+
+        return unit
 
     return setup
 
@@ -187,6 +207,12 @@ def _build_registry():
                        "Python loop over batches, BLAS per batch"),
         Implementation("minibatch", "loop",
                        _epoch_setup("minibatch", "loop", LOOP_ROWS),
+                       "pure-Python loops", LOOP_ROWS),
+        Implementation("svrg", "compiled", _svrg_setup("compiled"),
+                       "inner epoch + fused full gradient, compiled"),
+        Implementation("svrg", "numpy", _svrg_setup("numpy"),
+                       "Python loop over samples, NumPy rows and gradient"),
+        Implementation("svrg", "loop", _svrg_setup("loop", LOOP_ROWS),
                        "pure-Python loops", LOOP_ROWS),
     ]  # fmt: skip
     return {(entry.method, entry.impl): entry for entry in entries}

@@ -22,7 +22,7 @@ from .datasets import make_regression
 QUICK_SIZES = "300000x100"
 FULL_SIZES = "1000000x100,5000000x20,200000x1000"
 DEFAULT_IMPLS = "compiled,numpy,loop,sklearn,normal_equation"
-DEFAULT_METHODS = "batch,sgd,minibatch"
+DEFAULT_METHODS = "batch,sgd,minibatch,svrg"
 
 
 def _sizes(text):

@@ -24,7 +24,7 @@ def _loss_of(result):
     return result[2] if isinstance(result, tuple) else result
 
 
-@pytest.mark.parametrize("method", ["batch", "sgd", "minibatch"])
+@pytest.mark.parametrize("method", ["batch", "sgd", "minibatch", "svrg"])
 def test_registry_implementations_compute_the_same_thing(method, n_targets):
     X, y, _ = make_problem(m=120, n=4, k=n_targets)
     results = {}
