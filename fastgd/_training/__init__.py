@@ -19,7 +19,6 @@ from .engines import (
     DIVERGENCE_FACTOR,
     BatchEngine,
     StochasticEngine,
-    SVRGEngine,
     quiet_overflow,
 )
 from .excess import ExcessEstimate
@@ -33,6 +32,7 @@ from .strategy import (
     resolve_batch_strategy,
     solver_costs,
 )
+from .svrg import SVRGEngine
 
 __all__ = [
     "BATCH_STRATEGIES",

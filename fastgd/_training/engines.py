@@ -24,8 +24,6 @@ The coefficients live in z units (standardized coordinates); the state that
 carries over between fits (partial_fit, warm_start) is small and free of the data.
 """
 
-import dataclasses
-
 import numpy as np
 from sklearn.utils import check_random_state
 
@@ -34,6 +32,7 @@ from .._errors import DivergenceError
 from .._validation import check_initial
 from ..sources import EpochWork
 from .data import to_original_units, to_z_units
+from .full_gradient import FullGradient
 
 # A loss this many times the loss of the zero model (mean y^2) means divergence.
 DIVERGENCE_FACTOR = 1e6
@@ -247,86 +246,6 @@ class StochasticEngine(_Engine):
             self.measurement = _penalized(self, coef, grad, grad_b, loss)
 
 
-def _gram_gradient(data):
-    """The gradient from the Gram statistics, O(n^2 k) per call. With
-    G = X^T X / W, c = X^T y / W and the means xbar, ybar:
-    grad = 2 (G theta + xbar b - c), dJ/db = 2 (xbar.theta + b - ybar), and
-    loss = theta^T G theta + 2 b xbar.theta + b^2 - 2 theta^T c - 2 b ybar
-    + mean(y^2)."""
-    gram, cross, x_mean, y_mean, y_square = data.source.gram_statistics(
-        data.sample_weight
-    )
-    if data.y.ndim == 1:  # the common case, in as few NumPy calls as possible
-        cross_1 = cross[:, 0]
-        y_mean_1, y_square_1 = float(y_mean[0]), float(y_square[0])
-
-        def gradient_single(coef, intercept):
-            b = float(intercept[0])
-            G_coef = gram @ coef
-            x_coef = float(x_mean @ coef)
-            grad = G_coef - cross_1
-            grad += b * x_mean
-            grad *= 2.0
-            grad_b = 2.0 * (x_coef + b - y_mean_1)
-            loss = (float(coef @ G_coef) + 2.0 * b * x_coef + b * b
-                    - 2.0 * float(coef @ cross_1) - 2.0 * b * y_mean_1
-                    + y_square_1)  # fmt: skip
-            return grad, np.array([grad_b]), loss
-
-        return gradient_single
-
-    def gradient(coef, intercept):
-        C = coef.reshape(len(coef), -1)
-        G_coef = gram @ C
-        x_coef = x_mean @ C
-        grad = 2.0 * (G_coef + np.outer(x_mean, intercept) - cross)
-        grad_b = 2.0 * (x_coef + intercept - y_mean)
-        loss = (
-            np.sum(C * G_coef, axis=0) + 2.0 * intercept * x_coef + intercept**2
-            - 2.0 * np.sum(C * cross, axis=0) - 2.0 * intercept * y_mean + y_square
-        )  # fmt: skip
-        return grad, grad_b, float(np.mean(loss))
-
-    return gradient
-
-
-class FullGradient:
-    """The exact training loss and gradient at coefficients in z units, in z units
-    (float64): through the source's fused pass (``strategy="pass"``) or the Gram
-    statistics (``"gram"``, formed when first used).
-
-    The source computes in the original units; the chain rule brings the gradient
-    back: scale * (grad_theta - shift dJ/db).
-    """
-
-    def __init__(self, data, impl, strategy="pass"):
-        self.data, self.impl = data, impl
-        self.use(strategy)
-        # The standardization in float64, shaped for coef.
-        column = (slice(None),) if data.y.ndim == 1 else (slice(None), None)
-        self._scale = data.scale.astype(np.float64)[column]
-        self._shift = data.shift.astype(np.float64)
-
-    def use(self, strategy):
-        data = self.data
-        self.strategy = strategy
-        if strategy == "gram":
-            self._gradient = _gram_gradient(data)
-        else:
-            self._gradient = data.source.gradient_pass(
-                data.sample_weight, data.train_weight, self.impl
-            )
-
-    def __call__(self, coef, intercept):
-        """(grad, grad_intercept, loss) at (coef, intercept) in z units."""
-        scale, shift = self._scale, self._shift
-        # to_original_units, inlined: this runs once per iteration.
-        theta = scale * coef
-        grad, grad_b, loss = self._gradient(theta, intercept - shift @ theta)
-        shift_term = np.multiply.outer(shift, grad_b).reshape(grad.shape)
-        return scale * (grad - shift_term), np.array(grad_b, dtype=np.float64), loss
-
-
 def _penalized(engine, coef, grad, grad_b, loss):
     """(objective, gradient, intercept gradient) with the L2 term, the intercept
     gradient zeroed without an intercept."""
@@ -457,114 +376,5 @@ class BatchEngine(_Engine):
     def rollback(self):
         """Back to the iterate before the last step; its loss was recorded, and
         the loop measures it again, so this undoes one recorded unit."""
-        super().rollback()
-        return 1
-
-
-class SVRGEngine(_Engine):
-    """SVRG (Johnson & Zhang, 2013): each unit measures the full gradient mu at
-    the current iterate, the snapshot (``run``: one fused pass, the exact loss
-    and gradient), then runs one shuffled epoch of corrected per-sample steps
-    w -= eta (g_i(w) - g_i(snapshot) + mu) (``advance``: the compiled inner loop
-    of :mod:`fastgd._kernels.variance_reduced`). For a strongly convex objective
-    the expected excess loss falls by a constant factor per unit (linear
-    convergence), where SGD's needs a decaying step.
-
-    Sample weights enter the inner steps scaled to a mean of 1 over the
-    training rows, so each corrected step is an unbiased estimate of the
-    weighted gradient.
-    """
-
-    unit = "epoch"
-    STATE = ("coef", "intercept", "t", "eta_scale", "rng_state", "opt_state")
-    _SNAPSHOT = ("coef", "intercept", "t")
-
-    def __init__(self, data, spec, *, coef_init=None, intercept_init=None,
-                 recoverable=False):  # fmt: skip
-        dtype = data.dtype
-        super().__init__(data, dtype, spec, coef_init, intercept_init, recoverable)
-        self.order = data.train_rows.copy()
-        self.rng_state = _rng_state(spec.random_state)
-        self.shuffle = bool(spec.shuffle)
-        self._full_gradient = FullGradient(data, spec.impl)
-        self._difference = np.zeros_like(self.coef)
-        self._difference_intercept = np.zeros_like(self.intercept)
-        self._drift = (np.zeros_like(self.coef), np.zeros_like(self.intercept))
-        weights = data.sample_weight * (len(self.order) / data.train_weight)
-        work = EpochWork(
-            coef=self._difference, intercept=self._difference_intercept,
-            fit_intercept=self.fit_intercept, sample_weight=weights.astype(dtype),
-            standardization=data.standardization, averaging=None, optimizer="sgd",
-            optimizer_state=self.opt_state, order=self.order,
-            rng_state=self.rng_state, shuffle=self.shuffle, batch_size=None,
-            drift=self._drift,
-        )  # fmt: skip
-        self._epoch = data.source.epoch_pass(work, spec.impl)
-        # The warm start: one plain SGD epoch on the iterate itself, averaging
-        # its second half (see run).
-        self._warm_average = (np.zeros_like(self.coef),
-                              np.zeros_like(self.intercept))  # fmt: skip
-        plain = dataclasses.replace(
-            work, coef=self.coef, intercept=self.intercept, drift=None,
-            averaging=(*self._warm_average, self.steps_per_unit // 2),
-        )  # fmt: skip
-        self._sgd_epoch = data.source.epoch_pass(plain, spec.impl)
-        self.gradient_norm = np.inf
-        self.measurement = None
-
-    @property
-    def steps_per_unit(self):
-        return len(self.order)
-
-    def run(self, etas):
-        """The snapshot: exact loss and gradient at the current iterate, kept as
-        the inner epoch's drift; returns the loss.
-
-        A fit's first unit first runs one plain SGD epoch from the start point
-        (Johnson & Zhang warm-start SVRG with SGD too) and takes the mean of its
-        second half's iterates as the first snapshot: from far away, an SGD
-        epoch gains as much as an SVRG one, without the full pass, and its
-        average sits at about (n + 1) / m of relative excess, where the last
-        iterate sits at SGD's noise floor. SVRG's linear convergence then takes
-        over near the optimum.
-        """
-        if self.t == 0:
-            self._remember_safe_state()
-            self._advance(self._sgd_epoch, etas)
-            self.coef[...] = self._warm_average[0]
-            self.intercept[...] = self._warm_average[1]
-        coef = self.coef.astype(np.float64)
-        with quiet_overflow():
-            grad, grad_b, loss = self._full_gradient(coef, self.intercept)
-            self.measurement = _penalized(self, coef, grad, grad_b, loss)
-            _, grad, grad_b = self.measurement
-            self._drift[0][...] = grad
-            self._drift[1][...] = grad_b
-            norm_sq = float(np.sum(np.square(grad))) + float(np.sum(np.square(grad_b)))
-        self.gradient_norm = np.sqrt(norm_sq)
-        return loss
-
-    def advance(self, etas):
-        """One inner epoch from the snapshot."""
-        self._remember_safe_state()
-        self._difference[...] = 0
-        self._difference_intercept[...] = 0
-        self._advance(self._epoch, etas)
-        with quiet_overflow():
-            self.coef += self._difference
-            self.intercept += self._difference_intercept
-
-    def _advance(self, epoch, etas):
-        dtype = self.data.dtype
-        decays = (1.0 - 2.0 * self.alpha * etas).astype(dtype)
-        if self.shuffle:
-            np.copyto(self.order, self.data.train_rows)
-        with quiet_overflow():
-            epoch(etas.astype(dtype), decays, self.t)
-        self.t += self.steps_per_unit
-
-    def rollback(self):
-        """Back to the snapshot before the last inner epoch; its loss was
-        recorded and is measured again, so this undoes one recorded unit."""
         super().rollback()
         return 1

@@ -11,10 +11,11 @@ import numpy as np
 from .. import optimizers, schedules
 from ..sources import as_source
 from .data import auto_step_size, prepare
-from .engines import BatchEngine, StochasticEngine, SVRGEngine
+from .engines import BatchEngine, StochasticEngine
 from .excess import ExcessEstimate, relative_floor
 from .loop import MIN_UPDATES_PER_ROUND, Outcome, Stopping, train
 from .strategy import resolve_batch_strategy
+from .svrg import SVRGEngine
 
 # Batch rounds for a step that shrinks on a stalled loss (see _stopping).
 SHRINK_ROUND_ITERATIONS = 10
