@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 import fastgd
-from fastgd import GDRegressor, fit_batch, fit_minibatch, fit_sgd
+from fastgd import GDRegressor, fit_batch, fit_minibatch, fit_sgd, fit_svrg
 
 GOLDEN_DIR = Path(__file__).with_name("golden")
 CROSS_HOST_RTOL = 1e-7
@@ -82,6 +82,12 @@ def _cases():
     cases = {}
     for impl in ("compiled", "numpy", "loop"):
         cases[f"sgd-{impl}"] = lambda impl=impl: fit_sgd(X, y, impl=impl, **quick)
+        cases[f"svrg-{impl}"] = lambda impl=impl: fit_svrg(
+            Xs, ys, impl=impl, standardize=True, alpha=1e-3, sample_weight=w, **quick
+        )
+        cases[f"svrg-multi-{impl}"] = lambda impl=impl: fit_svrg(
+            X2, Y2, impl=impl, **quick
+        )
         cases[f"sgd-std-avg-l2-{impl}"] = lambda impl=impl: fit_sgd(
             Xs,
             ys,
@@ -183,7 +189,7 @@ def _cases():
         max_iter=40,
     )
     cases["sgd-noshuffle"] = lambda: fit_sgd(X, y, shuffle=False, max_iter=3, tol=None)
-    for solver in ("sgd", "minibatch", "batch"):
+    for solver in ("sgd", "minibatch", "batch", "svrg", "auto"):
         cases[f"estimator-{solver}"] = lambda s=solver: _model_record(
             GDRegressor(solver=s, random_state=0, max_iter=60).fit(Xs, ys)
         )
@@ -196,7 +202,9 @@ def _cases():
             GDRegressor(solver=s, random_state=0, batch_size=8), X2, Y2, calls=4
         )
     cases["estimator-sgd-early-stopping"] = lambda: _model_record(
-        GDRegressor(early_stopping=True, random_state=0, max_iter=50).fit(Xs, ys)
+        GDRegressor(solver="sgd", early_stopping=True, random_state=0, max_iter=50).fit(
+            Xs, ys
+        )
     )
     cases["estimator-minibatch-warm"] = lambda: _model_record(
         _warm_twice(
