@@ -25,24 +25,17 @@ from .config import jit as _jit
 from .memory import PREFETCH_AHEAD, prefetch, prefetch_positions
 from .shuffling import shuffle
 from .steps import (
+    _add_row_products,
     _decay_and_step,
     _feature,
     _optimizer_row_step,
     _residual,
+    _step_at,
     _step_then_residual,
     _update_average,
     optimizer_delta,
 )
 from .variance_reduced import _svrg_rows, _svrg_rows_multi
-
-
-@_jit(inline=True)
-def _step_at(schedule, t):
-    """(eta_t, decay_t) of update t: one per update, or one for all."""
-    etas, decays, _ = schedule
-    if etas.shape[0] == 1:
-        return etas[0], decays[0]
-    return etas[t], decays[t]
 
 
 @_jit(inline=True)
@@ -123,10 +116,7 @@ def _sgd_rows_multi(X, Y, sample_weight, standardization, model, averaging,
         i, weight = _row_at(X, Y, sample_weight, order, s, stop)
         for c in range(k):
             residual[c] = intercept[c] - Y[i, c]
-        for j in range(n):
-            z = _feature(X, i, j, standardization)
-            for c in range(k):
-                residual[c] += z * coef[j, c]
+        _add_row_products(X, i, coef, residual, standardization)
         for c in range(k):
             r = residual[c]
             loss += np.float64(weight) * np.float64(r) * np.float64(r)

@@ -43,6 +43,25 @@ def _feature(X, i, j, standardization):
     return (X[i, j] - shift[j]) * scale[j]
 
 
+@_jit(inline=True)
+def _step_at(schedule, t):
+    """(eta_t, decay_t) of update t: one per update, or one for all."""
+    etas, decays, _ = schedule
+    if etas.shape[0] == 1:
+        return etas[0], decays[0]
+    return etas[t], decays[t]
+
+
+@_jit(inline=True)
+def _add_row_products(X, i, coef, residual, standardization):
+    """residual[c] += z_i . coef[:, c] for every output c (the k-output loops;
+    inlined, as :func:`_feature`)."""
+    for j in range(X.shape[1]):
+        z = _feature(X, i, j, standardization)
+        for c in range(coef.shape[1]):
+            residual[c] += z * coef[j, c]
+
+
 @_jit()
 def _decay_and_step(coef, X, i, decay, step, standardization):
     """coef = decay * coef - step * z for row i."""

@@ -20,7 +20,13 @@ import numpy as np
 
 from .config import jit as _jit
 from .memory import PREFETCH_AHEAD, prefetch
-from .steps import _drift_step_then_residual, _feature, _residual
+from .steps import (
+    _add_row_products,
+    _drift_step_then_residual,
+    _feature,
+    _residual,
+    _step_at,
+)
 
 
 @_jit()
@@ -65,8 +71,6 @@ def _svrg_rows_multi(X, sample_weight, standardization, model, drift, schedule,
     """SVRG updates of v for positions start..stop-1 of ``order`` (k outputs)."""
     coef, intercept, fit_intercept = model
     drift_coef, drift_intercept = drift
-    etas, decays, _ = schedule
-    constant_step = etas.shape[0] == 1
     uniform = sample_weight.shape[0] == 1
     n, k = coef.shape
     residual = np.empty(k, X.dtype)
@@ -74,16 +78,12 @@ def _svrg_rows_multi(X, sample_weight, standardization, model, drift, schedule,
     for s in range(start, stop):
         if s + PREFETCH_AHEAD < stop:
             prefetch(X, order[s + PREFETCH_AHEAD])
-        eta = etas[0] if constant_step else etas[s]
-        decay = decays[0] if constant_step else decays[s]
+        eta, decay = _step_at(schedule, s)
         i = order[s]
         weight = sample_weight[0] if uniform else sample_weight[i]
         for c in range(k):
             residual[c] = intercept[c]
-        for j in range(n):
-            z = _feature(X, i, j, standardization)
-            for c in range(k):
-                residual[c] += z * coef[j, c]
+        _add_row_products(X, i, coef, residual, standardization)
         for c in range(k):
             r = residual[c]
             loss += np.float64(weight) * np.float64(r) * np.float64(r)
