@@ -234,15 +234,14 @@ default="sgd"
 
     # ------------------------------------------------------------------ checks
 
-    def _resolve_solver(self, X, y, sample_weight):
+    def _resolve_solver(self, X, sample_weight):
         """``solver``, with "auto" decided from the data (see choose_solver)."""
         if self.solver != "auto":
             return self.solver
         tol = self.tol if isinstance(self.tol, numbers.Real) else None
         return _training.choose_solver(
-            X.shape[0], X.shape[1], 1 if y.ndim == 1 else y.shape[1],
-            X.dtype, sample_weight is not None, tol,
-        )  # fmt: skip
+            X.shape[0], X.shape[1], X.dtype, sample_weight is not None, tol
+        )
 
     def _average(self, solver):
         """``average``, with "auto" resolved: averaging with a constant step where
@@ -337,7 +336,7 @@ default="sgd"
         if self.solver not in SOLVERS:  # before the data is read
             _training.make_spec(self.solver)
         X, y = self._validate_data(X, y, reset=not resume)
-        solver = self.solver_ if resume else self._resolve_solver(X, y, sample_weight)
+        solver = self.solver_ if resume else self._resolve_solver(X, sample_weight)
         spec = self._spec(solver)
         if coef_init is not None:  # scikit-learn's layout (n_targets, n_features)
             coef_init = np.array(coef_init, dtype=np.float64)
@@ -372,7 +371,7 @@ default="sgd"
         if self.solver not in SOLVERS:  # before the data is read
             _training.make_spec(self.solver)
         X, y = self._validate_data(X, y, reset=first)
-        solver = self._resolve_solver(X, y, sample_weight) if first else self.solver_
+        solver = self._resolve_solver(X, sample_weight) if first else self.solver_
         spec = self._spec(solver, max_iter=1, tol=None, early_stopping=False)
         if not first and self._state["coef"].shape != (X.shape[1], *y.shape[1:]):
             raise ValueError(

@@ -117,8 +117,7 @@ def time_to_solution(X, y, contenders=None, warmup_rows=2000):
             if name in OUR_SOLVERS:
                 # Compile what the timed fit runs: "auto" on a few rows could
                 # choose another solver than on all of them.
-                solver = name if name != "auto" else choose_solver(
-                    *X.shape, 1 if y.ndim == 1 else y.shape[1], X.dtype)  # fmt: skip
+                solver = name if name != "auto" else choose_solver(*X.shape, X.dtype)
                 GDRegressor(solver=solver).fit(X[:warmup_rows], y[:warmup_rows])
             model = make()
             started = time.perf_counter()

@@ -131,7 +131,7 @@ def epoch_cost_in_passes(n_features):
     return EPOCH_PASSES_BASE + EPOCH_PASSES_PER_ROW / n_features
 
 
-def solver_costs(n_samples, n_features, n_targets=1, dtype="float64",
+def solver_costs(n_samples, n_features, dtype="float64",
                  weighted=False, tol=1e-4, gram=True):  # fmt: skip
     """Estimated passes over X for each solver to reach a relative excess loss
     of ``tol`` (see :func:`choose_solver`)."""
@@ -152,7 +152,7 @@ def solver_costs(n_samples, n_features, n_targets=1, dtype="float64",
     return costs
 
 
-def choose_solver(n_samples, n_features, n_targets=1, dtype="float64",
+def choose_solver(n_samples, n_features, dtype="float64",
                   weighted=False, tol=1e-4, gram=True):  # fmt: skip
     """What ``solver="auto"`` runs: the solver with the fewest estimated passes
     over X to a relative excess loss of ``tol``.
@@ -184,7 +184,7 @@ def choose_solver(n_samples, n_features, n_targets=1, dtype="float64",
     >>> choose_solver(200_000, 1_000, dtype="float32")
     'svrg'
     """
-    costs = solver_costs(n_samples, n_features, n_targets, dtype, weighted, tol,
+    costs = solver_costs(n_samples, n_features, dtype, weighted, tol,
                          gram)  # fmt: skip
     gram_cost = costs.pop("batch", np.inf)
     best = min(costs, key=costs.get)
