@@ -9,9 +9,6 @@ cannot write into the caller's data.
 import numbers
 
 import numpy as np
-from sklearn.utils.validation import assert_all_finite, check_array
-
-from . import _kernels
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -64,6 +61,8 @@ def check_data(X, y):
     data is cast once to float64); y a read-only array of X's dtype, of shape (m,)
     or (m, k). Non-finite values, empty arrays and mismatched lengths raise.
     """
+    from sklearn.utils.validation import check_array  # imported when first needed
+
     reject_unusable_dtype(X, "X")
     reject_unusable_dtype(y, "y")
     try:
@@ -103,6 +102,10 @@ def _check_finite(X, name):
     only a non-finite sum (bad data, or finite values whose sum overflows) pays
     for scikit-learn's exact check and its message.
     """
+    from sklearn.utils.validation import assert_all_finite
+
+    from . import _kernels
+
     if _kernels.JIT_DISABLED:  # the kernel would run as Python loops
         assert_all_finite(X, input_name=name)
         return

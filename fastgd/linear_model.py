@@ -4,9 +4,10 @@ import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _training
+from . import _training, optimizers, schedules
 from ._validation import FLOAT_DTYPES, check_alpha, check_int, reject_unusable_dtype
 
 SOLVERS = ("auto", *_training.SOLVERS)
@@ -179,6 +180,37 @@ default="sgd"
     0.52
     """
 
+    # Every parameter is checked at fit and partial_fit, whatever the solver and
+    # whether it is used, with scikit-learn's own messages ("The 'alpha'
+    # parameter of GDRegressor must be a float in the range [0.0, inf). Got -1
+    # instead."). Combinations (average with batch, an optimizer with svrg, ...)
+    # are checked by fastgd._training.make_spec.
+    _parameter_constraints = {  # noqa: RUF012 (scikit-learn's class-level table)
+        "solver": [StrOptions(set(SOLVERS))],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions(set(schedules.NAMED_SCHEDULES)), callable],
+        "eta0": [StrOptions({"auto"}), Interval(numbers.Real, 0, None,
+                                                closed="neither")],
+        "power_t": [Interval(numbers.Real, None, None, closed="neither")],
+        "penalty": [StrOptions({"l2"}), None],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
+        "fit_intercept": ["boolean"],
+        "standardize": ["boolean"],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left"), None],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "average": ["boolean", StrOptions({"auto"}),
+                    Interval(numbers.Integral, 0, None, closed="left")],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "impl": [StrOptions(set(_training.IMPLS))],
+        "optimizer": [StrOptions(set(optimizers.OPTIMIZERS))],
+    }  # fmt: skip
+
     def __init__(
         self,
         *,
@@ -332,9 +364,8 @@ default="sgd"
         -------
         self
         """
+        self._validate_params()  # every parameter, before the data is read
         resume = self.warm_start and hasattr(self, "_state")
-        if self.solver not in SOLVERS:  # before the data is read
-            _training.make_spec(self.solver)
         X, y = self._validate_data(X, y, reset=not resume)
         solver = self.solver_ if resume else self._resolve_solver(X, sample_weight)
         spec = self._spec(solver)
@@ -367,9 +398,8 @@ default="sgd"
         -------
         self
         """
+        self._validate_params()
         first = not hasattr(self, "_state")
-        if self.solver not in SOLVERS:  # before the data is read
-            _training.make_spec(self.solver)
         X, y = self._validate_data(X, y, reset=first)
         solver = self._resolve_solver(X, sample_weight) if first else self.solver_
         spec = self._spec(solver, max_iter=1, tol=None, early_stopping=False)

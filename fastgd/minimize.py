@@ -4,7 +4,6 @@ form of least squares: the course toolkit around the solvers."""
 from typing import NamedTuple
 
 import numpy as np
-from sklearn.utils import check_random_state
 
 from ._errors import DivergenceError
 from ._validation import check_data, check_int, check_tol
@@ -129,6 +128,8 @@ def minimize(
         raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}.")
     start = np.asarray(x0, dtype=np.float64)
     low, high = restart_range if restart_range is not None else (start - 10, start + 10)
+    from sklearn.utils import check_random_state  # imported when first needed
+
     rng = check_random_state(random_state)
     starts = [start] + [
         rng.uniform(low, high, size=start.shape) for _ in range(n_restarts)

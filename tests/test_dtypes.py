@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from fastgd import _kernels, fit_batch, fit_minibatch, fit_sgd
+from fastgd._kernels import epochs
 
 from .conftest import make_problem, relative_error
 
@@ -48,10 +49,14 @@ def test_each_kernel_compiles_once_per_dtype():
     (standardized or not, averaged or not), never one per layout or flag. Only
     the signatures these fits add are counted: other tests call the kernels
     directly with arguments of their own."""
+    # Small fits run the serial builds; the epoch's serial build is the row loops.
     kernels = [
-        _kernels.run_epoch,
-        _kernels.batch_gradient,
-        _kernels.batch_gradient_multi,
+        epochs._sgd_rows,
+        epochs._sgd_rows_multi,
+        epochs._minibatch_rows,
+        epochs._minibatch_rows_multi,
+        _kernels.batch_gradient.serial,
+        _kernels.batch_gradient_multi.serial,
     ]
     before = {kernel: set(_kernels.compiled_signatures(kernel)) for kernel in kernels}
     for dtype in (np.float64, np.float32):
@@ -73,7 +78,7 @@ def test_each_kernel_compiles_once_per_dtype():
         if not before[kernel]:
             assert {str(s[0].dtype) for s in signatures} == {"float32", "float64"}
     # The batch kernel has no optional arguments: exactly one signature per dtype.
-    assert len(_kernels.compiled_signatures(_kernels.batch_gradient)) <= 2
+    assert len(_kernels.compiled_signatures(_kernels.batch_gradient.serial)) <= 2
 
 
 def test_integer_data_is_cast_to_float64():

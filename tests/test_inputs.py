@@ -181,13 +181,40 @@ def test_single_sample_fits():
     assert np.all(np.isfinite(result.coef))
 
 
-@pytest.mark.parametrize("solver", ["sgd", "minibatch", "batch"])
-def test_random_state_is_checked_by_every_solver(solver):
-    """Batch gradient descent draws nothing without early stopping, but a bad
-    random_state is still an error, as in scikit-learn."""
+# One unusable value per GDRegressor parameter.
+BAD_PARAMETERS = {
+    "solver": "newton", "batch_size": 0, "learning_rate": "fast", "eta0": -1.0,
+    "power_t": "high", "penalty": "l1", "alpha": -1.0, "fit_intercept": "yes",
+    "standardize": 1.5, "max_iter": 0, "tol": -1.0, "n_iter_no_change": 0,
+    "shuffle": "no", "random_state": "garbage", "early_stopping": "no",
+    "validation_fraction": 1.5, "average": -1, "warm_start": "no", "verbose": -1,
+    "impl": "cuda", "optimizer": "lbfgs",
+}  # fmt: skip
+
+
+def test_every_parameter_has_a_constraint():
     from fastgd import GDRegressor
 
-    with pytest.raises(ValueError, match="random_state='garbage'"):
-        GDRegressor(solver=solver, random_state="garbage").fit(X_OK, Y_OK)
+    assert set(BAD_PARAMETERS) == set(GDRegressor().get_params())
+    assert set(GDRegressor._parameter_constraints) == set(GDRegressor().get_params())
+
+
+@pytest.mark.parametrize("solver", ["auto", "sgd", "minibatch", "batch", "svrg"])
+@pytest.mark.parametrize("name", sorted(BAD_PARAMETERS))
+def test_every_parameter_is_checked_by_every_solver(solver, name):
+    """As in scikit-learn: a bad value is an error whether this solver uses the
+    parameter or not (batch draws nothing, svrg has no batch_size), in fit and in
+    partial_fit, with a message naming the parameter and what it accepts."""
+    from fastgd import GDRegressor
+
+    parameters = {"solver": solver, name: BAD_PARAMETERS[name]}
+    for method in ("fit", "partial_fit"):
+        model = GDRegressor(**parameters)
+        with pytest.raises(ValueError, match=f"'{name}' parameter of GDRegressor"):
+            getattr(model, method)(X_OK, Y_OK)
+        assert not hasattr(model, "coef_")
+
+
+def test_the_functional_api_checks_random_state_too():
     with pytest.raises(ValueError, match="random_state"):
         fit_batch(X_OK, Y_OK, random_state="garbage")

@@ -14,7 +14,10 @@ it can, with two fastgd-specific choices:
   to any of them recompiles all of them.
 """
 
+import ctypes
 import hashlib
+import importlib.metadata
+import sys
 import warnings
 from pathlib import Path
 
@@ -26,6 +29,36 @@ import numba
 FASTMATH_FLAGS = frozenset({"reassoc", "contract"})
 
 JIT_DISABLED = bool(numba.config.DISABLE_JIT)
+
+# The TBB library file numba's tbb threading layer links against (Linux, macOS).
+_TBB_LIBRARY_NAMES = ("libtbb.so.12", "libtbb.12.dylib")
+
+
+def load_pip_tbb():
+    """Load the TBB runtime of the ``tbb`` pip package, if installed, so numba can
+    use its tbb threading layer (safe under fork() and concurrent threads).
+
+    The package puts libtbb in ``<prefix>/lib``, which the dynamic loader does not
+    search in a virtual environment, so numba would quietly fall back to omp or
+    workqueue. Loading it first by path lets numba's tbb layer find it by its
+    soname. Returns the path loaded, or None (not installed, another platform, or
+    the library does not load)."""
+    try:
+        files = importlib.metadata.distribution("tbb").files or ()
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for file in files:
+        if file.name in _TBB_LIBRARY_NAMES:
+            path = Path(file.locate()).resolve()
+            try:
+                ctypes.CDLL(str(path), mode=getattr(ctypes, "RTLD_GLOBAL", 0))
+            except OSError:
+                return None
+            return path
+    return None
+
+
+TBB_LOADED = None if JIT_DISABLED or sys.platform == "win32" else load_pip_tbb()
 NUMBA_VERSION = numba.__version__
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -83,8 +116,11 @@ def jit(parallel=False, inline=False):
 
 
 def compiled_signatures(kernel):
-    """Type signatures a kernel was compiled for ([] when the JIT is disabled)."""
-    return list(getattr(kernel, "signatures", []))
+    """Type signatures a kernel was compiled for ([] when the JIT is disabled); for
+    a kernel with a serial and a parallel build, those of both."""
+    builds = getattr(kernel, "builds", (kernel,))
+    return [signature for build in builds
+            for signature in getattr(build, "signatures", [])]  # fmt: skip
 
 
 def get_num_threads():

@@ -23,6 +23,7 @@ from numba import prange
 
 from .config import jit as _jit
 from .memory import PREFETCH_AHEAD, prefetch, prefetch_positions
+from .parallel import parallel_kernel, serial_build
 from .shuffling import shuffle
 from .steps import (
     _add_row_products,
@@ -328,6 +329,10 @@ def _train_units(X, y, sample_weight, standardization, model, averaging, optimiz
                                  first, last)  # fmt: skip
 
 
+# The same dispatch from Python (it calls the compiled row loops).
+_train_units_py = getattr(_train_units, "py_func", _train_units)
+
+
 @_jit()
 def _rows_per_unit(batch_size):
     """Rows per update: 1 for SGD, ``batch_size`` for mini-batch."""
@@ -336,7 +341,35 @@ def _rows_per_unit(batch_size):
     return batch_size
 
 
-@_jit(parallel=True)
+def _run_epoch_one_thread(X, y, sample_weight, standardization, model, averaging,
+                          optimizer, drift, schedule, order, rng_state, options,
+                          batch_size):  # fmt: skip
+    """:func:`run_epoch` on the calling thread (its serial build).
+
+    Plain Python calling the compiled shuffle and row loop: one Python call an
+    epoch, and on a fresh install a small fit compiles only the row loop it runs,
+    not two jitted layers around it (1,000 ms less of numba's time to compile at
+    n = 10)."""
+    if options[1] > 0:  # the same chunks as on two threads (the same rounding)
+        return _run_epoch_chunks_serially(X, y, sample_weight, standardization,
+                                          model, averaging, optimizer, drift,
+                                          schedule, order, rng_state, options,
+                                          batch_size)  # fmt: skip
+    if options[0]:
+        shuffle(order, rng_state)
+    unit = 1 if batch_size is None else batch_size
+    n_units = (order.shape[0] + unit - 1) // unit
+    return _train_units_py(X, y, sample_weight, standardization, model, averaging,
+                           optimizer, drift, schedule, order, batch_size, 0,
+                           n_units)  # fmt: skip
+
+
+def _helper_chunk_set(*args):
+    """``uses_threads`` of :func:`run_epoch`: ``options[1]`` (helper_chunk) > 0."""
+    return args[11][1] > 0
+
+
+@parallel_kernel(_helper_chunk_set, serial=_run_epoch_one_thread)
 def run_epoch(X, y, sample_weight, standardization, model, averaging, optimizer,
               drift, schedule, order, rng_state, options, batch_size):  # fmt: skip
     """One epoch; returns the weighted sum of squared residuals (each taken before
@@ -355,15 +388,16 @@ def run_epoch(X, y, sample_weight, standardization, model, averaging, optimizer,
     rounded to whole batches) two threads take turns: one trains a chunk while
     the other prefetches the rows of the next, which it then trains from its own
     cache. The updates run in the same order either way, so the results are the
-    same with or without it.
+    same with or without it; with ``helper_chunk`` 0 the serial build
+    (:func:`_run_epoch_one_thread`) runs (:mod:`fastgd._kernels.parallel`).
     """
     do_shuffle, helper_chunk = options
     n_rows = order.shape[0]
-    if do_shuffle:
-        shuffle(order, rng_state)
     unit = _rows_per_unit(batch_size)
     n_units = (n_rows + unit - 1) // unit
     per_chunk = max(1, helper_chunk // unit)
+    if do_shuffle:
+        shuffle(order, rng_state)
     if helper_chunk <= 0 or per_chunk >= n_units:
         return _train_units(
             X, y, sample_weight, standardization, model, averaging, optimizer,
@@ -390,3 +424,8 @@ def run_epoch(X, y, sample_weight, standardization, model, averaging, optimizer,
         if not np.isfinite(loss):
             return loss
     return loss
+
+
+# The two-thread driver compiled for one thread (prange runs as range): what a fit
+# on chunked data runs where threads are unsafe or taken (fastgd._kernels.parallel).
+_run_epoch_chunks_serially = serial_build(run_epoch.parallel)

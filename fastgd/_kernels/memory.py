@@ -2,7 +2,6 @@
 how the two-thread epochs cut their work into chunks, and the fixed row blocks of
 the parallel streaming passes."""
 
-import numba
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
@@ -112,9 +111,13 @@ def n_gradient_blocks(n_samples):
 def helper_chunk_rows(X, n_rows):
     """``helper_chunk`` for the epoch kernels: rows per chunk when two threads take
     turns training a chunk and prefetching the next (about HELPER_CHUNK_BYTES of
-    rows); 0, for a plain one-thread epoch, with one numba thread or when X is
-    small enough to stay in cache."""
-    if numba.get_num_threads() < 2 or X.nbytes < HELPER_MIN_BYTES:
+    rows); 0, for a plain epoch, when X is small enough to stay in cache.
+
+    It depends on X alone, not on the threads at hand: a chunk boundary changes
+    the rounding of SGD's fused residual (the first residual of a chunk is a
+    separate dot product), so a fit on one thread, in a forked child or next to
+    another fit runs the same chunks serially and gets the same coefficients."""
+    if X.nbytes < HELPER_MIN_BYTES:
         return 0
     row_bytes = max(1, X.shape[1] * X.itemsize)
     rows = min(max(HELPER_CHUNK_BYTES // row_bytes, 1), HELPER_MAX_CHUNK_ROWS)

@@ -19,7 +19,7 @@ from .config import jit as _jit
 optimizer_delta = _jit()(optimizers.delta)
 
 
-@_jit()
+@_jit(inline=True)
 def _residual(X, i, coef, start, standardization):
     """start + z.coef for row i (z = X[i] without standardization: a compile-time
     branch, so the plain dot product vectorizes)."""
@@ -62,7 +62,7 @@ def _add_row_products(X, i, coef, residual, standardization):
             residual[c] += z * coef[j, c]
 
 
-@_jit()
+@_jit(inline=True)
 def _decay_and_step(coef, X, i, decay, step, standardization):
     """coef = decay * coef - step * z for row i."""
     if standardization is None:

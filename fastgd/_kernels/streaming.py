@@ -12,6 +12,7 @@ from numba import prange
 
 from .config import jit as _jit
 from .memory import prefetch_l1, stream_prefetch_rows
+from .parallel import blocks_in_last_argument, parallel_kernel
 
 
 @_jit()
@@ -30,7 +31,7 @@ def _row_dot(X, i, coef):
     return total
 
 
-@_jit(parallel=True)
+@parallel_kernel(blocks_in_last_argument)
 def batch_gradient(
     X, y, sample_weight, weight_total, coef, intercept, grad_coef, partial
 ):
@@ -78,7 +79,7 @@ def batch_gradient(
     return squares / weight_total, scale * residual_sum
 
 
-@_jit(parallel=True)
+@parallel_kernel(blocks_in_last_argument)
 def batch_gradient_multi(
     X, Y, sample_weight, weight_total, coef, intercept, grad_coef, grad_intercept,
     partial,
@@ -157,7 +158,7 @@ def rows_loss(X, Y, sample_weight, rows, coef, intercept, squares):
     return weights
 
 
-@_jit(parallel=True)
+@parallel_kernel(blocks_in_last_argument)
 def column_moments(X, sample_weight, mean, variance, partial):
     """Weighted mean and variance of every column of X in one parallel pass.
 
@@ -200,7 +201,7 @@ def column_moments(X, sample_weight, mean, variance, partial):
     return total_weight
 
 
-@_jit(parallel=True)
+@parallel_kernel(blocks_in_last_argument)
 def cross_products(X, Y, partial):
     """X^T Y and the column sums of X in one parallel pass (for the Gram strategy).
 
@@ -229,7 +230,7 @@ def cross_products(X, Y, partial):
                 acc[k, j] += X[i, j]
 
 
-@_jit(parallel=True)
+@parallel_kernel(lambda partial, steps: True)
 def spin_threads(partial, steps):
     """Keeps every thread busy for ``steps`` dependent multiply-adds (about 0.1 ms
     for 50,000): the benchmark harness wakes idle cores with it before timing."""
@@ -240,7 +241,7 @@ def spin_threads(partial, steps):
         partial[thread] = x
 
 
-@_jit(parallel=True)
+@parallel_kernel(blocks_in_last_argument)
 def streaming_read(X, partial):
     """Sum of every element of X in one streaming pass: the memory-bandwidth limit.
 
