@@ -39,6 +39,10 @@ DEFAULT_BATCH_SIZE = 32
 # The pure-Python loop runs about a million times slower than the kernels: it is
 # timed on this many rows (at most) and the time scaled up to all rows.
 LOOP_ROWS = 2000
+# The NumPy twins of the per-sample methods (SGD, SVRG) loop over samples in
+# Python, about 10 us a sample: timed on this many rows and scaled up, as the loops
+# (at 300,000 rows they took 12-13 s of the default benchmark's minute each).
+PER_SAMPLE_NUMPY_ROWS = 20_000
 
 
 def benchmark_step_size(X):
@@ -195,8 +199,9 @@ def _build_registry():
                        "a whole fit: sklearn LinearRegression", unit="fit"),
         Implementation("sgd", "compiled", _epoch_setup("sgd", "compiled"),
                        "one shuffled epoch, compiled"),
-        Implementation("sgd", "numpy", _epoch_setup("sgd", "numpy"),
-                       "Python loop over samples, NumPy rows"),
+        Implementation("sgd", "numpy",
+                       _epoch_setup("sgd", "numpy", PER_SAMPLE_NUMPY_ROWS),
+                       "Python loop over samples, NumPy rows", PER_SAMPLE_NUMPY_ROWS),
         Implementation("sgd", "loop", _epoch_setup("sgd", "loop", LOOP_ROWS),
                        "pure-Python loops", LOOP_ROWS),
         Implementation("sgd", "sklearn", _sklearn_sgd_setup,
@@ -210,8 +215,9 @@ def _build_registry():
                        "pure-Python loops", LOOP_ROWS),
         Implementation("svrg", "compiled", _svrg_setup("compiled"),
                        "inner epoch + fused full gradient, compiled"),
-        Implementation("svrg", "numpy", _svrg_setup("numpy"),
-                       "Python loop over samples, NumPy rows and gradient"),
+        Implementation("svrg", "numpy", _svrg_setup("numpy", PER_SAMPLE_NUMPY_ROWS),
+                       "Python loop over samples, NumPy rows and gradient",
+                       PER_SAMPLE_NUMPY_ROWS),
         Implementation("svrg", "loop", _svrg_setup("loop", LOOP_ROWS),
                        "pure-Python loops", LOOP_ROWS),
     ]  # fmt: skip
@@ -379,6 +385,9 @@ class MachineRecord:
     blas: list
     numba_threads: int
     openblas_env: dict = field(default_factory=dict)
+    llvm_cpu: str = ""
+    threading_layer: str | None = None
+    tuning: dict = field(default_factory=dict)
 
     def lines(self):
         blas = ", ".join(
@@ -393,7 +402,31 @@ class MachineRecord:
             f"Versions: {versions}",
             f"BLAS: {blas or 'not loaded'}; numba threads: {self.numba_threads}",
             f"OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE: {env}",
+            *self._tuning_lines(),
         ]
+
+    def _tuning_lines(self):
+        if not self.tuning:
+            return []
+        t = self.tuning
+        caches = ", ".join(f"{name.upper()} {_kib(size)}"
+                           for name, size in t["caches"].items())  # fmt: skip
+        return [
+            f"Tuned for: LLVM cpu {self.llvm_cpu or '?'}, numba threading layer "
+            f"{self.threading_layer or '?'}; caches per core {caches} "
+            f"({t['cache_source']})",
+            f"  -> two-thread epochs from {_kib(t['second_thread_from_bytes'])} of X, "
+            f"in chunks of {_kib(t['epoch_chunk_bytes'])}; prefetch "
+            f"{t['epoch_prefetch_rows']} rows ahead (epochs), "
+            f"{t['stream_prefetch_bytes']} bytes ahead (streaming passes)",
+        ]
+
+
+def _kib(size):
+    """1048576 -> '1 MB', 409600 -> '400 KB' (binary units)."""
+    if size >= 1 << 20 and size % (1 << 20) == 0:
+        return f"{size >> 20} MB"
+    return f"{size / 1024:.0f} KB"
 
 
 def _cpu_name():
@@ -405,6 +438,24 @@ def _cpu_name():
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def _llvm_cpu():
+    """The CPU name LLVM compiles the kernels for (e.g. znver4, sapphirerapids)."""
+    try:
+        import llvmlite.binding as llvm
+
+        return llvm.get_host_cpu_name()
+    except (ImportError, AttributeError, RuntimeError):
+        return ""
+
+
+def _launched_threading_layer():
+    """numba's threading layer, launched by one tiny parallel region if needed."""
+    if _kernels.JIT_DISABLED:
+        return None
+    _kernels.spin_threads(np.zeros(max(2, _kernels.get_num_threads())), 1)
+    return _kernels.threading_layer()
 
 
 def machine_record():
@@ -440,6 +491,9 @@ def machine_record():
             if info.get("user_api") == "blas"
         ],
         numba_threads=_kernels.get_num_threads(),
+        llvm_cpu=_llvm_cpu(),
+        threading_layer=_launched_threading_layer(),
+        tuning=_kernels.tuning(),
         openblas_env={
             name: os.environ[name]
             for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")

@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from . import _kernels, benchmark, solvers, time_to_solution
+from . import _kernels, benchmark, solvers, time_to_solution, warmup
 from ._fit_job import DataFileError, run_fit
 from ._report import Reporter
 from .datasets import make_regression
@@ -136,6 +136,22 @@ def build_parser():
         help="print only the machine record and the tables",
     )
 
+    warm = commands.add_parser(
+        "warmup",
+        help="compile the kernels of every solver into numba's cache, ahead of time",
+        description=(
+            "Fit small generated problems with every solver, per dtype, so that "
+            "later processes load the compiled kernels from numba's disk cache "
+            "instead of compiling them (run once after installing, e.g. in a "
+            "Dockerfile)."
+        ),
+    )
+    warm.add_argument("--solvers", type=_names(warmup.SOLVERS),
+                      default=list(warmup.SOLVERS))  # fmt: skip
+    warm.add_argument("--dtypes", type=_names(warmup.DTYPES),
+                      default=list(warmup.DTYPES))  # fmt: skip
+    warm.add_argument("--no-parallel", action="store_true",
+                      help="skip the parallel builds (big data only)")  # fmt: skip
     fit = commands.add_parser("fit", help="fit GDRegressor on a data file")
     fit.add_argument("data", help="a .csv, .parquet, .npy or .npz file")
     fit.add_argument("--target", help="target column (name; index for .npy/.npz)")
@@ -355,6 +371,16 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.command == "bench":
         run_bench(args)
+        return 0
+    if args.command == "warmup":
+        if _kernels.JIT_DISABLED:
+            print("fastgd warmup: NUMBA_DISABLE_JIT=1, nothing to compile.")
+            return 0
+        start = time.perf_counter()
+        print("Compiling fastgd's kernels into numba's cache:")
+        warmup.warmup(args.solvers, args.dtypes, parallel=not args.no_parallel,
+                      verbose=True)  # fmt: skip
+        print(f"Done in {time.perf_counter() - start:.1f} s.")
         return 0
     try:
         run_fit(args.data, args.target, solver=args.solver, save=args.save,

@@ -208,3 +208,12 @@ def test_plot_without_matplotlib_fails_before_the_run(monkeypatch):
     monkeypatch.setattr(plotting, "_pyplot", missing)
     with pytest.raises(SystemExit, match="--plot: plotting needs matplotlib"):
         main(["bench", "--sizes", "100x2", "--plot", "chart.png"])
+
+
+def test_warmup_command_compiles_and_reports(capsys):
+    from fastgd.cli import main
+
+    assert main(["warmup", "--solvers", "batch", "--dtypes", "float32",
+                 "--no-parallel"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert ("batch" in out and "float32" in out) or "nothing to compile" in out

@@ -181,13 +181,23 @@ def test_helper_chunk_rows_follows_row_size_and_cache_not_threads():
     big = np.lib.stride_tricks.as_strided(np.zeros(1), (1_000_000, 100), (0, 0))
     wide = np.lib.stride_tricks.as_strided(np.zeros(1), (200_000, 1000), (0, 0))
     narrow = np.lib.stride_tricks.as_strided(np.zeros(1), (5_000_000, 20), (0, 0))
+    from fastgd._kernels import memory
+
+    chunk_bytes = memory.HELPER_CHUNK_BYTES
+    assert chunk_bytes == int(0.4 * memory.CACHES["l2"])
     threads = _kernels.get_num_threads()
     try:
         for count in {1, min(2, _kernels.max_threads())}:
             _kernels.set_num_threads(count)
-            assert _kernels.helper_chunk_rows(big, big.shape[0]) == 512  # 400 KB
-            assert _kernels.helper_chunk_rows(wide, wide.shape[0]) == 51
-            assert _kernels.helper_chunk_rows(narrow, narrow.shape[0]) == 1024  # cap
+            assert _kernels.helper_chunk_rows(big, big.shape[0]) == min(
+                chunk_bytes // 800, memory.HELPER_MAX_CHUNK_ROWS
+            )
+            assert _kernels.helper_chunk_rows(wide, wide.shape[0]) == min(
+                chunk_bytes // 8000, memory.HELPER_MAX_CHUNK_ROWS
+            )
+            assert _kernels.helper_chunk_rows(narrow, narrow.shape[0]) == min(
+                chunk_bytes // 160, memory.HELPER_MAX_CHUNK_ROWS
+            )
             assert _kernels.helper_chunk_rows(big[:1000], 1000) == 0, "in cache"
             assert _kernels.helper_chunk_rows(big, 300) == 0, "one chunk: no helper"
     finally:
@@ -236,3 +246,25 @@ def test_cached_kernels_are_stamped_with_every_compiled_source():
         assert cache_file._source_stamp[1] == config.SOURCE_DIGEST
     edited = [Path(p) for p in config._COMPILED_SOURCES]
     assert config._source_digest(edited[:-1]) != config.SOURCE_DIGEST
+
+
+def test_cache_sizes_are_read_from_sysfs(tmp_path):
+    """The sysfs layout of Linux: data and unified caches by level, instruction
+    caches skipped, sizes in K or M."""
+    from fastgd._kernels import caches
+
+    for index, (level, kind, size) in enumerate(
+        [(1, "Data", "48K"), (1, "Instruction", "32K"), (2, "Unified", "2048K"),
+         (3, "Unified", "105M")]
+    ):  # fmt: skip
+        folder = tmp_path / f"index{index}"
+        folder.mkdir()
+        (folder / "level").write_text(f"{level}\n")
+        (folder / "type").write_text(f"{kind}\n")
+        (folder / "size").write_text(f"{size}\n")
+    assert caches._from_sysfs(tmp_path) == {
+        "l1d": 48 * 1024, "l2": 2 * 1024 * 1024, "l3": 105 * 1024 * 1024}  # fmt: skip
+    assert caches._from_sysfs(tmp_path / "missing") == {}
+    sizes, source = caches.cache_sizes()
+    assert set(sizes) == {"l1d", "l2", "l3"} and all(v > 0 for v in sizes.values())
+    assert source

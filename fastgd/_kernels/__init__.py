@@ -46,7 +46,9 @@ from .memory import (
     helper_chunk_rows,
     n_gradient_blocks,
     stream_prefetch_rows,
+    tuning,
 )
+from .parallel import threading_layer
 from .shuffling import shuffle
 from .steps import optimizer_delta, optimizer_step
 from .streaming import (
@@ -84,4 +86,6 @@ __all__ = [
     "spin_threads",
     "stream_prefetch_rows",
     "streaming_read",
+    "threading_layer",
+    "tuning",
 ]

@@ -7,6 +7,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .caches import cache_sizes
 from .config import JIT_DISABLED
 from .config import jit as _jit
 
@@ -28,14 +29,19 @@ STREAM_PREFETCH_MAX_ROWS = 8
 # the rows of chunk c+1 into its own cache, and then trains chunk c+1 itself: the
 # threads take turns, so every chunk is trained from the cache of the core that
 # fetched it. One core alone keeps too few cache misses in flight for random rows
-# (1,000,000 x 100 float64: 167 ms alone); a helper that only prefetched, with one
-# thread training everything from the other core's cache, took 110-122 ms; taking
-# turns 100-114 ms (float32: 61-65 -> 52-53 ms). 400 KB chunks beat 200 KB and
-# 800 KB-1.6 MB at n = 100; below HELPER_MIN_BYTES of X the rows stay in cache
-# and the second thread would only cost its synchronization.
-HELPER_CHUNK_BYTES = 512 * 800
+# (1,000,000 x 100 float64 on the Xeon: 167 ms alone); a helper that only
+# prefetched, with one thread training everything from the other core's cache,
+# took 110-122 ms; taking turns 100-114 ms (float32: 61-65 -> 52-53 ms).
+# Both sizes follow from this machine's per-core L2 (:mod:`.caches`): a chunk of
+# 0.4 L2 leaves room in L2 for the next chunk's rows arriving and the
+# coefficients (Xeon: 400 KB beat 200 KB and 800 KB-1.6 MB at n = 100; AMD EPYC,
+# also 1 MB of L2: 400 KB-1.6 MB within the noise, 97-106 ms best of 7); below
+# 4 L2 of X the rows stay in the two cores' caches and a second thread would
+# only cost its synchronization.
+CACHES, CACHE_SOURCE = cache_sizes()
+HELPER_CHUNK_BYTES = int(0.4 * CACHES["l2"])
 HELPER_MAX_CHUNK_ROWS = 1024
-HELPER_MIN_BYTES = 1 << 22
+HELPER_MIN_BYTES = 4 * CACHES["l2"]
 
 
 def _prefetch_intrinsic(locality):
@@ -140,3 +146,16 @@ def prefetch_positions(X, y, order, start, stop):
     for s in range(start, stop):
         prefetch(X, order[s])
         prefetch(y, order[s])
+
+
+def tuning():
+    """The memory constants in force on this machine and where they come from
+    (``fastgd bench`` prints them beside the CPU)."""
+    return dict(
+        caches={name: size for name, size in CACHES.items()},
+        cache_source=CACHE_SOURCE,
+        epoch_chunk_bytes=HELPER_CHUNK_BYTES,
+        second_thread_from_bytes=HELPER_MIN_BYTES,
+        epoch_prefetch_rows=PREFETCH_AHEAD,
+        stream_prefetch_bytes=STREAM_PREFETCH_BYTES,
+    )

@@ -1,0 +1,64 @@
+"""Compile the kernels a default fit needs into numba's disk cache, ahead of time.
+
+A fresh install, a new container or a CI job starts with an empty cache, and the
+first fit of each solver and dtype compiles its kernels (1-3 s each on a small
+problem; docs/performance.md). ``fastgd warmup`` (or :func:`warmup`) pays that
+once, for example in a Dockerfile right after ``pip install fastgd``: it fits
+small generated problems with every solver, for each dtype, once on data that
+runs the serial builds of the kernels and once on data big enough for their
+parallel builds. Later processes load the machine code from the cache (numba's
+``NUMBA_CACHE_DIR``, or ``__pycache__`` beside the package) in milliseconds.
+
+>>> seconds = warmup(solvers=("batch",), dtypes=("float64",), parallel=False)
+>>> seconds["batch", "float64"] >= 0
+True
+"""
+
+import time
+import warnings
+
+import numpy as np
+
+from . import _kernels
+from .datasets import make_regression
+
+SOLVERS = ("sgd", "minibatch", "batch", "svrg")
+DTYPES = ("float64", "float32")
+SMALL_ROWS = 500
+# Rows for the parallel builds: at least two fixed row blocks, and X past the size
+# from which epochs use a second thread (both depend on the machine).
+PARALLEL_FEATURES = 32
+
+
+def _parallel_rows(dtype):
+    row_bytes = PARALLEL_FEATURES * np.dtype(dtype).itemsize
+    by_bytes = -(-_kernels.HELPER_MIN_BYTES // row_bytes) + 1
+    return max(2 * _kernels.ROWS_PER_BLOCK, by_bytes)
+
+
+def warmup(solvers=SOLVERS, dtypes=DTYPES, parallel=True, verbose=False):
+    """Fit every solver once per dtype so its kernels are compiled and cached.
+
+    Returns {(solver, dtype): seconds}. With ``parallel`` (and more than one numba
+    thread) a second fit on a larger problem compiles the parallel builds too.
+    """
+    from .linear_model import GDRegressor
+
+    seconds = {}
+    for dtype in dtypes:
+        problems = [SMALL_ROWS]
+        if parallel and _kernels.get_num_threads() > 1:
+            problems.append(_parallel_rows(dtype))
+        data = [make_regression(m, PARALLEL_FEATURES, dtype=dtype, random_state=0)[:2]
+                for m in problems]  # fmt: skip
+        for solver in solvers:
+            start = time.perf_counter()
+            for X, y in data:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # max_iter is kept short
+                    GDRegressor(solver=solver, max_iter=3, random_state=0).fit(X, y)
+            seconds[solver, dtype] = time.perf_counter() - start
+            if verbose:
+                print(f"  {solver:10s} {dtype:8s} {seconds[solver, dtype]:6.2f} s",
+                      flush=True)  # fmt: skip
+    return seconds
