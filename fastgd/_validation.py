@@ -109,8 +109,12 @@ def _check_finite(X, name):
     if _kernels.JIT_DISABLED:  # the kernel would run as Python loops
         assert_all_finite(X, input_name=name)
         return
-    blocks = np.empty(_kernels.n_gradient_blocks(X.shape[0]))
-    if not np.isfinite(_kernels.streaming_read(X, blocks)):
+    n_blocks = _kernels.n_gradient_blocks(X.shape[0])
+    if n_blocks == 1:  # nothing to share out: NumPy's sum, no kernel to compile
+        total = np.sum(X, dtype=np.float64)
+    else:
+        total = _kernels.streaming_read(X, np.empty(n_blocks))
+    if not np.isfinite(total):
         assert_all_finite(X, input_name=name)
 
 

@@ -6,11 +6,14 @@ what outlives a call and the epoch loop live in :mod:`fastgd._training`. One ker
 call is one epoch (SGD, mini-batch) or one full pass (batch gradient), so Python
 overhead is noise next to the O(m*n) work.
 
-By job: :mod:`.config` (numba options, cache, threads), :mod:`.memory` (prefetch,
-chunking, fixed row blocks), :mod:`.shuffling` (seeded shuffle), :mod:`.streaming`
-(passes that read X once: batch gradient, moments, cross products),
-:mod:`.steps` (per-row updates and the optimizer rules), :mod:`.epochs` (the
-shuffled epochs and their two-thread driver).
+By job: :mod:`.config` (numba options, cache, threads, the tbb runtime),
+:mod:`.parallel` (each parallel kernel's serial and parallel builds, and which
+runs: safe under fork() and concurrent threads), :mod:`.caches` (this CPU's cache
+sizes), :mod:`.memory` (prefetch, chunking, fixed row blocks, derived from the
+caches), :mod:`.shuffling` (seeded shuffle), :mod:`.streaming` (passes that read X
+once: batch gradient, moments, cross products), :mod:`.steps` (per-row updates and
+the optimizer rules), :mod:`.epochs` (the shuffled epochs and their two-thread
+driver).
 
 Conventions shared by all kernels
 ---------------------------------
