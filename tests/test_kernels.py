@@ -184,7 +184,7 @@ def test_helper_chunk_rows_follows_row_size_and_cache_not_threads():
     from fastgd._kernels import memory
 
     chunk_bytes = memory.HELPER_CHUNK_BYTES
-    assert chunk_bytes == int(0.4 * memory.CACHES["l2"])
+    assert chunk_bytes == memory.CACHES["l2"] // 5
     threads = _kernels.get_num_threads()
     try:
         for count in {1, min(2, _kernels.max_threads())}:
@@ -199,7 +199,8 @@ def test_helper_chunk_rows_follows_row_size_and_cache_not_threads():
                 chunk_bytes // 160, memory.HELPER_MAX_CHUNK_ROWS
             )
             assert _kernels.helper_chunk_rows(big[:1000], 1000) == 0, "in cache"
-            assert _kernels.helper_chunk_rows(big, 300) == 0, "one chunk: no helper"
+            rows = min(chunk_bytes // 800, memory.HELPER_MAX_CHUNK_ROWS)
+            assert _kernels.helper_chunk_rows(big, rows) == 0, "one chunk: no helper"
     finally:
         _kernels.set_num_threads(threads)
 

@@ -17,6 +17,7 @@ it can, with two fastgd-specific choices:
 import ctypes
 import hashlib
 import importlib.metadata
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -36,7 +37,8 @@ _TBB_LIBRARY_NAMES = ("libtbb.so.12", "libtbb.12.dylib")
 
 def load_pip_tbb():
     """Load the TBB runtime of the ``tbb`` pip package, if installed, so numba can
-    use its tbb threading layer (safe under fork() and concurrent threads).
+    use its tbb threading layer (safe under fork() and concurrent threads) when
+    asked for it.
 
     The package puts libtbb in ``<prefix>/lib``, which the dynamic loader does not
     search in a virtual environment, so numba would quietly fall back to omp or
@@ -58,7 +60,24 @@ def load_pip_tbb():
     return None
 
 
-TBB_LOADED = None if JIT_DISABLED or sys.platform == "win32" else load_pip_tbb()
+def _tbb_requested():
+    """Whether numba was told to prefer tbb (NUMBA_THREADING_LAYER=tbb, "safe" or
+    "threadsafe", or a priority list starting with tbb). fastgd does not load it
+    otherwise: an SGD epoch runs one short parallel region per chunk, and on tbb
+    it measured about 25% slower than on omp (docs/performance.md)."""
+    layer = str(numba.config.THREADING_LAYER).lower()
+    priority = list(getattr(numba.config, "THREADING_LAYER_PRIORITY", []))
+    explicit_priority = "NUMBA_THREADING_LAYER_PRIORITY" in os.environ
+    return layer in ("tbb", "safe", "threadsafe") or (
+        layer == "default" and explicit_priority and priority[:1] == ["tbb"]
+    )
+
+
+TBB_LOADED = (
+    load_pip_tbb()
+    if not JIT_DISABLED and sys.platform != "win32" and _tbb_requested()
+    else None
+)
 NUMBA_VERSION = numba.__version__
 
 _PACKAGE = Path(__file__).resolve().parent

@@ -32,16 +32,17 @@ STREAM_PREFETCH_MAX_ROWS = 8
 # (1,000,000 x 100 float64 on the Xeon: 167 ms alone); a helper that only
 # prefetched, with one thread training everything from the other core's cache,
 # took 110-122 ms; taking turns 100-114 ms (float32: 61-65 -> 52-53 ms).
-# Both sizes follow from this machine's per-core L2 (:mod:`.caches`): a chunk of
-# 0.4 L2 leaves room in L2 for the next chunk's rows arriving and the
-# coefficients (Xeon: 400 KB beat 200 KB and 800 KB-1.6 MB at n = 100; AMD EPYC,
-# also 1 MB of L2: 400 KB-1.6 MB within the noise, 97-106 ms best of 7); below
-# 4 L2 of X the rows stay in the two cores' caches and a second thread would
-# only cost its synchronization.
+# Both sizes follow from this machine's per-core L2 (:mod:`.caches`). A chunk of
+# L2 / 5 leaves room in L2 for the next chunk's rows arriving and the
+# coefficients: on the Xeon (2 MB of L2) 400 KB beat 200 KB and 800 KB-1.6 MB at
+# n = 100; on the AMD EPYC (1 MB of L2) 200 KB-1.6 MB measured alike, within the
+# noise (1,000,000 x 100, best of 9: 94-96 ms float64, 53-63 ms float32). Below
+# the two cores' L2 together (the Xeon's measured 4 MB) the rows stay in cache and
+# a second thread would only cost its synchronization.
 CACHES, CACHE_SOURCE = cache_sizes()
-HELPER_CHUNK_BYTES = int(0.4 * CACHES["l2"])
+HELPER_CHUNK_BYTES = CACHES["l2"] // 5
 HELPER_MAX_CHUNK_ROWS = 1024
-HELPER_MIN_BYTES = 4 * CACHES["l2"]
+HELPER_MIN_BYTES = 2 * CACHES["l2"]
 
 
 def _prefetch_intrinsic(locality):
