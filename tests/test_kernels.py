@@ -156,6 +156,24 @@ def test_batch_gradient_matches_numpy_for_any_shape(m, n, k, single, seed):
     assert loss == pytest.approx(expected[2], rel=1e-10)
 
 
+def test_import_loads_neither_scikit_learn_nor_numba():
+    """``import fastgd`` is fast: the heavy imports wait for first use, and the
+    public names still resolve (``fastgd.minimize`` is the function)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, fastgd\n"
+        "print(sorted(m for m in ('sklearn', 'numba', 'scipy') if m in sys.modules))\n"
+        "print(callable(fastgd.minimize), fastgd.GDRegressor.__name__,\n"
+        "      sorted(set(fastgd.__all__) - set(dir(fastgd))))\n"
+    )
+    finished = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert finished.stdout.split("\n")[:2] == ["[]", "True GDRegressor []"]
+
+
 def test_import_compiles_nothing():
     """A fresh ``import fastgd`` leaves every kernel uncompiled (compilation, or
     loading numba's cache, happens on first use)."""
