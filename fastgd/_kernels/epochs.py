@@ -348,8 +348,9 @@ def _run_epoch_one_thread(X, y, sample_weight, standardization, model, averaging
 
     Plain Python calling the compiled shuffle and row loop: one Python call an
     epoch, and on a fresh install a small fit compiles only the row loop it runs,
-    not two jitted layers around it (1,000 ms less of numba's time to compile at
-    n = 10)."""
+    not two jitted layers around it (the first sgd fit on ``load_diabetes``:
+    4.1 -> 2.6 s). Chunked data runs the two-thread driver's serial build, so
+    its rounding is that of two threads."""
     if options[1] > 0:  # the same chunks as on two threads (the same rounding)
         return _run_epoch_chunks_serially(X, y, sample_weight, standardization,
                                           model, averaging, optimizer, drift,
