@@ -440,16 +440,6 @@ def _cpu_name():
     return platform.processor() or platform.machine()
 
 
-def _llvm_cpu():
-    """The CPU name LLVM compiles the kernels for (e.g. znver4, sapphirerapids)."""
-    try:
-        import llvmlite.binding as llvm
-
-        return llvm.get_host_cpu_name()
-    except (ImportError, AttributeError, RuntimeError):
-        return ""
-
-
 def _launched_threading_layer():
     """numba's threading layer, launched by one tiny parallel region if needed."""
     if _kernels.JIT_DISABLED:
@@ -491,7 +481,7 @@ def machine_record():
             if info.get("user_api") == "blas"
         ],
         numba_threads=_kernels.get_num_threads(),
-        llvm_cpu=_llvm_cpu(),
+        llvm_cpu=_kernels.llvm_cpu_name(),
         threading_layer=_launched_threading_layer(),
         tuning=_kernels.tuning(),
         openblas_env={

@@ -19,18 +19,18 @@ import warnings
 
 import numpy as np
 
-from . import _kernels
+from . import _kernels, _training
 from .datasets import make_regression
 
-SOLVERS = ("sgd", "minibatch", "batch", "svrg")
+SOLVERS = _training.SOLVERS
 DTYPES = ("float64", "float32")
 SMALL_ROWS = 500
-# Rows for the parallel builds: at least two fixed row blocks, and X past the size
-# from which epochs use a second thread (both depend on the machine).
 PARALLEL_FEATURES = 32
 
 
 def _parallel_rows(dtype):
+    """Rows for the parallel builds: at least two fixed row blocks, and X past the
+    size from which epochs use a second thread (both depend on the machine)."""
     row_bytes = PARALLEL_FEATURES * np.dtype(dtype).itemsize
     by_bytes = -(-_kernels.HELPER_MIN_BYTES // row_bytes) + 1
     return max(2 * _kernels.ROWS_PER_BLOCK, by_bytes)

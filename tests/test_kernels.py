@@ -156,30 +156,32 @@ def test_batch_gradient_matches_numpy_for_any_shape(m, n, k, single, seed):
     assert loss == pytest.approx(expected[2], rel=1e-10)
 
 
-def test_import_loads_neither_scikit_learn_nor_numba():
-    """``import fastgd`` is fast: the heavy imports wait for first use, and the
-    public names still resolve (``fastgd.minimize`` is the function)."""
+def _fresh_python(code):
+    """stdout of ``code`` run by a new Python process (nothing imported yet)."""
     import subprocess
     import sys
 
+    finished = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    return finished.stdout
+
+
+def test_import_loads_neither_scikit_learn_nor_numba():
+    """``import fastgd`` is fast: the heavy imports wait for first use, and the
+    public names still resolve (``fastgd.minimize`` is the function)."""
     code = (
         "import sys, fastgd\n"
         "print(sorted(m for m in ('sklearn', 'numba', 'scipy') if m in sys.modules))\n"
         "print(callable(fastgd.minimize), fastgd.GDRegressor.__name__,\n"
         "      sorted(set(fastgd.__all__) - set(dir(fastgd))))\n"
     )
-    finished = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    assert finished.stdout.split("\n")[:2] == ["[]", "True GDRegressor []"]
+    assert _fresh_python(code).split("\n")[:2] == ["[]", "True GDRegressor []"]
 
 
 def test_import_compiles_nothing():
     """A fresh ``import fastgd`` leaves every kernel uncompiled (compilation, or
     loading numba's cache, happens on first use)."""
-    import subprocess
-    import sys
-
     code = (
         "import fastgd, fastgd._kernels as k\n"
         "names = ['batch_gradient', 'batch_gradient_multi', 'run_epoch',\n"
@@ -187,10 +189,7 @@ def test_import_compiles_nothing():
         "         'cross_products', 'optimizer_step', 'optimizer_delta']\n"
         "print(sum(len(k.compiled_signatures(getattr(k, n))) for n in names))\n"
     )
-    finished = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    assert finished.stdout.strip() == "0"
+    assert _fresh_python(code).strip() == "0"
 
 
 def test_helper_chunk_rows_follows_row_size_and_cache_not_threads():

@@ -38,6 +38,7 @@ from .config import (
     NUMBA_VERSION,
     compiled_signatures,
     get_num_threads,
+    llvm_cpu_name,
     max_threads,
     set_num_threads,
 )
@@ -78,6 +79,7 @@ __all__ = [
     "cross_products",
     "get_num_threads",
     "helper_chunk_rows",
+    "llvm_cpu_name",
     "max_threads",
     "n_gradient_blocks",
     "optimizer_delta",

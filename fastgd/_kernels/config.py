@@ -142,6 +142,16 @@ def compiled_signatures(kernel):
             for signature in getattr(build, "signatures", [])]  # fmt: skip
 
 
+def llvm_cpu_name():
+    """The CPU LLVM compiles the kernels for (e.g. znver4, sapphirerapids)."""
+    try:
+        import llvmlite.binding as llvm
+
+        return llvm.get_host_cpu_name()
+    except (ImportError, AttributeError, RuntimeError):
+        return ""
+
+
 def get_num_threads():
     """Number of threads the parallel kernels use."""
     return numba.get_num_threads()

@@ -86,7 +86,9 @@ class ParallelKernel:
         return self.serial, self.parallel
 
     def __call__(self, *args):
-        if _serial_only or numba.get_num_threads() < 2 or not self.uses_threads(*args):
+        # The size test first: asking numba for its threads launches the layer,
+        # which small work never needs.
+        if _serial_only or not self.uses_threads(*args) or numba.get_num_threads() < 2:
             return self.serial(*args)
         if threading_layer() in THREAD_SAFE_LAYERS:
             return self.parallel(*args)
