@@ -13,12 +13,13 @@ import numpy as np
 FLOAT_DTYPES = (np.float64, np.float32)
 
 
-def reject_unusable_dtype(array, name):
-    """TypeError for sparse, boolean and string data; ValueError for complex."""
-    if hasattr(array, "tocsr") or hasattr(array, "sparse"):
+def reject_unusable_dtype(array, name, sparse_ok=False):
+    """TypeError for boolean and string data, and for sparse data unless
+    ``sparse_ok``; ValueError for complex."""
+    if not sparse_ok and (hasattr(array, "tocsr") or hasattr(array, "sparse")):
         raise TypeError(
-            f"{name} is a sparse matrix; fastgd needs dense data. Convert it with "
-            f"{name}.toarray() if it fits in memory."
+            f"{name} is a sparse matrix, which is accepted as X only; pass "
+            f"{name}.toarray()."
         )
     dtype = getattr(array, "dtype", None)
     if dtype is None or not isinstance(dtype, np.dtype):
@@ -76,6 +77,18 @@ def check_data(X, y):
                 "numbers first."
             ) from exc
         raise
+    y = check_targets(y, X.shape[0], X.dtype.newbyteorder("="))
+    X = _as_kernel_array(X, X.dtype.newbyteorder("="))
+    _check_finite(X, "X")
+    return X, y
+
+
+def check_targets(y, n_samples, dtype):
+    """y as a read-only C-contiguous array of ``dtype``, (m,) or (m, k), finite,
+    with one row per sample of X."""
+    from sklearn.utils.validation import check_array
+
+    reject_unusable_dtype(y, "y")
     y = check_array(y, dtype=None, ensure_2d=False, input_name="y")
     if y.dtype.kind not in "fiu":
         raise TypeError(f"y must be numeric, got dtype {y.dtype}.")
@@ -83,15 +96,12 @@ def check_data(X, y):
         raise ValueError(
             f"y must have shape (n_samples,) or (n_samples, n_targets), got {y.shape}."
         )
-    if y.shape[0] != X.shape[0]:
+    if y.shape[0] != n_samples:
         raise ValueError(
-            f"X has {X.shape[0]} samples but y has {y.shape[0]}; they must have the "
+            f"X has {n_samples} samples but y has {y.shape[0]}; they must have the "
             "same number of rows."
         )
-    X = _as_kernel_array(X, X.dtype.newbyteorder("="))
-    y = _as_kernel_array(y, X.dtype)
-    _check_finite(X, "X")
-    return X, y
+    return _as_kernel_array(y, dtype)
 
 
 def _check_finite(X, name):

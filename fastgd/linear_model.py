@@ -9,6 +9,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _training, optimizers, schedules
 from ._validation import FLOAT_DTYPES, check_alpha, check_int, reject_unusable_dtype
+from .sources import SparseSource, is_sparse
 
 SOLVERS = ("auto", *_training.SOLVERS)
 PENALTIES = (None, "l2")
@@ -261,7 +262,7 @@ default="sgd"
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags
 
     # ------------------------------------------------------------------ checks
@@ -271,9 +272,11 @@ default="sgd"
         if self.solver != "auto":
             return self.solver
         tol = self.tol if isinstance(self.tol, numbers.Real) else None
+        source = X if isinstance(X, SparseSource) else None
         return _training.choose_solver(
-            X.shape[0], X.shape[1], X.dtype, sample_weight is not None, tol
-        )
+            X.shape[0], X.shape[1], X.dtype, sample_weight is not None, tol,
+            source=source,
+        )  # fmt: skip
 
     def _average(self, solver):
         """``average``, with "auto" resolved: averaging with a constant step where
@@ -313,8 +316,17 @@ default="sgd"
         return _training.make_spec(solver, **{**options, **overrides})
 
     def _validate_data(self, X, y, reset):
-        reject_unusable_dtype(X, "X")
+        """(X, y) checked and converted: dense X as an array, sparse X as a
+        :class:`~fastgd.sources.SparseSource` holding y (then None)."""
+        reject_unusable_dtype(X, "X", sparse_ok=True)
         reject_unusable_dtype(y, "y")
+        if is_sparse(X):
+            # scikit-learn's checks of n_features_in_ and y; the matrix itself is
+            # checked and converted (once, never in place) by the source.
+            validate_data(self, X, y, reset=reset, accept_sparse=True, dtype=None,
+                          multi_output=True, y_numeric=True,
+                          ensure_all_finite=False)  # fmt: skip
+            return SparseSource(X, y), None
         # NaN/inf are checked once, by the data source: checking here too would
         # scan X twice.
         return validate_data(
@@ -403,9 +415,10 @@ default="sgd"
         X, y = self._validate_data(X, y, reset=first)
         solver = self._resolve_solver(X, sample_weight) if first else self.solver_
         spec = self._spec(solver, max_iter=1, tol=None, early_stopping=False)
-        if not first and self._state["coef"].shape != (X.shape[1], *y.shape[1:]):
+        targets = X.targets if y is None else y
+        if not first and self._state["coef"].shape != (X.shape[1], *targets.shape[1:]):
             raise ValueError(
-                f"partial_fit got y of shape {y.shape[1:] or '(n_samples,)'} per "
+                f"partial_fit got y of shape {targets.shape[1:] or '(n_samples,)'} per "
                 "sample, but the model was fitted with a different number of "
                 "targets; keep the targets' shape across calls."
             )
@@ -432,8 +445,9 @@ default="sgd"
         ndarray of shape (n_samples,) or (n_samples, n_targets)
         """
         check_is_fitted(self)
-        reject_unusable_dtype(X, "X")
-        X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
+        reject_unusable_dtype(X, "X", sparse_ok=True)
+        X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES,
+                          accept_sparse=("csr", "csc"))  # fmt: skip
         coef = self.coef_.astype(X.dtype, copy=False)
         return X @ coef.T + self.intercept_.astype(X.dtype, copy=False).reshape(
             (-1,) if coef.ndim == 1 else (1, -1)

@@ -102,9 +102,36 @@ def batch_gradient_loop(X, y, coef, intercept, sample_weight=None):
     return grad_coef, grad_intercept, squares / (total_weight * k)
 
 
+def batch_gradient_sparse_loop(X, y, coef, intercept, sample_weight=None):
+    """:func:`batch_gradient_loop` for a SciPy CSR matrix: loops over each row's
+    stored entries (``X.indptr``, ``X.indices``, ``X.data``), duplicates summed."""
+    Y, C, b = _as_columns(y, coef, intercept)
+    m, n = X.shape
+    k = Y.shape[1]
+    grad = [[0.0] * k for _ in range(n)]
+    grad_b = [0.0] * k
+    squares = 0.0
+    total_weight = 0.0
+    for i in range(m):
+        weight = float(_weight(sample_weight, i))
+        total_weight += weight
+        entries = range(X.indptr[i], X.indptr[i + 1])
+        for c in range(k):
+            r = float(b[c]) - float(Y[i, c])
+            for p in entries:
+                r += float(X.data[p]) * float(C[X.indices[p], c])
+            for p in entries:
+                grad[X.indices[p]][c] += weight * r * float(X.data[p])
+            grad_b[c] += weight * r
+            squares += weight * r * r
+    grad_coef = np.array(grad).reshape(coef.shape) * (2.0 / total_weight)
+    grad_intercept = np.array(grad_b) * (2.0 / total_weight)
+    return grad_coef, grad_intercept, squares / (total_weight * k)
+
+
 def batch_gradient_numpy(X, y, coef, intercept, sample_weight=None):
-    """Batch gradient on BLAS: 2/W X^T (w (X theta + b - y)); returns as the loop
-    one."""
+    """Batch gradient on BLAS (on SciPy's sparse products for a sparse X):
+    2/W X^T (w (X theta + b - y)); returns as the loop one."""
     m = X.shape[0]
     # Work in X's dtype, as a NumPy user would: mixing in float64 would copy X.
     residual = X @ coef.astype(X.dtype, copy=False) - y

@@ -13,7 +13,7 @@ sizes), :mod:`.memory` (prefetch, chunking, fixed row blocks, derived from the
 caches), :mod:`.shuffling` (seeded shuffle), :mod:`.streaming` (passes that read X
 once: batch gradient, moments, cross products), :mod:`.steps` (per-row updates and
 the optimizer rules), :mod:`.epochs` (the shuffled epochs and their two-thread
-driver).
+driver), :mod:`.sparse` (the same passes and epochs on a CSR matrix).
 
 Conventions shared by all kernels
 ---------------------------------
@@ -54,6 +54,10 @@ from .memory import (
 )
 from .parallel import threading_layer
 from .shuffling import shuffle
+from .sparse import has_duplicates, sparse_column_moments, sparse_gradient, sparse_gram
+from .sparse import lazy_epoch as sparse_lazy_epoch
+from .sparse import optimizer_epoch as sparse_optimizer_epoch
+from .sparse import sparse_rows_loss
 from .steps import optimizer_delta, optimizer_step
 from .streaming import (
     batch_gradient,
@@ -78,6 +82,7 @@ __all__ = [
     "compiled_signatures",
     "cross_products",
     "get_num_threads",
+    "has_duplicates",
     "helper_chunk_rows",
     "llvm_cpu_name",
     "max_threads",
@@ -88,6 +93,12 @@ __all__ = [
     "run_epoch",
     "set_num_threads",
     "shuffle",
+    "sparse_column_moments",
+    "sparse_gradient",
+    "sparse_gram",
+    "sparse_lazy_epoch",
+    "sparse_optimizer_epoch",
+    "sparse_rows_loss",
     "spin_threads",
     "stream_prefetch_rows",
     "streaming_read",

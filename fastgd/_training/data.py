@@ -170,19 +170,71 @@ _AUTO_SAMPLE_ELEMENTS = 1_000_000
 _AUTO_MARGIN = 1.2
 
 
+class CentredSparseRows:
+    """Rows in z units, Z = (X - shift) * scale, for a CSR sample X: the
+    products the curvature and the excess estimate need, without forming Z
+    (centring makes it dense)."""
+
+    def __init__(self, X, shift, scale):
+        self.X = X
+        self.shift = shift.astype(np.float64)
+        self.scale = scale.astype(np.float64)
+        self.shape = X.shape
+
+    def dot(self, vector):
+        """Z @ vector."""
+        scaled = self.scale * vector
+        return self.X @ scaled - self.shift @ scaled
+
+    def transpose_dot(self, vector):
+        """Z^T @ vector."""
+        return self.scale * (self.X.T @ vector - self.shift * vector.sum())
+
+    def squared_row_norms(self):
+        """|z_i|^2 per row: the stored entries' terms corrected for the centring
+        of the columns they hold, plus |shift * scale|^2."""
+        X = self.X.tocoo()
+        stored = (X.data - self.shift[X.col]) * self.scale[X.col]
+        moved = self.shift[X.col] * self.scale[X.col]
+        per_row = np.bincount(X.row, stored**2 - moved**2, minlength=X.shape[0])
+        return per_row + float(np.sum((self.shift * self.scale) ** 2))
+
+    def weighted_products(self, w):
+        """(Z^T W Z as a dense (n, n) array, Z^T w)."""
+        X, shift = self.X, self.shift
+        gram = np.asarray((X.T @ X.multiply(w[:, None]).tocsr()).todense())
+        xw = X.T @ w
+        gram -= np.outer(xw, shift) + np.outer(shift, xw)
+        gram += w.sum() * np.outer(shift, shift)
+        gram *= np.outer(self.scale, self.scale)
+        return gram, self.transpose_dot(w)
+
+
+def weighted_products(Z, w):
+    """(Z^T W Z, Z^T w) for a sample of rows in z units (dense or sparse)."""
+    if isinstance(Z, CentredSparseRows):
+        return Z.weighted_products(w)
+    return (Z * w[:, None]).T @ Z, Z.T @ w
+
+
 def sample_rows(data, min_rows=1000):
-    """(Z, w): an evenly spaced sample of rows in z units (a float64 copy) and their
-    weights normalized to sum to 1; at least ``min_rows`` rows (all when there
-    are fewer) and otherwise a million elements."""
-    m, n = data.source.shape
-    n_rows = int(min(m, max(min_rows, _AUTO_SAMPLE_ELEMENTS // n)))
+    """(Z, w): an evenly spaced sample of rows in z units and their weights
+    normalized to sum to 1; at least ``min_rows`` rows (all when there are fewer)
+    and otherwise a million stored elements. Z is a float64 copy, or for a sparse
+    source a :class:`CentredSparseRows` over a copy of the rows' entries."""
+    m = data.source.shape[0]
+    n_rows = int(min(m, max(min_rows,
+                            _AUTO_SAMPLE_ELEMENTS // data.source.row_elements)))  # fmt: skip
     cached = data.cache.get("sample")
     if cached is not None and cached[0] == n_rows:
         return cached[1]
     rows = np.unique(np.linspace(0, m - 1, n_rows).astype(np.int64))
     Z = data.source.take_rows(rows)
-    Z -= data.shift
-    Z *= data.scale
+    if isinstance(Z, np.ndarray):
+        Z -= data.shift
+        Z *= data.scale
+    else:
+        Z = CentredSparseRows(Z, data.shift, data.scale)
     w = np.broadcast_to(data.sample_weight, (m,))[rows].astype(np.float64)
     # eta0="auto" and the excess estimate read the same sample: drawn once.
     data.cache["sample"] = (n_rows, (Z, w / w.sum()))
@@ -196,15 +248,20 @@ def curvature(data, fit_intercept, max_iter=100, rtol=1e-4):
     :func:`sample_rows`) and power iteration."""
     n = data.n_features
     Z, w = sample_rows(data)
+    if isinstance(Z, CentredSparseRows):
+        dot, transpose_dot, norms = Z.dot, Z.transpose_dot, Z.squared_row_norms()
+    else:
+        dot, transpose_dot = Z.__matmul__, Z.T.__matmul__
+        norms = np.einsum("ij,ij->i", Z, Z)
     ones = 1.0 if fit_intercept else 0.0
-    row_norm = float(w @ np.einsum("ij,ij->i", Z, Z)) + ones
+    row_norm = float(w @ norms) + ones
     vector = np.random.default_rng(0).normal(size=n + 1)
     vector[n] *= ones
     eigenvalue = 0.0
     for _ in range(max_iter):
         vector /= np.linalg.norm(vector)
-        weighted = w * (Z @ vector[:n] + ones * vector[n])
-        product = np.append(Z.T @ weighted, ones * weighted.sum())
+        weighted = w * (dot(vector[:n]) + ones * vector[n])
+        product = np.append(transpose_dot(weighted), ones * weighted.sum())
         previous, eigenvalue = eigenvalue, float(vector @ product)
         vector = product
         if abs(eigenvalue - previous) <= rtol * abs(eigenvalue):

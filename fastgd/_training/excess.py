@@ -19,7 +19,7 @@ exactly.
 
 import numpy as np
 
-from .data import sample_rows
+from .data import sample_rows, weighted_products
 
 # Rows of the Hessian sample: at least this many times the parameters.
 ROWS_PER_PARAMETER = 4
@@ -48,10 +48,11 @@ class ExcessEstimate:
         n = data.n_features
         Z, w = sample_rows(data, ROWS_PER_PARAMETER * (n + 1))
         ones = 1.0 if fit_intercept else 0.0
-        augmented = np.empty((Z.shape[0], n + 1))
-        augmented[:, :n] = Z
-        augmented[:, n] = ones
-        hessian = (augmented * w[:, None]).T @ augmented
+        # the Hessian of [Z, ones], without stacking the column of ones
+        hessian = np.empty((n + 1, n + 1))
+        hessian[:n, :n], column = weighted_products(Z, w)
+        hessian[:n, n] = hessian[n, :n] = ones * column
+        hessian[n, n] = ones * ones * w.sum()
         hessian[np.arange(n), np.arange(n)] += alpha
         if not fit_intercept:
             hessian[n, n] = 1.0

@@ -68,7 +68,7 @@ def min_iterations(max_iter, tol):
 
 
 def plan_batch_strategy(n_samples, n_features, n_targets, dtype, weighted, max_iter,
-                        tol):  # fmt: skip
+                        tol, gram_passes=None):  # fmt: skip
     """The :class:`BatchPlan` for strategy="auto" (see the module docstring).
 
     >>> plan_batch_strategy(1_000_000, 100, 1, "float64", False, 1000, 1e-8)
@@ -82,7 +82,9 @@ def plan_batch_strategy(n_samples, n_features, n_targets, dtype, weighted, max_i
     saved = 1.0 - n_features * n_targets / n_samples
     if saved <= 0:
         return BatchPlan("pass")
-    break_even = math.ceil(gram_cost_in_passes(n_features, dtype, weighted) / saved)
+    if gram_passes is None:
+        gram_passes = gram_cost_in_passes(n_features, dtype, weighted)
+    break_even = math.ceil(gram_passes / saved)
     if min_iterations(max_iter, tol) >= break_even:
         return BatchPlan("gram")
     if max_iter > break_even:
@@ -100,7 +102,8 @@ def resolve_batch_strategy(strategy, impl, data, max_iter, tol):
         return BatchPlan("pass")
     weighted = data.sample_weight.shape[0] != 1
     return plan_batch_strategy(len(data.train_rows), data.n_features, data.n_targets,
-                               data.dtype, weighted, max_iter, tol)  # fmt: skip
+                               data.dtype, weighted, max_iter, tol,
+                               data.source.gram_passes(weighted))  # fmt: skip
 
 
 # --------------------------------------------------------------------------- #
@@ -132,10 +135,13 @@ def epoch_cost_in_passes(n_features):
 
 
 def solver_costs(n_samples, n_features, dtype="float64",
-                 weighted=False, tol=1e-4, gram=True):  # fmt: skip
+                 weighted=False, tol=1e-4, gram=True, source=None):  # fmt: skip
     """Estimated passes over X for each solver to reach a relative excess loss
-    of ``tol`` (see :func:`choose_solver`)."""
-    epoch = epoch_cost_in_passes(n_features)
+    of ``tol`` (see :func:`choose_solver`). A sparse ``source`` prices an epoch
+    by its stored entries a row and X^T X by its own estimate."""
+    epoch = epoch_cost_in_passes(
+        n_features if source is None else source.row_elements
+    )
     tol = 1e-4 if tol is None or tol <= 0 else tol
     # SVRG: the warm-start epoch, averaged over its second half (about
     # 2 (n + 1) / m of relative excess), then units until tol, then a pass.
@@ -143,7 +149,10 @@ def solver_costs(n_samples, n_features, dtype="float64",
     units = max(0, math.ceil(math.log(start / tol, SVRG_CONTRACTION)))
     costs = {"svrg": epoch * (1.0 + AVERAGING_COST / 2) + units * (epoch + 1.0) + 1}
     if gram and n_features <= min(n_samples - 1, MAX_GRAM_FEATURES):
-        costs["batch"] = gram_cost_in_passes(n_features, dtype, weighted)
+        passes = None if source is None else source.gram_passes(weighted)
+        if passes is None:
+            passes = gram_cost_in_passes(n_features, dtype, weighted)
+        costs["batch"] = passes
     # Averaged SGD's relative excess after A averaged epochs is about
     # (n + 1) / (A m) (Bach & Moulines), after one epoch of burn-in; each epoch
     # is measured by one pass.
@@ -153,7 +162,7 @@ def solver_costs(n_samples, n_features, dtype="float64",
 
 
 def choose_solver(n_samples, n_features, dtype="float64",
-                  weighted=False, tol=1e-4, gram=True):  # fmt: skip
+                  weighted=False, tol=1e-4, gram=True, source=None):  # fmt: skip
     """What ``solver="auto"`` runs: the solver with the fewest estimated passes
     over X to a relative excess loss of ``tol``.
 
@@ -185,7 +194,7 @@ def choose_solver(n_samples, n_features, dtype="float64",
     'svrg'
     """
     costs = solver_costs(n_samples, n_features, dtype, weighted, tol,
-                         gram)  # fmt: skip
+                         gram, source)  # fmt: skip
     gram_cost = costs.pop("batch", np.inf)
     best = min(costs, key=costs.get)
     return "batch" if gram_cost < GRAM_MARGIN * costs[best] else best

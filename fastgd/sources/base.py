@@ -87,7 +87,8 @@ class DataSource(ABC):
 
     @abstractmethod
     def take_rows(self, rows):
-        """A float64 copy of the rows ``rows`` (sorted int64) of X."""
+        """A float64 copy of the rows ``rows`` (sorted int64) of X: an ndarray, or
+        a SciPy CSR matrix for sparse sources."""
 
     @abstractmethod
     def rows_loss(self, rows, sample_weight, coef, intercept):
@@ -104,6 +105,16 @@ class DataSource(ABC):
     def epoch_pass(self, work, impl):
         """A callable (etas, decays, t_start) -> weighted sum of squared residuals
         that runs one shuffled epoch on ``work`` (an :class:`EpochWork`)."""
+
+    @property
+    def row_elements(self):
+        """Stored elements a row (n for dense rows): what a row costs to read."""
+        return float(self.shape[1])
+
+    def gram_passes(self, weighted):
+        """The one-off cost of :meth:`gram_statistics` in gradient passes, or None
+        for the dense model (:func:`fastgd._training.strategy.gram_cost_in_passes`)."""
+        return None
 
     @property
     def n_samples(self):
