@@ -124,10 +124,16 @@ def helper_chunk_rows(X, n_rows):
     the rounding of SGD's fused residual (the first residual of a chunk is a
     separate dot product), so a fit on one thread, in a forked child or next to
     another fit runs the same chunks serially and gets the same coefficients."""
-    if X.nbytes < HELPER_MIN_BYTES:
+    return chunk_rows(X.nbytes, X.shape[1] * X.itemsize, n_rows)
+
+
+def chunk_rows(nbytes, row_bytes, n_rows):
+    """:func:`helper_chunk_rows` for data of ``nbytes`` in all and ``row_bytes``
+    a row (on average, for sparse rows)."""
+    if nbytes < HELPER_MIN_BYTES:
         return 0
-    row_bytes = max(1, X.shape[1] * X.itemsize)
-    rows = min(max(HELPER_CHUNK_BYTES // row_bytes, 1), HELPER_MAX_CHUNK_ROWS)
+    rows = min(max(int(HELPER_CHUNK_BYTES // max(1, row_bytes)), 1),
+               HELPER_MAX_CHUNK_ROWS)  # fmt: skip
     return rows if rows < n_rows else 0
 
 

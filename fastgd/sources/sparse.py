@@ -150,7 +150,8 @@ class SparseSource(DataSource):
         X, self.copied = as_csr(X)
         self.X = X
         self.y = check_targets(y, X.shape[0], X.dtype)
-        self.csr = (X.data, X.indices, X.indptr)
+        # Unsigned views for the kernels (the indices were checked >= 0).
+        self.csr = (X.data, _unsigned(X.indices), _unsigned(X.indptr))
         self._bounds = {}
 
     @property
@@ -176,20 +177,22 @@ class SparseSource(DataSource):
     def _Y(self):
         return self.y.reshape(self.y.shape[0], -1)
 
-    def _blocks(self, n_values):
-        """(bounds, partial) of the block kernels for ``n_values`` sums a block."""
+    def _blocks(self, *shape):
+        """(bounds, partial) of the block kernels, ``shape`` float64 sums a block."""
+        n_values = int(np.prod(shape))
         if n_values not in self._bounds:
             self._bounds[n_values] = block_bounds(self.X.indptr, n_values,
                                                   self.shape[0])  # fmt: skip
         bounds = self._bounds[n_values]
-        return bounds, np.empty((len(bounds) - 1, n_values))
+        return bounds, np.empty((len(bounds) - 1, *shape))
 
     def column_moments(self, sample_weight):
-        n = self.shape[1]
+        m, n = self.shape
         mean, variance = np.empty(n), np.empty(n)
-        bounds, partial = self._blocks(2 * n + 1)
-        _kernels.sparse_column_moments(self.csr, sample_weight, mean, variance,
-                                       bounds, partial)  # fmt: skip
+        bounds, partial = self._blocks(2, n)
+        total = float(np.sum(np.broadcast_to(sample_weight, (m,)), dtype=np.float64))
+        _kernels.sparse_column_moments(self.csr, sample_weight, total, mean,
+                                       variance, bounds, partial)  # fmt: skip
         return mean, variance
 
     def take_rows(self, rows):
@@ -239,14 +242,15 @@ class SparseSource(DataSource):
         Y = self._Y()
         k = Y.shape[1]
         grad, grad_b = np.empty((n, k)), np.empty(k)
-        bounds, partial = self._blocks((n + 1) * k + 1)
+        bounds, partial = self._blocks(n + 1, k)
+        squares = np.empty(partial.shape[0])
 
         def gradient(coef, intercept):
             coef = np.ascontiguousarray(coef, dtype=np.float64).reshape(n, k)
             loss = _kernels.sparse_gradient(
                 self.csr, Y, sample_weight, weight_total, coef,
                 np.asarray(intercept, dtype=np.float64), grad, grad_b, bounds,
-                partial,
+                squares, partial,
             )  # fmt: skip
             return (grad[:, 0] if y.ndim == 1 else grad), grad_b, loss
 
@@ -280,6 +284,14 @@ class SparseSource(DataSource):
             optimizer = (work.optimizer_state, optimizers.OPTIMIZERS[work.optimizer],
                          optimizers.parameters(work.optimizer))  # fmt: skip
 
+        # Two threads take turns on chunks of rows when the matrix outgrows the
+        # caches (as on dense data), chunks rounded to whole batches.
+        data, indices = self.X.data, self.X.indices
+        chunk = _kernels.chunk_rows(data.nbytes + indices.nbytes,
+                                    self.row_elements * (data.itemsize + indices.itemsize),
+                                    len(work.order))  # fmt: skip
+        plan = (per_sample, unit, chunk)
+
         def run(etas, decays, t_start):
             if work.shuffle:
                 _kernels.shuffle(work.order, work.rng_state)
@@ -291,10 +303,15 @@ class SparseSource(DataSource):
                 )  # fmt: skip
             return _kernels.sparse_lazy_epoch(
                 self.csr, Y, work.sample_weight, scaling, model, averaging,
-                current_drift(), schedule, work.order, per_sample, unit,
+                current_drift(), schedule, work.order, plan,
             )  # fmt: skip
 
         return run
+
+
+def _unsigned(array):
+    """The same integers viewed as unsigned (they are >= 0): no copy."""
+    return array.view(np.dtype(f"u{array.dtype.itemsize}"))
 
 
 def _scaling(standardization, n):
