@@ -163,11 +163,6 @@ def test_batch_size_above_n_samples_is_clamped():
     assert clamped.n_steps == 5
 
 
-def test_sparse_x_is_rejected_with_the_fix():
-    sparse = pytest.importorskip("scipy.sparse")
-    with pytest.raises(TypeError, match="toarray"):
-        fit_sgd(sparse.csr_matrix(X_OK), Y_OK)
-
 
 def test_gram_strategy_refuses_the_loop_impl():
     with pytest.raises(ValueError, match="strategy='gram'"):

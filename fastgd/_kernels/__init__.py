@@ -55,7 +55,13 @@ from .memory import (
 )
 from .parallel import threading_layer
 from .shuffling import shuffle
-from .sparse import has_duplicates, sparse_column_moments, sparse_gradient, sparse_gram
+from .sparse import (
+    centred_row_norms,
+    has_duplicates,
+    sparse_column_moments,
+    sparse_gradient,
+    sparse_gram,
+)
 from .sparse import lazy_epoch as sparse_lazy_epoch
 from .sparse import optimizer_epoch as sparse_optimizer_epoch
 from .sparse import sparse_rows_loss
@@ -79,6 +85,7 @@ __all__ = [
     "ROWS_PER_BLOCK",
     "batch_gradient",
     "batch_gradient_multi",
+    "centred_row_norms",
     "chunk_rows",
     "column_moments",
     "compiled_signatures",

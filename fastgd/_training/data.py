@@ -175,7 +175,8 @@ class CentredSparseRows:
     products the curvature and the excess estimate need, without forming Z
     (centring makes it dense)."""
 
-    def __init__(self, X, shift, scale):
+    def __init__(self, source, X, shift, scale):
+        self.source = source
         self.X = X
         self.shift = shift.astype(np.float64)
         self.scale = scale.astype(np.float64)
@@ -191,13 +192,8 @@ class CentredSparseRows:
         return self.scale * (self.X.T @ vector - self.shift * vector.sum())
 
     def squared_row_norms(self):
-        """|z_i|^2 per row: the stored entries' terms corrected for the centring
-        of the columns they hold, plus |shift * scale|^2."""
-        X = self.X.tocoo()
-        stored = (X.data - self.shift[X.col]) * self.scale[X.col]
-        moved = self.shift[X.col] * self.scale[X.col]
-        per_row = np.bincount(X.row, stored**2 - moved**2, minlength=X.shape[0])
-        return per_row + float(np.sum((self.shift * self.scale) ** 2))
+        """|z_i|^2 per row (one compiled pass over the sample, no copy)."""
+        return self.source.centred_row_norms(self.X, self.shift, self.scale)
 
     def weighted_products(self, w):
         """(Z^T W Z as a dense (n, n) array, Z^T w)."""
@@ -225,6 +221,7 @@ def sample_rows(data, min_rows=1000):
     m = data.source.shape[0]
     n_rows = int(min(m, max(min_rows,
                             _AUTO_SAMPLE_ELEMENTS // data.source.row_elements)))  # fmt: skip
+    n_rows = min(n_rows, max(data.source.max_sample_rows, min(min_rows, m)))
     cached = data.cache.get("sample")
     if cached is not None and cached[0] == n_rows:
         return cached[1]
@@ -234,7 +231,7 @@ def sample_rows(data, min_rows=1000):
         Z -= data.shift
         Z *= data.scale
     else:
-        Z = CentredSparseRows(Z, data.shift, data.scale)
+        Z = CentredSparseRows(data.source, Z, data.shift, data.scale)
     w = np.broadcast_to(data.sample_weight, (m,))[rows].astype(np.float64)
     # eta0="auto" and the excess estimate read the same sample: drawn once.
     data.cache["sample"] = (n_rows, (Z, w / w.sum()))

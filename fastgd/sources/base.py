@@ -111,6 +111,11 @@ class DataSource(ABC):
         """Stored elements a row (n for dense rows): what a row costs to read."""
         return float(self.shape[1])
 
+    @property
+    def max_sample_rows(self):
+        """The most rows a curvature sample (eta0="auto") may copy."""
+        return self.shape[0]
+
     def gram_passes(self, weighted):
         """The one-off cost of :meth:`gram_statistics` in gradient passes, or None
         for the dense model (:func:`fastgd._training.strategy.gram_cost_in_passes`)."""

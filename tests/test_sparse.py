@@ -1,0 +1,464 @@
+"""Sparse X (issue 14): every solver on SciPy sparse matrices, never densified.
+
+The oracle is the dense fit of the same data: the sparse kernels (lazy decay,
+averaging and centring) must give the dense trajectory up to rounding. The
+twins replay the compiled epochs; bad input raises clear errors and the
+caller's matrix is never changed.
+"""
+
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+sp = pytest.importorskip("scipy.sparse")
+
+from fastgd import GDRegressor, fit_batch, fit_minibatch, fit_sgd, fit_svrg  # noqa: E402
+from fastgd import _kernels  # noqa: E402
+from fastgd.sources import EpochWork, SparseSource, as_source  # noqa: E402
+
+SOLVERS = {"batch": fit_batch, "sgd": fit_sgd, "minibatch": fit_minibatch,
+           "svrg": fit_svrg}  # fmt: skip
+
+
+def sparse_problem(m=240, n=15, k=1, density=0.3, dtype=np.float64, seed=0):
+    """A sparse X with columns of different scales and means, and y from it."""
+    rng = np.random.default_rng(seed)
+    X = sp.random(m, n, density=density, format="csr", random_state=seed,
+                  dtype=np.float64, data_rvs=lambda size: rng.normal(2.0, 1.0, size))  # fmt: skip
+    X = (X @ sp.diags(np.linspace(0.5, 3.0, n))).tocsr().astype(dtype)
+    coef = rng.normal(size=(n, k))
+    y = X @ coef + 0.1 * rng.normal(size=(m, k)) + 1.5
+    return X, (y[:, 0] if k == 1 else y).astype(dtype)
+
+
+def snapshot(X):
+    """Copies of what a caller could see change in a sparse matrix."""
+    parts = [getattr(X, name, None) for name in ("data", "indices", "indptr", "row",
+                                                 "col")]  # fmt: skip
+    # LIL and DOK keep Python objects: their dense values stand for them.
+    parts = [np.copy(p) for p in parts if isinstance(p, np.ndarray) and p.dtype != object]
+    return X.format, X.dtype, X.shape, [X.toarray(), *parts]
+
+
+def assert_unchanged(X, before):
+    after = snapshot(X)
+    assert after[:3] == before[:3]
+    for a, b in zip(after[3], before[3], strict=True):
+        assert np.array_equal(a, b, equal_nan=True)
+
+
+def close(a, b, tol):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return np.max(np.abs(a - b)) <= tol * max(1.0, np.max(np.abs(b)))
+
+
+# --------------------------------------------------------------------------- #
+# The same fit as on dense data
+# --------------------------------------------------------------------------- #
+
+
+@pytest.mark.parametrize("solver", list(SOLVERS))
+@pytest.mark.parametrize("standardize", [False, True])
+@pytest.mark.parametrize("k", [1, 3])
+def test_every_solver_matches_the_dense_fit(solver, standardize, k):
+    X, y = sparse_problem(k=k)
+    options = dict(max_iter=6, tol=None, random_state=0, standardize=standardize,
+                   alpha=0.01, eta0=0.005)  # fmt: skip
+    if solver == "minibatch":
+        options["batch_size"] = 16
+    sparse_fit = SOLVERS[solver](X, y, **options)
+    dense_fit = SOLVERS[solver](X.toarray(), y, **options)
+    assert close(sparse_fit.coef, dense_fit.coef, 1e-10)
+    assert close(sparse_fit.intercept, dense_fit.intercept, 1e-10)
+    assert np.allclose(sparse_fit.loss_history, dense_fit.loss_history, rtol=1e-10)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "minibatch"])
+@pytest.mark.parametrize("average", [True, 50])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_lazy_averaging_and_weights_match_the_dense_fit(solver, average, weighted):
+    X, y = sparse_problem(k=1)
+    weights = np.random.default_rng(1).uniform(0.0, 2.0, X.shape[0]) if weighted else None
+    options = dict(max_iter=4, tol=None, random_state=3, standardize=True, alpha=0.05,
+                   eta0=0.004, average=average, sample_weight=weights)  # fmt: skip
+    if solver == "minibatch":
+        options["batch_size"] = 7
+    sparse_fit = SOLVERS[solver](X, y, **options)
+    dense_fit = SOLVERS[solver](X.toarray(), y, **options)
+    assert close(sparse_fit.coef, dense_fit.coef, 1e-10)
+    assert close(sparse_fit.intercept, dense_fit.intercept, 1e-10)
+
+
+def test_strong_decay_folds_the_scale_into_the_coefficients():
+    """alpha * eta large enough that the lazy scale passes 1e-9 within an epoch."""
+    X, y = sparse_problem(m=400, k=1)
+    options = dict(max_iter=2, tol=None, random_state=0, alpha=2.0, eta0=0.05,
+                   average=True, standardize=True)  # fmt: skip
+    sparse_fit = fit_sgd(X, y, **options)
+    dense_fit = fit_sgd(X.toarray(), y, **options)
+    assert close(sparse_fit.coef, dense_fit.coef, 1e-9)
+
+
+@pytest.mark.parametrize("optimizer", ["adagrad", "rmsprop", "adam"])
+@pytest.mark.parametrize("solver", ["sgd", "minibatch"])
+def test_optimizers_match_the_dense_fit(optimizer, solver):
+    X, y = sparse_problem(k=2)
+    options = dict(max_iter=3, tol=None, random_state=0, standardize=True,
+                   optimizer=optimizer, eta0=0.01, alpha=0.001)  # fmt: skip
+    if solver == "minibatch":
+        options["batch_size"] = 10
+    sparse_fit = SOLVERS[solver](X, y, **options)
+    dense_fit = SOLVERS[solver](X.toarray(), y, **options)
+    assert close(sparse_fit.coef, dense_fit.coef, 1e-10)
+
+
+def test_float32_data_stays_float32_and_matches_float64():
+    X, y = sparse_problem(dtype=np.float32)
+    fit32 = fit_sgd(X, y, max_iter=5, tol=None, random_state=0, eta0=0.005)
+    fit64 = fit_sgd(X.astype(np.float64), y.astype(np.float64), max_iter=5, tol=None,
+                    random_state=0, eta0=0.005)  # fmt: skip
+    assert fit32.coef.dtype == np.float32
+    assert close(fit32.coef, fit64.coef, 1e-4)
+
+
+def test_estimator_fits_predicts_and_partial_fits_sparse_like_dense():
+    X, y = sparse_problem(k=1)
+    for solver in ("auto", "sgd", "batch", "svrg", "minibatch"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sparse_model = GDRegressor(solver=solver, random_state=0).fit(X, y)
+            dense_model = GDRegressor(solver=solver, random_state=0).fit(X.toarray(), y)
+        assert sparse_model.solver_ == dense_model.solver_
+        assert close(sparse_model.coef_, dense_model.coef_, 1e-8)
+        prediction = sparse_model.predict(X)
+        assert isinstance(prediction, np.ndarray)
+        assert np.allclose(prediction, dense_model.predict(X.toarray()))
+    sparse_model, dense_model = (GDRegressor(solver="sgd", random_state=0)
+                                 for _ in range(2))  # fmt: skip
+    for start in range(0, X.shape[0], 80):
+        sparse_model.partial_fit(X[start:start + 80], y[start:start + 80])
+        dense_model.partial_fit(X[start:start + 80].toarray(), y[start:start + 80])
+    assert close(sparse_model.coef_, dense_model.coef_, 1e-10)
+    with pytest.raises(ValueError, match="features"):
+        sparse_model.predict(sp.csr_matrix((3, X.shape[1] + 1)))
+
+
+def test_default_fit_reaches_the_r2_of_lsqr():
+    from scipy.sparse.linalg import lsqr
+    from sklearn.metrics import r2_score
+
+    rng = np.random.default_rng(0)
+    m, n = 20_000, 300
+    X = sp.random(m, n, density=0.03, format="csr", random_state=2)
+    y = X @ rng.normal(size=n) + 0.3 * rng.normal(size=m) + 2.0
+    centred = sp.hstack([X, np.ones((m, 1))]).tocsr()
+    solution = lsqr(centred, y, atol=1e-12, btol=1e-12, iter_lim=10_000)[0]
+    best = r2_score(y, centred @ solution)
+    model = GDRegressor(random_state=0).fit(X, y)
+    assert best - model.score(X, y) < 1e-3
+
+
+# --------------------------------------------------------------------------- #
+# Formats, dtypes and the caller's matrix
+# --------------------------------------------------------------------------- #
+
+
+@pytest.mark.parametrize("convert", [
+    "csc", "coo", "lil", "dok", "bsr", "csr_array", "int64_indices", "unsorted",
+    "explicit_zeros",
+])  # fmt: skip
+def test_every_format_gives_the_csr_result(convert):
+    X, y = sparse_problem()
+    reference = fit_sgd(X, y, max_iter=3, tol=None, random_state=0, eta0=0.005)
+    if convert == "csr_array":
+        other = sp.csr_array(X)
+    elif convert == "int64_indices":
+        other = sp.csr_matrix((X.data, X.indices.astype(np.int64),
+                               X.indptr.astype(np.int64)), shape=X.shape)  # fmt: skip
+    elif convert == "unsorted":
+        other = X.copy()
+        for i in range(other.shape[0]):
+            rows = slice(other.indptr[i], other.indptr[i + 1])
+            other.indices[rows] = other.indices[rows][::-1]
+            other.data[rows] = other.data[rows][::-1]
+        other.has_sorted_indices = False
+    elif convert == "explicit_zeros":
+        other = X.copy()
+        other.data[::5] = 0.0  # stored zeros: the same matrix as without them
+        X = other.copy()
+        X.eliminate_zeros()
+        reference = fit_sgd(X, y, max_iter=3, tol=None, random_state=0, eta0=0.005)
+    else:
+        other = X.asformat(convert)
+    before = snapshot(other)
+    result = fit_sgd(other, y, max_iter=3, tol=None, random_state=0, eta0=0.005)
+    assert close(result.coef, reference.coef, 1e-12)
+    assert_unchanged(other, before)
+
+
+def test_duplicates_mean_their_sum_and_the_matrix_is_left_alone():
+    X, y = sparse_problem(m=60, n=6)
+    # Every stored value split in two entries of the same column.
+    half = X.data / 2
+    raw = sp.csr_matrix(
+        (np.ravel(np.column_stack([half, half])), np.repeat(X.indices, 2),
+         2 * X.indptr), shape=X.shape,
+    )  # fmt: skip
+    assert raw.nnz == 2 * X.nnz and not raw.has_canonical_format
+    before = snapshot(raw)
+    options = dict(max_iter=3, tol=None, random_state=0, standardize=True, eta0=0.01)
+    assert close(fit_sgd(raw, y, **options).coef, fit_sgd(X, y, **options).coef, 1e-12)
+    assert close(fit_sgd(raw.tocoo(), y, **options).coef,
+                 fit_sgd(X, y, **options).coef, 1e-12)  # fmt: skip
+    assert_unchanged(raw, before)
+    assert SparseSource(raw, y).copied
+
+
+def test_a_canonical_csr_is_not_copied():
+    X, y = sparse_problem()
+    source = SparseSource(X, y)
+    assert not source.copied
+    assert np.shares_memory(source.X.data, X.data)
+    assert not source.X.data.flags.writeable
+    assert X.data.flags.writeable  # the caller's array keeps its flags
+
+
+# --------------------------------------------------------------------------- #
+# Bad input
+# --------------------------------------------------------------------------- #
+
+
+def test_bad_sparse_input_raises_clear_errors_and_changes_nothing():
+    X, y = sparse_problem(m=50, n=5)
+    bad = X.copy()
+    bad.data[7] = np.nan
+    before = snapshot(bad)
+    row = int(np.searchsorted(bad.indptr, 7, side="right") - 1)
+    with pytest.raises(ValueError, match=f"NaN.*row {row}"):
+        fit_sgd(bad, y)
+    assert_unchanged(bad, before)
+    bad.data[7] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        GDRegressor().fit(bad, y)
+    with pytest.raises(ValueError, match="same number of rows"):
+        fit_batch(X, y[:-1])
+    with pytest.raises(ValueError, match="no stored entries"):
+        fit_sgd(sp.csr_matrix((10, 4)), np.ones(10))
+    out_of_range = sp.csr_matrix((X.data, X.indices.copy(), X.indptr), shape=X.shape)
+    out_of_range.indices[3] = 99
+    with pytest.raises(ValueError, match="out of range"):
+        fit_sgd(out_of_range, y)
+    broken = sp.csr_matrix((X.data, X.indices, X.indptr.copy()), shape=X.shape)
+    broken.indptr[5] = broken.indptr[6] + 1
+    with pytest.raises(ValueError, match="indptr"):
+        fit_sgd(broken, y)
+    with pytest.raises(TypeError, match="boolean"):
+        fit_sgd(X.astype(bool), y)
+    with pytest.raises(TypeError, match="sparse"):
+        fit_sgd(X.toarray(), sp.csr_matrix(y[:, None]))
+
+
+def test_integer_data_is_cast_once_to_float64():
+    X, y = sparse_problem()
+    integers = X.copy()
+    integers.data = np.round(integers.data * 10).astype(np.int64)
+    result = fit_batch(integers, y, max_iter=5, tol=None, standardize=True)
+    assert result.coef.dtype == np.float64
+    assert SparseSource(integers, y).copied
+
+
+# --------------------------------------------------------------------------- #
+# Kernels against their twins
+# --------------------------------------------------------------------------- #
+
+
+def _work(source, *, k, standardize, averaging, optimizer, drift, batch_size, seed):
+    rng = np.random.default_rng(seed)
+    n = source.shape[1]
+    shape = (n,) if k == 1 else (n, k)
+    out = (1,) if k == 1 else (k,)
+    dtype = source.dtype
+    standardization = None
+    if standardize:
+        standardization = (rng.normal(size=n).astype(dtype),
+                           rng.uniform(0.5, 2, n).astype(dtype))  # fmt: skip
+    average = None
+    if averaging:
+        average = (np.zeros(shape, dtype), np.zeros(out, dtype), 25)
+    mu = None
+    if drift:
+        mu = (rng.normal(size=shape).astype(dtype), rng.normal(size=out).astype(dtype))
+    return EpochWork(
+        coef=rng.normal(size=shape).astype(dtype) * 0.1,
+        intercept=np.zeros(out, dtype), fit_intercept=True,
+        sample_weight=rng.uniform(0.5, 1.5, source.shape[0]).astype(dtype),
+        standardization=standardization, averaging=average, optimizer=optimizer,
+        optimizer_state=np.zeros((2, (n + 1) * k)), order=np.arange(source.shape[0]),
+        rng_state=np.array([seed + 1], np.uint64), shuffle=True,
+        batch_size=batch_size, drift=mu,
+    )  # fmt: skip
+
+
+CASES = [
+    dict(standardize=False, averaging=False, optimizer="sgd", drift=False, batch_size=None),
+    dict(standardize=True, averaging=True, optimizer="sgd", drift=False, batch_size=None),
+    dict(standardize=True, averaging=True, optimizer="sgd", drift=False, batch_size=9),
+    dict(standardize=True, averaging=False, optimizer="sgd", drift=True, batch_size=None),
+    dict(standardize=True, averaging=True, optimizer="adam", drift=False, batch_size=None),
+    dict(standardize=False, averaging=False, optimizer="adagrad", drift=False, batch_size=9),
+]  # fmt: skip
+
+
+# The loop twins implement plain steps only: optimizers replay on NumPy's.
+REPLAYS = [(case, impl) for case in CASES for impl in ("numpy", "loop")
+           if impl == "numpy" or case["optimizer"] == "sgd"]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "impl"), REPLAYS, ids=lambda value: "-".join(
+    f"{key}={item}" for key, item in value.items()) if isinstance(value, dict)
+    else value)  # fmt: skip
+@pytest.mark.parametrize("k", [1, 2])
+def test_compiled_epochs_replay_on_the_twins(case, impl, k):
+    X, y = sparse_problem(m=90, n=8, k=k)
+    source = SparseSource(X, y)
+    runs = []
+    for which in ("compiled", impl):
+        work = _work(source, k=k, seed=4, **case)
+        etas, decays = np.array([0.01]), np.array([0.999])
+        loss = source.epoch_pass(work, which)(etas, decays, 10)
+        runs.append((loss, work))
+    (loss, compiled), (twin_loss, twin) = runs
+    assert np.array_equal(compiled.order, twin.order)
+    assert np.isclose(loss, twin_loss, rtol=1e-10)
+    assert close(compiled.coef, twin.coef, 1e-10)
+    assert close(compiled.intercept, twin.intercept, 1e-10)
+    if compiled.averaging is not None:
+        assert close(compiled.averaging[0], twin.averaging[0], 1e-10)
+        assert close(compiled.averaging[1], twin.averaging[1], 1e-10)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_gradient_matches_both_twins(k, weighted):
+    X, y = sparse_problem(m=70, n=9, k=k)
+    source = SparseSource(X, y)
+    rng = np.random.default_rng(2)
+    weights = rng.uniform(0, 2, 70) if weighted else np.ones(1)
+    total = float(np.sum(np.broadcast_to(weights, (70,))))
+    coef = rng.normal(size=(9,) if k == 1 else (9, k))
+    intercept = rng.normal(size=k)
+    results = [source.gradient_pass(weights, total, impl)(coef, intercept)
+               for impl in ("compiled", "numpy", "loop")]  # fmt: skip
+    for grad, grad_b, loss in results[1:]:
+        assert close(results[0][0], grad, 1e-12)
+        assert close(results[0][1], grad_b, 1e-12)
+        assert np.isclose(results[0][2], loss, rtol=1e-12)
+
+
+def test_moments_gram_and_rows_loss_match_dense():
+    X, y = sparse_problem(m=80, n=7, k=2)
+    sparse_source, dense_source = SparseSource(X, y), as_source(X.toarray(), y)
+    weights = np.random.default_rng(0).uniform(0, 2, 80)
+    for a, b in zip(sparse_source.column_moments(weights),
+                    dense_source.column_moments(weights), strict=True):  # fmt: skip
+        assert close(a, b, 1e-12)
+    for a, b in zip(sparse_source.gram_statistics(weights),
+                    dense_source.gram_statistics(weights), strict=True):  # fmt: skip
+        assert close(a, b, 1e-12)
+    rows = np.arange(3, 80, 4, dtype=np.int64)
+    coef, intercept = np.ones((7, 2)), np.array([0.5, -1.0])
+    for a, b in zip(sparse_source.rows_loss(rows, weights, coef, intercept),
+                    dense_source.rows_loss(rows, weights, coef, intercept), strict=True):  # fmt: skip
+        assert close(a, b, 1e-12)
+
+
+@pytest.mark.skipif(_kernels.JIT_DISABLED, reason="one build without the JIT")
+def test_threads_and_blocks_do_not_change_a_result():
+    """The serial and parallel builds of the gradient and of the two-thread
+    epoch give the same bits (fixed blocks, the same order of updates)."""
+    X, y = sparse_problem(m=3000, n=40, k=1, density=0.2)
+    source = SparseSource(X, y)
+    Y = y[:, None]
+    n = X.shape[1]
+    bounds = np.array([0, 700, 1500, 2100, 3000], dtype=np.int64)
+    results = []
+    for build in _kernels.sparse_gradient.builds:
+        grad, grad_b = np.empty((n, 1)), np.empty(1)
+        loss = build(source.csr, Y, np.ones(1), 3000.0, np.ones((n, 1)), np.zeros(1),
+                     grad, grad_b, bounds, np.empty(4), np.empty((4, n + 1, 1)))  # fmt: skip
+        results.append((loss, grad.copy(), grad_b.copy()))
+    assert results[0][0] == results[1][0]
+    assert np.array_equal(results[0][1], results[1][1])
+    epochs = []
+    for build in _kernels.sparse_lazy_epoch.builds:
+        coef, intercept = np.zeros((n, 1)), np.zeros(1)
+        order = np.arange(3000)
+        _kernels.shuffle(order, np.array([7], np.uint64))
+        scaling = (np.linspace(0.5, 2, n), np.linspace(-1, 1, n))
+        averaging = (np.zeros((n, 1)), np.zeros(1), 100)
+        no_drift = (np.zeros((0, 1)), np.zeros(1), np.zeros(1))
+        loss = build(source.csr, Y, np.ones(1), scaling, (coef, intercept, True),
+                     averaging, no_drift, (np.array([0.002]), np.array([0.9999]), 0),
+                     order, (True, 1, 128))  # fmt: skip
+        epochs.append((loss, coef, averaging[0]))
+    assert epochs[0][0] == epochs[1][0]
+    assert np.array_equal(epochs[0][1], epochs[1][1])
+    assert np.array_equal(epochs[0][2], epochs[1][2])
+
+
+# --------------------------------------------------------------------------- #
+# Memory
+# --------------------------------------------------------------------------- #
+
+MEMORY_SCRIPT = """
+import os, sys, threading, time, warnings
+import numpy as np, scipy.sparse as sp
+from fastgd import GDRegressor
+m, n, per = 200_000, 50_000, 10
+rng = np.random.default_rng(0)
+indptr = np.arange(0, m * per + 1, per, dtype=np.int64)
+indices = rng.integers(0, n, m * per).astype(np.int32)
+X = sp.csr_matrix((rng.normal(size=m * per), indices, indptr), shape=(m, n))
+X.sum_duplicates()
+y = X @ rng.normal(size=n) + rng.normal(size=m)
+solver = sys.argv[1]
+warnings.simplefilter("ignore")
+page = os.sysconf("SC_PAGE_SIZE")
+def resident():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * page
+GDRegressor(solver=solver, max_iter=1, random_state=0).fit(X, y)  # compiles
+peak, done = [0], threading.Event()
+def watch():
+    while not done.is_set():
+        peak[0] = max(peak[0], resident())
+        time.sleep(0.0005)
+before = resident()
+watcher = threading.Thread(target=watch)
+watcher.start()
+GDRegressor(solver=solver, max_iter=3, random_state=0).fit(X, y)
+done.set()
+watcher.join()
+print(peak[0] - before, X.data.nbytes + X.indices.nbytes + X.indptr.nbytes, m, n)
+"""
+
+
+@pytest.mark.skipif(_kernels.JIT_DISABLED, reason="a size that needs the JIT")
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads /proc")
+@pytest.mark.parametrize("solver", ["sgd", "svrg", "batch"])
+def test_a_fit_grows_memory_by_a_tenth_of_the_matrix_at_most(solver):
+    """Peak resident memory during a fit (sampled every 0.5 ms, after a first
+    fit compiled the kernels), in a fresh process, grows by at most 10% of the
+    matrix's bytes plus 64 bytes per row and column (the O(m + n) arrays:
+    the order, weights, coefficients, their lazy state and snapshots). A copy
+    of the matrix, or of a twentieth of it with temporaries, fails it."""
+    output = subprocess.run(
+        [sys.executable, "-c", MEMORY_SCRIPT, solver], capture_output=True,
+        text=True, check=True, timeout=300, env={**os.environ},
+    ).stdout.split()  # fmt: skip
+    growth, matrix_bytes, m, n = map(int, output)
+    assert growth <= 0.10 * matrix_bytes + 64 * (m + n), (growth, matrix_bytes)
