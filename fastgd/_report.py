@@ -153,6 +153,43 @@ class Reporter:
                 f"excess {row['relative_excess']:.1e}  {reached}"
             )
 
+    def sparse_size(self, m, n, nnz, dtype, nbytes, generate_s):
+        self._print(
+            f"\n== sparse {m:,} x {n:,} {dtype}, {nnz:,} stored entries "
+            f"({nnz / m:.1f} a row; {nbytes / 1e6:,.0f} MB; generated in "
+            f"{generate_s:.1f}s) =="
+        )
+
+    def sparse_units(self, rows):
+        titles = {"sgd": "SGD (one epoch)", "minibatch": "mini-batch (one epoch)",
+                  "batch": "batch gradient (one gradient and loss)",
+                  "svrg": "SVRG (one unit)"}  # fmt: skip
+        method = None
+        for row in rows:
+            if row["method"] != method:
+                method = row["method"]
+                self._print(f"\n  {titles[method]}:")
+                self._print(f"  {'impl':<10}{'median':>11}{'best':>11}"
+                            f"{'compiled is':>14}  what")  # fmt: skip
+            scaled = "" if row["rows_timed"] >= row.get("m", 0) else (
+                f" (timed on {row['rows_timed']:,} rows, scaled)")  # fmt: skip
+            self._print(
+                f"  {row['impl']:<10}{row['median_s'] * 1e3:>8.1f} ms"
+                f"{row['min_s'] * 1e3:>8.1f} ms{row['compiled_speedup']:>11.2f}x "
+                f"  {row['note']}{scaled}"
+            )
+
+    def sparse_fits(self, rows, growth, nbytes):
+        self._print("\n  default fits to convergence:")
+        for row in rows:
+            self._print(f"  {row['name']:<24}{row['seconds']:>8.2f}s  R^2 "
+                        f"{row['r2']:.6f}  {row['note']}")  # fmt: skip
+        if growth is not None:
+            self._print(
+                f"\n  peak resident memory growth during a default fit: "
+                f"{growth / 1e6:.1f} MB = {100 * growth / nbytes:.1f}% of the matrix"
+            )
+
     @contextlib.contextmanager
     def progress(self, total):
         """A context giving ``advance(description)``: a rich progress bar, a line

@@ -4,6 +4,10 @@
 with every implementation side by side (interleaved rounds, medians, compilation
 excluded and timed separately), shows each as a multiple of one streaming read of
 X, then fits the same data to convergence with each method.
+
+``fastgd bench --sparse`` does the same on a sparse CSR matrix (default
+1,000,000 x 100,000, 20 entries a row) beside scikit-learn's SGDRegressor and
+SciPy (:mod:`fastgd.sparse_benchmark`).
 """
 
 import argparse
@@ -14,7 +18,7 @@ import warnings
 
 import numpy as np
 
-from . import _kernels, benchmark, solvers, time_to_solution, warmup
+from . import _kernels, benchmark, solvers, sparse_benchmark, time_to_solution, warmup
 from ._fit_job import DataFileError, run_fit
 from ._report import Reporter
 from .datasets import make_regression
@@ -69,6 +73,21 @@ def build_parser():
         "--full",
         action="store_true",
         help=f"large sizes ({FULL_SIZES}) instead of {QUICK_SIZES}",
+    )
+    bench.add_argument(
+        "--sparse",
+        action="store_true",
+        help="benchmark the sparse kernels on a random CSR matrix (default "
+        f"{sparse_benchmark.DEFAULT_SIZE[0]}x{sparse_benchmark.DEFAULT_SIZE[1]}, "
+        f"--nnz-per-row {sparse_benchmark.DEFAULT_NNZ_PER_ROW}) beside scikit-learn "
+        "and SciPy; --sizes, --dtype, --repeats, --batch-size, --threads, --json "
+        "and --no-fit apply",
+    )
+    bench.add_argument(
+        "--nnz-per-row",
+        type=int,
+        default=sparse_benchmark.DEFAULT_NNZ_PER_ROW,
+        help="stored entries a row of the --sparse matrix",
     )
     bench.add_argument(
         "--sizes",
@@ -300,6 +319,8 @@ def run_bench(args, reporter=None):
             _pyplot()
         except ImportError as error:
             raise SystemExit(f"--plot: {error}") from None
+    if args.sparse:
+        return run_sparse_bench(args, reporter)
     sizes = args.sizes or _sizes(FULL_SIZES if args.full else QUICK_SIZES)
     record = benchmark.machine_record()
     report = dict(machine=record.__dict__, sizes=[], options=vars(args).copy())
@@ -364,6 +385,45 @@ def run_bench(args, reporter=None):
 
         plot_benchmark(report, args.plot)
         reporter.note(f"wrote {args.plot}")
+    return report
+
+
+def run_sparse_bench(args, reporter=None):
+    """``fastgd bench --sparse`` (see :mod:`fastgd.sparse_benchmark`)."""
+    from .datasets import make_sparse_regression
+
+    if args.nnz_per_row < 1:
+        raise SystemExit("--nnz-per-row must be at least 1.")
+    sizes = args.sizes or [sparse_benchmark.DEFAULT_SIZE]
+    record = benchmark.machine_record()
+    report = dict(machine=record.__dict__, sizes=[], options=vars(args).copy())
+    reporter = reporter or Reporter(quiet=args.quiet)
+    reporter.machine(record.lines())
+    for m, n in sizes:
+        start = time.perf_counter()
+        X, y, _ = make_sparse_regression(m, n, min(args.nnz_per_row, n),
+                                         dtype=args.dtype, random_state=0)  # fmt: skip
+        generate_s = time.perf_counter() - start
+        nbytes = sparse_benchmark.matrix_bytes(X)
+        reporter.sparse_size(m, n, X.nnz, X.dtype, nbytes, generate_s)
+        rows = sparse_benchmark.unit_timings(X, y, args.repeats,
+                                             batch_size=args.batch_size)  # fmt: skip
+        for row in rows:
+            row["m"] = m
+        reporter.sparse_units(rows)
+        size_report = dict(m=m, n=n, nnz=X.nnz, dtype=str(X.dtype),
+                           matrix_bytes=nbytes, units=rows)  # fmt: skip
+        if not args.no_fit:
+            size_report["fits"] = sparse_benchmark.fits(X, y)
+            growth = sparse_benchmark.memory_growth(X, y)
+            size_report["memory_growth_bytes"] = growth
+            reporter.sparse_fits(size_report["fits"], growth, nbytes)
+        report["sizes"].append(size_report)
+        del X, y
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(report, out, indent=2, default=str)
+        reporter.note(f"wrote {args.json}")
     return report
 
 

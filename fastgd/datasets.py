@@ -82,3 +82,65 @@ def make_regression(
     if k == 1:
         return X, y[:, 0], coef[:, 0]
     return X, y, coef
+
+
+def make_sparse_regression(
+    n_samples,
+    n_features,
+    nnz_per_row=20,
+    *,
+    noise=0.1,
+    bias=0.0,
+    dtype=np.float64,
+    random_state=None,
+):
+    """Random sparse linear-regression data: a CSR X with ``nnz_per_row`` entries a
+    row (distinct columns, drawn uniformly; values standard normal), y = X coef +
+    bias + noise * N(0, 1), coef uniform in [-2, 2]. Needs SciPy.
+
+    Rows are built by drawing columns with repetition and dropping the repeats,
+    so a row may hold slightly fewer entries when ``nnz_per_row`` is close to
+    ``n_features``; X is canonical (sorted indices, no duplicates), int32
+    indices, float64 or float32 data.
+
+    Returns
+    -------
+    X : scipy.sparse.csr_matrix of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,)
+    coef : ndarray of shape (n_features,)
+
+    Examples
+    --------
+    >>> from fastgd.datasets import make_sparse_regression
+    >>> X, y, coef = make_sparse_regression(1000, 500, 5, noise=0.0, random_state=0)
+    >>> X.shape, X.nnz <= 5000
+    ((1000, 500), True)
+    >>> bool(abs(X @ coef - y).max() < 1e-12)
+    True
+    """
+    import scipy.sparse
+
+    m = check_int("n_samples", n_samples)
+    n = check_int("n_features", n_features)
+    per_row = check_int("nnz_per_row", nnz_per_row)
+    if per_row > n:
+        raise ValueError(f"nnz_per_row={per_row} is more than n_features={n}.")
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}.")
+    rng = np.random.default_rng(random_state)
+    columns = np.sort(rng.integers(0, n, size=(m, per_row), dtype=np.int32), axis=1)
+    keep = np.ones((m, per_row), dtype=bool)
+    keep[:, 1:] = columns[:, 1:] != columns[:, :-1]
+    indptr = np.zeros(m + 1, dtype=np.int64)
+    np.cumsum(keep.sum(axis=1), out=indptr[1:])
+    indices = columns[keep]
+    del columns, keep
+    data = rng.standard_normal(indices.shape[0], dtype=dtype)
+    X = scipy.sparse.csr_matrix((data, indices, indptr), shape=(m, n))
+    coef = rng.uniform(-2.0, 2.0, size=n).astype(dtype)
+    y = X @ coef
+    y += dtype.type(bias)
+    if noise:
+        y += dtype.type(noise) * rng.standard_normal(m, dtype=dtype)
+    return X, y, coef

@@ -81,6 +81,11 @@ class FullGradient:
         scale, shift = self._scale, self._shift
         # to_original_units, inlined: this runs once per iteration.
         theta = scale * coef
-        grad, grad_b, loss = self._gradient(theta, intercept - shift @ theta)
+        # Not shift @ theta: BLAS would wake OpenBLAS's threads, which then spin
+        # for ~0.1 s on the cores the next parallel kernel needs (a sparse
+        # gradient at 100,000 x 20,000: 1.3 -> 8 ms).
+        shifted = np.add.reduce(shift * theta if theta.ndim == 1 else
+                                shift[:, None] * theta, axis=0)  # fmt: skip
+        grad, grad_b, loss = self._gradient(theta, intercept - shifted)
         shift_term = np.multiply.outer(shift, grad_b).reshape(grad.shape)
         return scale * (grad - shift_term), np.array(grad_b, dtype=np.float64), loss
