@@ -171,6 +171,8 @@ def build_parser():
                       default=list(warmup.DTYPES))  # fmt: skip
     warm.add_argument("--no-parallel", action="store_true",
                       help="skip the parallel builds (big data only)")  # fmt: skip
+    warm.add_argument("--no-sparse", action="store_true",
+                      help="skip the kernels of sparse (CSR) data")  # fmt: skip
     fit = commands.add_parser("fit", help="fit GDRegressor on a data file")
     fit.add_argument("data", help="a .csv, .parquet, .npy or .npz file")
     fit.add_argument("--target", help="target column (name; index for .npy/.npz)")
@@ -439,7 +441,7 @@ def main(argv=None):
         start = time.perf_counter()
         print("Compiling fastgd's kernels into numba's cache:")
         warmup.warmup(args.solvers, args.dtypes, parallel=not args.no_parallel,
-                      verbose=True)  # fmt: skip
+                      sparse=not args.no_sparse, verbose=True)  # fmt: skip
         print(f"Done in {time.perf_counter() - start:.1f} s.")
         return 0
     try:

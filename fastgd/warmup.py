@@ -6,10 +6,12 @@ problem; docs/performance.md). ``fastgd warmup`` (or :func:`warmup`) pays that
 once, for example in a Dockerfile right after ``pip install fastgd``: it fits
 small generated problems with every solver, for each dtype, once on data that
 runs the serial builds of the kernels and once on data big enough for their
-parallel builds. Later processes load the machine code from the cache (numba's
+parallel builds, on dense arrays and (``sparse``, when SciPy is installed) on
+CSR matrices. Later processes load the machine code from the cache (numba's
 ``NUMBA_CACHE_DIR``, or ``__pycache__`` beside the package) in milliseconds.
 
->>> seconds = warmup(solvers=("batch",), dtypes=("float64",), parallel=False)
+>>> seconds = warmup(solvers=("batch",), dtypes=("float64",), parallel=False,
+...                  sparse=False)
 >>> seconds["batch", "float64"] >= 0
 True
 """
@@ -20,12 +22,14 @@ import warnings
 import numpy as np
 
 from . import _kernels, _training
-from .datasets import make_regression
+from .datasets import make_regression, make_sparse_regression
 
 SOLVERS = _training.SOLVERS
 DTYPES = ("float64", "float32")
 SMALL_ROWS = 500
 PARALLEL_FEATURES = 32
+SPARSE_FEATURES = 1000
+SPARSE_ENTRIES_PER_ROW = 8
 
 
 def _parallel_rows(dtype):
@@ -36,21 +40,44 @@ def _parallel_rows(dtype):
     return max(2 * _kernels.ROWS_PER_BLOCK, by_bytes)
 
 
-def warmup(solvers=SOLVERS, dtypes=DTYPES, parallel=True, verbose=False):
+def _sparse_parallel_rows(dtype):
+    """As :func:`_parallel_rows`, for the CSR problems."""
+    row_bytes = SPARSE_ENTRIES_PER_ROW * (np.dtype(dtype).itemsize + 4)
+    by_bytes = -(-_kernels.HELPER_MIN_BYTES // row_bytes) + 1
+    return max(2 * _kernels.ROWS_PER_BLOCK, by_bytes)
+
+
+def _sparse_available():
+    try:
+        import scipy.sparse  # noqa: F401
+    except ImportError:  # pragma: no cover - scipy comes with scikit-learn
+        return False
+    return True
+
+
+def warmup(solvers=SOLVERS, dtypes=DTYPES, parallel=True, sparse=True,
+           verbose=False):  # fmt: skip
     """Fit every solver once per dtype so its kernels are compiled and cached.
 
     Returns {(solver, dtype): seconds}. With ``parallel`` (and more than one numba
-    thread) a second fit on a larger problem compiles the parallel builds too.
+    thread) a second fit on a larger problem compiles the parallel builds too;
+    with ``sparse`` the same fits run on CSR matrices as well.
     """
     from .linear_model import GDRegressor
 
     seconds = {}
+    threads = parallel and _kernels.get_num_threads() > 1
     for dtype in dtypes:
         problems = [SMALL_ROWS]
-        if parallel and _kernels.get_num_threads() > 1:
+        if threads:
             problems.append(_parallel_rows(dtype))
         data = [make_regression(m, PARALLEL_FEATURES, dtype=dtype, random_state=0)[:2]
                 for m in problems]  # fmt: skip
+        if sparse and _sparse_available():
+            rows = [SMALL_ROWS] + ([_sparse_parallel_rows(dtype)] if threads else [])
+            data += [make_sparse_regression(m, SPARSE_FEATURES, SPARSE_ENTRIES_PER_ROW,
+                                            dtype=dtype, random_state=0)[:2]
+                     for m in rows]  # fmt: skip
         for solver in solvers:
             start = time.perf_counter()
             for X, y in data:

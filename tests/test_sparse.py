@@ -401,7 +401,7 @@ def test_threads_and_blocks_do_not_change_a_result():
         scaling = (np.linspace(0.5, 2, n), np.linspace(-1, 1, n))
         averaging = (np.zeros((n, 1)), np.zeros(1), 100)
         no_drift = (np.zeros((0, 1)), np.zeros(1), np.zeros(1))
-        loss = build(source.csr, Y, np.ones(1), scaling, (coef, intercept, True),
+        loss = build(source.csr, y, np.ones(1), scaling, (coef, intercept, True),
                      averaging, no_drift, (np.array([0.002]), np.array([0.9999]), 0),
                      order, (True, 1, 128))  # fmt: skip
         epochs.append((loss, coef, averaging[0]))

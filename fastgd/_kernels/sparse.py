@@ -36,7 +36,7 @@ from numba import prange
 
 from .config import jit as _jit
 from .memory import prefetch
-from .parallel import blocks_in_last_argument, parallel_kernel
+from .parallel import blocks_in_last_argument, parallel_kernel, serial_build
 from .steps import _update_average, optimizer_delta
 
 # Rows ahead whose entries a shuffled epoch prefetches.
@@ -303,7 +303,7 @@ def prefetch_sparse_rows(csr, Y, order, start, stop):
         prefetch(Y, order[s])
 
 
-@_jit(inline=True)
+@_jit()
 def _unit_residuals(csr, Y, sample_weight, scaling, drift, lazy, order, span,
                     residual):  # fmt: skip
     """residual[s, c] = w_i r_ic for positions start..stop-1 (``span`` = (start,
@@ -376,7 +376,7 @@ def _row_dot_column(csr, i, scaling, g, c):
     return total
 
 
-@_jit(inline=True)
+@_jit()
 def _row_products(csr, i, v, scaling, g):
     """(x_i . v, x_i . u, x_i . g) with x_i scaled (one output; v, u, g 1-D, u
     and g empty when unused): one pass over the row's entries."""
@@ -400,7 +400,7 @@ def _row_products(csr, i, v, scaling, g):
     return dot, along_u, along_g
 
 
-@_jit(inline=True)
+@_jit()
 def _move_row(csr, i, change, v, scaling, q, before):
     """v += change * x_i (scaled), q += before * that; returns u . that (one
     output, 1-D arrays; q empty when not averaging)."""
@@ -476,7 +476,7 @@ def _lazy_units_single(csr, Y, sample_weight, scaling, drift, lazy, schedule,
     n = v2.shape[0]
     v = v2.reshape(n)
     q = q2.reshape(q2.shape[0])
-    y = Y.reshape(Y.shape[0])
+    y = Y
     g = drift[0].reshape(drift[0].shape[0])
     centred = scaling[1].shape[0] > 0
     drifting = g.shape[0] > 0
@@ -572,7 +572,7 @@ def _lazy_units(csr, Y, sample_weight, scaling, drift, lazy, schedule, order, pl
                 first, last):  # fmt: skip
     """Units first..last-1 of the epoch on the lazy model (see
     :func:`lazy_epoch`); returns their loss, non-finite on divergence."""
-    if Y.shape[1] == 1:
+    if Y.ndim == 1:  # a compile-time choice: one output compiles one loop
         return _lazy_units_single(csr, Y, sample_weight, scaling, drift, lazy,
                                   schedule, order, plan, first, last)  # fmt: skip
     data, indices, indptr = csr
@@ -724,7 +724,29 @@ def _helper_chunk_in_plan(*args):
     return args[-1][2] > 0
 
 
-@parallel_kernel(_helper_chunk_in_plan)
+def _lazy_epoch_one_thread(csr, Y, sample_weight, scaling, model, averaging, drift,
+                           schedule, order, plan):  # fmt: skip
+    """:func:`lazy_epoch` on the calling thread (its serial build): plain Python
+    around the compiled row loop, as the dense epoch's
+    (:func:`fastgd._kernels.epochs._run_epoch_one_thread`), so that a first
+    small fit compiles the row loop and not a driver around it. Chunked data
+    runs the two-thread driver's serial build: the same chunks, the same bits."""
+    if plan[2] > 0:
+        return _lazy_epoch_chunks_serially(csr, Y, sample_weight, scaling, model,
+                                           averaging, drift, schedule, order,
+                                           plan)  # fmt: skip
+    coef, intercept, fit_intercept = model
+    lazy = _lazy_model(coef, intercept, scaling, averaging[0].shape[0] > 0)
+    units = (plan[0], plan[1], plan[2], fit_intercept, averaging[2])
+    n_units = (order.shape[0] + plan[1] - 1) // plan[1]
+    loop = _lazy_units_single if Y.ndim == 1 else _lazy_units
+    loss = loop(csr, Y, sample_weight, scaling, drift, lazy, schedule, order, units,
+                0, n_units)  # fmt: skip
+    _write_back(lazy, scaling, drift, model, averaging, schedule[2])
+    return loss
+
+
+@parallel_kernel(_helper_chunk_in_plan, serial=_lazy_epoch_one_thread)
 def lazy_epoch(csr, Y, sample_weight, scaling, model, averaging, drift, schedule,
                order, plan):  # fmt: skip
     """One shuffled epoch of plain steps in O(nnz) a step (see the module
@@ -754,27 +776,26 @@ def lazy_epoch(csr, Y, sample_weight, scaling, model, averaging, drift, schedule
     n_units = (n_rows + unit - 1) // unit
     per_chunk = max(1, helper_chunk // unit)
     if helper_chunk <= 0 or per_chunk >= n_units:
-        loss = _lazy_units(csr, Y, sample_weight, scaling, drift, lazy, schedule,
-                           order, units, 0, n_units)  # fmt: skip
-    else:
-        loss = 0.0
-        chunk_loss = np.zeros(2)
-        for first in range(0, n_units, per_chunk):
-            last = min(first + per_chunk, n_units)
-            stop = min(last * unit, n_rows)
-            next_stop = min(stop + per_chunk * unit, n_rows)
-            trainer = (first // per_chunk) % 2
-            for worker in prange(2):
-                if worker == trainer:
-                    chunk_loss[worker] = _lazy_units(
-                        csr, Y, sample_weight, scaling, drift, lazy, schedule,
-                        order, units, first, last,
-                    )  # fmt: skip
-                else:
-                    prefetch_sparse_rows(csr, Y, order, stop, next_stop)
-            loss += chunk_loss[trainer]
-            if not np.isfinite(loss):
-                break
+        per_chunk = n_units  # one chunk, no helper
+    loss = 0.0
+    chunk_loss = np.zeros(2)
+    # One call site of the row loop: each would compile its own copy.
+    for first in range(0, n_units, per_chunk):
+        last = min(first + per_chunk, n_units)
+        stop = min(last * unit, n_rows)
+        next_stop = min(stop + per_chunk * unit, n_rows)
+        trainer = (first // per_chunk) % 2
+        for worker in prange(2):
+            if worker == trainer:
+                chunk_loss[worker] = _lazy_units(
+                    csr, Y, sample_weight, scaling, drift, lazy, schedule, order,
+                    units, first, last,
+                )  # fmt: skip
+            elif stop < next_stop:
+                prefetch_sparse_rows(csr, Y, order, stop, next_stop)
+        loss += chunk_loss[trainer]
+        if not np.isfinite(loss):
+            break
     _write_back(lazy, scaling, drift, model, averaging, schedule[2])
     return loss
 
@@ -852,3 +873,8 @@ def optimizer_epoch(csr, Y, sample_weight, scaling, model, averaging, optimizer,
         if averaged:
             _update_average(averaging, coef, intercept, t_start + t)
     return loss
+
+
+# The two-thread driver compiled for one thread (prange runs as range): chunked
+# data where threads are unsafe or taken (fastgd._kernels.parallel).
+_lazy_epoch_chunks_serially = serial_build(lazy_epoch.parallel)

@@ -315,8 +315,10 @@ class SparseSource(DataSource):
                     self.csr, Y, work.sample_weight, scaling, model, averaging,
                     optimizer, schedule, work.order, per_sample, unit,
                 )  # fmt: skip
+            # 1-D y for one output: the kernel then compiles its one-output loop
+            # only.
             return _kernels.sparse_lazy_epoch(
-                self.csr, Y, work.sample_weight, scaling, model, averaging,
+                self.csr, self.y, work.sample_weight, scaling, model, averaging,
                 current_drift(), schedule, work.order, plan,
             )  # fmt: skip
 
