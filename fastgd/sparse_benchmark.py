@@ -72,8 +72,8 @@ def _gradient(impl, X, y, rows=None):
 
 
 def _svrg(X, y):
-    engine = _training.SVRGEngine(_training.prepare(SparseSource(X, y)),
-                                  _training.make_spec("svrg", random_state=0))  # fmt: skip
+    data = _training.prepare(SparseSource(X, y))
+    engine = _training.SVRGEngine(data, _training.make_spec("svrg", random_state=0))
     etas = np.array([sparse_step_size(X) / 8])
     engine.run(etas)  # the warm-start epoch, untimed
 
@@ -159,7 +159,9 @@ def unit_timings(X, y, repeats=3, methods=METHODS, batch_size=DEFAULT_BATCH_SIZE
 
 def _r2(y, prediction):
     y = np.asarray(y, dtype=np.float64)
-    return 1.0 - float(np.sum((y - prediction) ** 2)) / float(np.sum((y - y.mean()) ** 2))
+    return 1.0 - float(np.sum((y - prediction) ** 2)) / float(
+        np.sum((y - y.mean()) ** 2)
+    )
 
 
 def fits(X, y):
@@ -177,9 +179,9 @@ def fits(X, y):
         start = time.perf_counter()
         model = GDRegressor(random_state=0).fit(X, y)
         seconds = time.perf_counter() - start
+        note = f"solver={model.solver_}, {model.n_iter_} units"
         rows.append(dict(name="fastgd GDRegressor()", seconds=seconds,
-                         r2=model.score(X, y),
-                         note=f"solver={model.solver_}, {model.n_iter_} units"))  # fmt: skip
+                         r2=model.score(X, y), note=note))  # fmt: skip
         start = time.perf_counter()
         reference = SGDRegressor(random_state=0).fit(X, y)
         seconds = time.perf_counter() - start

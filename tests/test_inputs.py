@@ -163,7 +163,6 @@ def test_batch_size_above_n_samples_is_clamped():
     assert clamped.n_steps == 5
 
 
-
 def test_gram_strategy_refuses_the_loop_impl():
     with pytest.raises(ValueError, match="strategy='gram'"):
         fit_batch(X_OK, Y_OK, strategy="gram", impl="loop")

@@ -346,7 +346,6 @@ def test_good_but_unusual_inputs_are_accepted():
     model.fit(X_OK[:1], Y_OK[:1])  # one sample
 
 
-
 def test_batch_size_larger_than_n_samples_is_clamped():
     model = GDRegressor(solver="minibatch", batch_size=1000, max_iter=3, tol=None,
                         random_state=0).fit(X_OK, Y_OK)  # fmt: skip

@@ -16,8 +16,14 @@ import pytest
 
 sp = pytest.importorskip("scipy.sparse")
 
-from fastgd import GDRegressor, fit_batch, fit_minibatch, fit_sgd, fit_svrg  # noqa: E402
-from fastgd import _kernels  # noqa: E402
+from fastgd import (  # noqa: E402
+    GDRegressor,
+    _kernels,
+    fit_batch,
+    fit_minibatch,
+    fit_sgd,
+    fit_svrg,
+)
 from fastgd.sources import EpochWork, SparseSource, as_source  # noqa: E402
 
 SOLVERS = {"batch": fit_batch, "sgd": fit_sgd, "minibatch": fit_minibatch,
@@ -27,8 +33,9 @@ SOLVERS = {"batch": fit_batch, "sgd": fit_sgd, "minibatch": fit_minibatch,
 def sparse_problem(m=240, n=15, k=1, density=0.3, dtype=np.float64, seed=0):
     """A sparse X with columns of different scales and means, and y from it."""
     rng = np.random.default_rng(seed)
+    values = lambda size: rng.normal(2.0, 1.0, size)  # noqa: E731
     X = sp.random(m, n, density=density, format="csr", random_state=seed,
-                  dtype=np.float64, data_rvs=lambda size: rng.normal(2.0, 1.0, size))  # fmt: skip
+                  dtype=np.float64, data_rvs=values)  # fmt: skip
     X = (X @ sp.diags(np.linspace(0.5, 3.0, n))).tocsr().astype(dtype)
     coef = rng.normal(size=(n, k))
     y = X @ coef + 0.1 * rng.normal(size=(m, k)) + 1.5
@@ -40,7 +47,9 @@ def snapshot(X):
     parts = [getattr(X, name, None) for name in ("data", "indices", "indptr", "row",
                                                  "col")]  # fmt: skip
     # LIL and DOK keep Python objects: their dense values stand for them.
-    parts = [np.copy(p) for p in parts if isinstance(p, np.ndarray) and p.dtype != object]
+    parts = [
+        np.copy(p) for p in parts if isinstance(p, np.ndarray) and p.dtype != object
+    ]
     return X.format, X.dtype, X.shape, [X.toarray(), *parts]
 
 
@@ -82,7 +91,9 @@ def test_every_solver_matches_the_dense_fit(solver, standardize, k):
 @pytest.mark.parametrize("weighted", [False, True])
 def test_lazy_averaging_and_weights_match_the_dense_fit(solver, average, weighted):
     X, y = sparse_problem(k=1)
-    weights = np.random.default_rng(1).uniform(0.0, 2.0, X.shape[0]) if weighted else None
+    weights = (
+        np.random.default_rng(1).uniform(0.0, 2.0, X.shape[0]) if weighted else None
+    )
     options = dict(max_iter=4, tol=None, random_state=3, standardize=True, alpha=0.05,
                    eta0=0.004, average=average, sample_weight=weights)  # fmt: skip
     if solver == "minibatch":
@@ -140,8 +151,8 @@ def test_estimator_fits_predicts_and_partial_fits_sparse_like_dense():
     sparse_model, dense_model = (GDRegressor(solver="sgd", random_state=0)
                                  for _ in range(2))  # fmt: skip
     for start in range(0, X.shape[0], 80):
-        sparse_model.partial_fit(X[start:start + 80], y[start:start + 80])
-        dense_model.partial_fit(X[start:start + 80].toarray(), y[start:start + 80])
+        sparse_model.partial_fit(X[start : start + 80], y[start : start + 80])
+        dense_model.partial_fit(X[start : start + 80].toarray(), y[start : start + 80])
     assert close(sparse_model.coef_, dense_model.coef_, 1e-10)
     with pytest.raises(ValueError, match="features"):
         sparse_model.predict(sp.csr_matrix((3, X.shape[1] + 1)))
@@ -303,14 +314,19 @@ def _work(source, *, k, standardize, averaging, optimizer, drift, batch_size, se
     )  # fmt: skip
 
 
+def _case(standardize, averaging, optimizer, drift, batch_size):
+    return dict(standardize=standardize, averaging=averaging, optimizer=optimizer,
+                drift=drift, batch_size=batch_size)  # fmt: skip
+
+
 CASES = [
-    dict(standardize=False, averaging=False, optimizer="sgd", drift=False, batch_size=None),
-    dict(standardize=True, averaging=True, optimizer="sgd", drift=False, batch_size=None),
-    dict(standardize=True, averaging=True, optimizer="sgd", drift=False, batch_size=9),
-    dict(standardize=True, averaging=False, optimizer="sgd", drift=True, batch_size=None),
-    dict(standardize=True, averaging=True, optimizer="adam", drift=False, batch_size=None),
-    dict(standardize=False, averaging=False, optimizer="adagrad", drift=False, batch_size=9),
-]  # fmt: skip
+    _case(False, False, "sgd", False, None),
+    _case(True, True, "sgd", False, None),
+    _case(True, True, "sgd", False, 9),
+    _case(True, False, "sgd", True, None),
+    _case(True, True, "adam", False, None),
+    _case(False, False, "adagrad", False, 9),
+]
 
 
 # The loop twins implement plain steps only: optimizers replay on NumPy's.
@@ -371,8 +387,9 @@ def test_moments_gram_and_rows_loss_match_dense():
         assert close(a, b, 1e-12)
     rows = np.arange(3, 80, 4, dtype=np.int64)
     coef, intercept = np.ones((7, 2)), np.array([0.5, -1.0])
-    for a, b in zip(sparse_source.rows_loss(rows, weights, coef, intercept),
-                    dense_source.rows_loss(rows, weights, coef, intercept), strict=True):  # fmt: skip
+    sparse_loss = sparse_source.rows_loss(rows, weights, coef, intercept)
+    dense_loss = dense_source.rows_loss(rows, weights, coef, intercept)
+    for a, b in zip(sparse_loss, dense_loss, strict=True):
         assert close(a, b, 1e-12)
 
 
@@ -388,8 +405,9 @@ def test_threads_and_blocks_do_not_change_a_result():
     results = []
     for build in _kernels.sparse_gradient.builds:
         grad, grad_b = np.empty((n, 1)), np.empty(1)
+        buffers = (bounds, np.empty(4), np.empty((4, n + 1, 1)))
         loss = build(source.csr, Y, np.ones(1), 3000.0, np.ones((n, 1)), np.zeros(1),
-                     grad, grad_b, bounds, np.empty(4), np.empty((4, n + 1, 1)))  # fmt: skip
+                     grad, grad_b, *buffers)  # fmt: skip
         results.append((loss, grad.copy(), grad_b.copy()))
     assert results[0][0] == results[1][0]
     assert np.array_equal(results[0][1], results[1][1])

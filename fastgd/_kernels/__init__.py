@@ -61,10 +61,10 @@ from .sparse import (
     sparse_column_moments,
     sparse_gradient,
     sparse_gram,
+    sparse_rows_loss,
 )
 from .sparse import lazy_epoch as sparse_lazy_epoch
 from .sparse import optimizer_epoch as sparse_optimizer_epoch
-from .sparse import sparse_rows_loss
 from .steps import optimizer_delta, optimizer_step
 from .streaming import (
     batch_gradient,

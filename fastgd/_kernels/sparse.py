@@ -12,9 +12,10 @@ is k = 1 (the caller passes 2-D views, no copies).
 
 Standardization never densifies. ``scaling`` is (scale, u) with u = shift *
 scale, float64, each of length 0 when unused (no standardization; nothing
-centred, as without an intercept), so that z_i = x_i * scale - u: a row's stored entries times the scale, minus a
-dense vector shared by every row. Its products are taken implicitly:
-z_i . w = (x_i * scale) . w - u . w, with u . w kept up to date as w changes.
+centred, as without an intercept), so that z_i = x_i * scale - u: a row's stored
+entries times the scale, minus a dense vector shared by every row. Its products
+are taken implicitly: z_i . w = (x_i * scale) . w - u . w, with u . w kept up to
+date as w changes.
 
 The plain epoch (:func:`lazy_epoch`) costs O(nnz of the row) a step, however
 large n is, as scikit-learn's ``_sgd_fast`` and Bottou's sgd code do: the
@@ -351,7 +352,9 @@ def _unit_residuals(csr, Y, sample_weight, scaling, drift, lazy, order, span,
             # z_i . w + b - y, with w = alpha v + gamma u + delta g
             r = alpha * residual[row, c] + outputs[B, c]
             if centred:
-                r += outputs[GAMMA, c] * (along_u - scalars[UU]) - alpha * outputs[UV, c]
+                r += (
+                    outputs[GAMMA, c] * (along_u - scalars[UU]) - alpha * outputs[UV, c]
+                )
             if drifting:
                 if k > 1:
                     along_g = _row_dot_column(csr, i, scaling, g, c)
@@ -391,7 +394,11 @@ def _row_products(csr, i, v, scaling, g):
         return dot, along_u, along_g
     for p in range(indptr[i], indptr[i + 1]):
         j = indices[p]
-        x = np.float64(data[p]) * scale[j] if scale.shape[0] > 0 else np.float64(data[p])
+        x = (
+            np.float64(data[p]) * scale[j]
+            if scale.shape[0] > 0
+            else np.float64(data[p])
+        )
         dot += x * v[j]
         if u.shape[0] > 0:
             along_u += x * u[j]
@@ -413,7 +420,11 @@ def _move_row(csr, i, change, v, scaling, q, before):
     along_u = 0.0
     for p in range(indptr[i], indptr[i + 1]):
         j = indices[p]
-        x = np.float64(data[p]) * scale[j] if scale.shape[0] > 0 else np.float64(data[p])
+        x = (
+            np.float64(data[p]) * scale[j]
+            if scale.shape[0] > 0
+            else np.float64(data[p])
+        )
         moved = change * x
         v[j] += moved
         if u.shape[0] > 0:
@@ -868,8 +879,10 @@ def optimizer_epoch(csr, Y, sample_weight, scaling, model, averaging, optimizer,
                 )
         if fit_intercept:
             for c in range(k):
-                intercept[c] -= optimizer_delta(kind, factor * totals[c], state,
-                                                n * k + c, eta, params, count)  # fmt: skip
+                delta = optimizer_delta(
+                    kind, factor * totals[c], state, n * k + c, eta, params, count
+                )
+                intercept[c] -= delta
         if averaged:
             _update_average(averaging, coef, intercept, t_start + t)
     return loss

@@ -219,8 +219,8 @@ def sample_rows(data, min_rows=1000):
     and otherwise a million stored elements. Z is a float64 copy, or for a sparse
     source a :class:`CentredSparseRows` over a copy of the rows' entries."""
     m = data.source.shape[0]
-    n_rows = int(min(m, max(min_rows,
-                            _AUTO_SAMPLE_ELEMENTS // data.source.row_elements)))  # fmt: skip
+    by_elements = _AUTO_SAMPLE_ELEMENTS // data.source.row_elements
+    n_rows = int(min(m, max(min_rows, by_elements)))
     n_rows = min(n_rows, max(data.source.max_sample_rows, min(min_rows, m)))
     cached = data.cache.get("sample")
     if cached is not None and cached[0] == n_rows:

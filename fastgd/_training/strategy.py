@@ -139,9 +139,7 @@ def solver_costs(n_samples, n_features, dtype="float64",
     """Estimated passes over X for each solver to reach a relative excess loss
     of ``tol`` (see :func:`choose_solver`). A sparse ``source`` prices an epoch
     by its stored entries a row and X^T X by its own estimate."""
-    epoch = epoch_cost_in_passes(
-        n_features if source is None else source.row_elements
-    )
+    epoch = epoch_cost_in_passes(n_features if source is None else source.row_elements)
     tol = 1e-4 if tol is None or tol <= 0 else tol
     # SVRG: the warm-start epoch, averaged over its second half (about
     # 2 (n + 1) / m of relative excess), then units until tol, then a pass.

@@ -174,7 +174,7 @@ class SparseSource(DataSource):
     def row_elements(self):
         return max(1.0, self.nnz / self.shape[0])
 
-    def _Y(self):
+    def _targets_2d(self):
         return self.y.reshape(self.y.shape[0], -1)
 
     def _blocks(self, *shape):
@@ -217,7 +217,7 @@ class SparseSource(DataSource):
         coef = np.ascontiguousarray(coef, dtype=np.float64).reshape(self.shape[1], -1)
         squares = np.empty(coef.shape[1])
         total = _kernels.sparse_rows_loss(
-            self.csr, self._Y(), sample_weight, rows, coef,
+            self.csr, self._targets_2d(), sample_weight, rows, coef,
             np.asarray(intercept, dtype=np.float64), squares,
         )  # fmt: skip
         return squares, total
@@ -226,7 +226,7 @@ class SparseSource(DataSource):
         """X^T X by one pass over the rows' pairs of entries (O(sum nnz_i^2),
         into an n x n float64 matrix): for few features and short rows."""
         n = self.shape[1]
-        Y = self._Y()
+        Y = self._targets_2d()
         k = Y.shape[1]
         gram, cross = np.zeros((n, n)), np.zeros((n, k))
         x_sum, y_moments = np.zeros(n), np.zeros((2, k))
@@ -253,7 +253,7 @@ class SparseSource(DataSource):
             return lambda coef, b: reference.batch_gradient_sparse_loop(
                 X, y, coef, b, sample_weight)  # fmt: skip
         n = self.shape[1]
-        Y = self._Y()
+        Y = self._targets_2d()
         k = Y.shape[1]
         grad, grad_b = np.empty((n, k)), np.empty(k)
         bounds, partial = self._blocks(n + 1, k)
@@ -274,7 +274,7 @@ class SparseSource(DataSource):
         if impl != "compiled":
             return _twin_epoch(self, work, impl)
         n = self.shape[1]
-        Y = self._Y()
+        Y = self._targets_2d()
         k = Y.shape[1]
         scaling = _scaling(work.standardization, n)
         model = (work.coef.reshape(n, k), work.intercept, work.fit_intercept)
@@ -291,6 +291,7 @@ class SparseSource(DataSource):
             g = work.drift[0].astype(np.float64).reshape(n, k)
             along = scaling[1] @ g if len(scaling[1]) else np.zeros(k)
             return g, work.drift[1].astype(np.float64), along
+
         per_sample = work.batch_size is None
         unit = 1 if per_sample else work.batch_size
         optimizer = None
@@ -301,8 +302,8 @@ class SparseSource(DataSource):
         # Two threads take turns on chunks of rows when the matrix outgrows the
         # caches (as on dense data), chunks rounded to whole batches.
         data, indices = self.X.data, self.X.indices
-        chunk = _kernels.chunk_rows(data.nbytes + indices.nbytes,
-                                    self.row_elements * (data.itemsize + indices.itemsize),
+        row_bytes = self.row_elements * (data.itemsize + indices.itemsize)
+        chunk = _kernels.chunk_rows(data.nbytes + indices.nbytes, row_bytes,
                                     len(work.order))  # fmt: skip
         plan = (per_sample, unit, chunk)
 
