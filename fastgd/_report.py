@@ -186,7 +186,8 @@ class Reporter:
                         f"{row['r2']:.6f}  {row['note']}")  # fmt: skip
         if growth is not None:
             self._print(
-                f"\n  peak resident memory growth during a default fit: "
+                f"\n  peak resident memory growth during a GDRegressor fit (solver "
+                f"auto, 3 units; a fresh process, after a first fit): "
                 f"{growth / 1e6:.1f} MB = {100 * growth / nbytes:.1f}% of the matrix"
             )
 

@@ -417,11 +417,14 @@ def run_sparse_bench(args, reporter=None):
                            matrix_bytes=nbytes, units=rows)  # fmt: skip
         if not args.no_fit:
             size_report["fits"] = sparse_benchmark.fits(X, y)
-            growth = sparse_benchmark.memory_growth(X, y)
+            del X, y  # the memory is measured in a child process
+            measured = sparse_benchmark.memory_growth(
+                m, n, min(args.nnz_per_row, n), dtype=args.dtype
+            )
+            growth = None if measured is None else measured[0]
             size_report["memory_growth_bytes"] = growth
             reporter.sparse_fits(size_report["fits"], growth, nbytes)
         report["sizes"].append(size_report)
-        del X, y
     if args.json:
         with open(args.json, "w") as out:
             json.dump(report, out, indent=2, default=str)

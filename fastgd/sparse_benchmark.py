@@ -25,6 +25,8 @@ row at a time (O(n) a row): they are timed on the first rows and scaled up.
 """
 
 import os
+import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -199,36 +201,69 @@ def fits(X, y):
     return rows
 
 
-def memory_growth(X, y, interval=0.0005):
-    """Peak growth of resident memory during a default fit (sampled every
-    ``interval`` seconds; a fit has run before, so nothing compiles), in bytes,
-    or None where /proc/self/statm does not exist."""
-    from .linear_model import GDRegressor
+def _resident_bytes():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
-    if not os.path.exists("/proc/self/statm"):
-        return None
-    page = os.sysconf("SC_PAGE_SIZE")
 
-    def resident():
-        with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * page
-
+def _peak_growth_during(run, interval=0.0005):
+    """Peak growth of resident memory while ``run()`` runs, sampled every
+    ``interval`` seconds by a thread, in bytes."""
     peak, done = [0], threading.Event()
 
     def watch():
         while not done.is_set():
-            peak[0] = max(peak[0], resident())
+            peak[0] = max(peak[0], _resident_bytes())
             time.sleep(interval)
 
-    before = resident()
+    before = _resident_bytes()
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        GDRegressor(random_state=0).fit(X, y)
-    done.set()
-    watcher.join()
+    try:
+        run()
+    finally:
+        done.set()
+        watcher.join()
     return max(0, peak[0] - before)
+
+
+def _child_memory_growth(m, n, nnz_per_row, solver, dtype):
+    """In the child process of :func:`memory_growth`: print the growth and the
+    matrix's bytes."""
+    from .datasets import make_sparse_regression
+    from .linear_model import GDRegressor
+
+    X, y, _ = make_sparse_regression(m, n, nnz_per_row, dtype=dtype, random_state=0)
+    warnings.simplefilter("ignore")
+
+    def fit():
+        GDRegressor(solver=solver, max_iter=3, random_state=0).fit(X, y)
+
+    fit()  # compiles, or loads from the cache: not part of a fit's memory
+    print(_peak_growth_during(fit), matrix_bytes(X))
+
+
+def memory_growth(m, n, nnz_per_row=DEFAULT_NNZ_PER_ROW, solver="auto",
+                  dtype="float64"):  # fmt: skip
+    """(peak growth of resident memory during a fit, the matrix's bytes) for a
+    ``GDRegressor(solver=solver, max_iter=3)`` fit of a generated m x n CSR
+    matrix, measured in a fresh process after a first fit; None where
+    /proc/self/statm does not exist.
+
+    The child runs with glibc's ``MALLOC_MMAP_THRESHOLD_`` fixed at 128 KB: by
+    default glibc raises that threshold after large frees, and the second fit
+    would then reuse heap pages the first one freed (a copy of X in both fits
+    would not show in the second).
+    """
+    if not os.path.exists("/proc/self/statm"):
+        return None
+    arguments = f"{m}, {n}, {nnz_per_row}, {solver!r}, {dtype!r}"
+    code = (f"from fastgd.sparse_benchmark import _child_memory_growth; "
+            f"_child_memory_growth({arguments})")  # fmt: skip
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                            text=True, check=True, env=env).stdout.split()  # fmt: skip
+    return int(output[-2]), int(output[-1])
 
 
 def matrix_bytes(X):

@@ -7,8 +7,6 @@ caller's matrix is never changed.
 """
 
 import os
-import subprocess
-import sys
 import warnings
 
 import numpy as np
@@ -25,6 +23,7 @@ from fastgd import (  # noqa: E402
     fit_svrg,
 )
 from fastgd.sources import EpochWork, SparseSource, as_source  # noqa: E402
+from fastgd.sparse_benchmark import memory_growth  # noqa: E402
 
 SOLVERS = {"batch": fit_batch, "sgd": fit_sgd, "minibatch": fit_minibatch,
            "svrg": fit_svrg}  # fmt: skip
@@ -432,51 +431,16 @@ def test_threads_and_blocks_do_not_change_a_result():
 # Memory
 # --------------------------------------------------------------------------- #
 
-MEMORY_SCRIPT = """
-import os, sys, threading, time, warnings
-import numpy as np, scipy.sparse as sp
-from fastgd import GDRegressor
-m, n, per = 200_000, 50_000, 10
-rng = np.random.default_rng(0)
-indptr = np.arange(0, m * per + 1, per, dtype=np.int64)
-indices = rng.integers(0, n, m * per).astype(np.int32)
-X = sp.csr_matrix((rng.normal(size=m * per), indices, indptr), shape=(m, n))
-X.sum_duplicates()
-y = X @ rng.normal(size=n) + rng.normal(size=m)
-solver = sys.argv[1]
-warnings.simplefilter("ignore")
-page = os.sysconf("SC_PAGE_SIZE")
-def resident():
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * page
-GDRegressor(solver=solver, max_iter=1, random_state=0).fit(X, y)  # compiles
-peak, done = [0], threading.Event()
-def watch():
-    while not done.is_set():
-        peak[0] = max(peak[0], resident())
-        time.sleep(0.0005)
-before = resident()
-watcher = threading.Thread(target=watch)
-watcher.start()
-GDRegressor(solver=solver, max_iter=3, random_state=0).fit(X, y)
-done.set()
-watcher.join()
-print(peak[0] - before, X.data.nbytes + X.indices.nbytes + X.indptr.nbytes, m, n)
-"""
-
 
 @pytest.mark.skipif(_kernels.JIT_DISABLED, reason="a size that needs the JIT")
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads /proc")
 @pytest.mark.parametrize("solver", ["sgd", "svrg", "batch"])
 def test_a_fit_grows_memory_by_a_tenth_of_the_matrix_at_most(solver):
-    """Peak resident memory during a fit (sampled every 0.5 ms, after a first
-    fit compiled the kernels), in a fresh process, grows by at most 10% of the
-    matrix's bytes plus 64 bytes per row and column (the O(m + n) arrays:
+    """Peak resident memory during a fit (sampled every 0.5 ms, in a fresh
+    process, after a first fit compiled the kernels) grows by at most 10% of
+    the matrix's bytes plus 64 bytes per row and column (the O(m + n) arrays:
     the order, weights, coefficients, their lazy state and snapshots). A copy
     of the matrix, or of a twentieth of it with temporaries, fails it."""
-    output = subprocess.run(
-        [sys.executable, "-c", MEMORY_SCRIPT, solver], capture_output=True,
-        text=True, check=True, timeout=300, env={**os.environ},
-    ).stdout.split()  # fmt: skip
-    growth, matrix_bytes, m, n = map(int, output)
+    m, n = 200_000, 50_000
+    growth, matrix_bytes = memory_growth(m, n, 10, solver=solver)
     assert growth <= 0.10 * matrix_bytes + 64 * (m + n), (growth, matrix_bytes)

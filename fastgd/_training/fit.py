@@ -90,8 +90,10 @@ def _target_moments(data):
     """Weighted mean (per output) and variance (averaged over outputs) of y on
     the training rows (computed once per fit)."""
     if "target_moments" not in data.cache:
-        Y = data.y.reshape(data.y.shape[0], -1)[data.train_rows].astype(np.float64)
-        w = np.broadcast_to(data.original_weight, (data.y.shape[0],))[data.train_rows]
+        Y = data.y.reshape(data.y.shape[0], -1).astype(np.float64, copy=False)
+        w = np.broadcast_to(data.original_weight, (data.y.shape[0],))
+        if data.validation_rows is not None:  # else no copies: all rows train
+            Y, w = Y[data.train_rows], w[data.train_rows]
         mean = np.average(Y, axis=0, weights=w)
         variance = float(np.mean(np.average((Y - mean) ** 2, axis=0, weights=w)))
         data.cache["target_moments"] = (mean, variance)
