@@ -22,6 +22,7 @@ from fastgd import (  # noqa: E402
     fit_sgd,
     fit_svrg,
 )
+from fastgd._kernels import sparse as lazy_kernels  # noqa: E402
 from fastgd.sources import EpochWork, SparseSource, as_source  # noqa: E402
 from fastgd.sparse_benchmark import memory_growth  # noqa: E402
 
@@ -411,16 +412,19 @@ def test_threads_and_blocks_do_not_change_a_result():
     assert results[0][0] == results[1][0]
     assert np.array_equal(results[0][1], results[1][1])
     epochs = []
-    for build in _kernels.sparse_lazy_epoch.builds:
+    for build in lazy_kernels._lazy_chunks.builds:
         coef, intercept = np.zeros((n, 1)), np.zeros(1)
         order = np.arange(3000)
         _kernels.shuffle(order, np.array([7], np.uint64))
         scaling = (np.linspace(0.5, 2, n), np.linspace(-1, 1, n))
         averaging = (np.zeros((n, 1)), np.zeros(1), 100)
         no_drift = (np.zeros((0, 1)), np.zeros(1), np.zeros(1))
-        loss = build(source.csr, y, np.ones(1), scaling, (coef, intercept, True),
-                     averaging, no_drift, (np.array([0.002]), np.array([0.9999]), 0),
-                     order, (True, 1, 128))  # fmt: skip
+        lazy = lazy_kernels._lazy_model(coef, intercept, scaling, True)
+        schedule = (np.array([0.002]), np.array([0.9999]), 0)
+        loss = build(source.csr, y, np.ones(1), scaling, no_drift, lazy, schedule,
+                     order, (True, 1, 128, True, 100))  # fmt: skip
+        lazy_kernels._write_back(lazy, scaling, no_drift, (coef, intercept, True),
+                                 averaging, 0)  # fmt: skip
         epochs.append((loss, coef, averaging[0]))
     assert epochs[0][0] == epochs[1][0]
     assert np.array_equal(epochs[0][1], epochs[1][1])

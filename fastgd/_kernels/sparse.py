@@ -37,7 +37,7 @@ from numba import prange
 
 from .config import jit as _jit
 from .memory import prefetch
-from .parallel import blocks_in_last_argument, parallel_kernel, serial_build
+from .parallel import blocks_in_last_argument, parallel_kernel
 from .steps import _update_average, optimizer_delta
 
 # Rows ahead whose entries a shuffled epoch prefetches.
@@ -730,67 +730,27 @@ def _write_back(lazy, scaling, drift, model, averaging, t_start):
         avg_intercept[c] = kept * avg_intercept[c] + share * outputs[SUM_B, c]
 
 
-def _helper_chunk_in_plan(*args):
-    """``uses_threads`` of :func:`lazy_epoch`: plan[2] (helper_chunk) > 0."""
+def _helper_chunk_set(*args):
+    """``uses_threads`` of :func:`_lazy_chunks`: units[2] (helper_chunk) > 0."""
     return args[-1][2] > 0
 
 
-def _lazy_epoch_one_thread(csr, Y, sample_weight, scaling, model, averaging, drift,
-                           schedule, order, plan):  # fmt: skip
-    """:func:`lazy_epoch` on the calling thread (its serial build): plain Python
-    around the compiled row loop, as the dense epoch's
-    (:func:`fastgd._kernels.epochs._run_epoch_one_thread`), so that a first
-    small fit compiles the row loop and not a driver around it. Chunked data
-    runs the two-thread driver's serial build: the same chunks, the same bits."""
-    if plan[2] > 0:
-        return _lazy_epoch_chunks_serially(csr, Y, sample_weight, scaling, model,
-                                           averaging, drift, schedule, order,
-                                           plan)  # fmt: skip
-    coef, intercept, fit_intercept = model
-    lazy = _lazy_model(coef, intercept, scaling, averaging[0].shape[0] > 0)
-    units = (plan[0], plan[1], plan[2], fit_intercept, averaging[2])
-    n_units = (order.shape[0] + plan[1] - 1) // plan[1]
-    loop = _lazy_units_single if Y.ndim == 1 else _lazy_units
-    loss = loop(csr, Y, sample_weight, scaling, drift, lazy, schedule, order, units,
-                0, n_units)  # fmt: skip
-    _write_back(lazy, scaling, drift, model, averaging, schedule[2])
-    return loss
-
-
-@parallel_kernel(_helper_chunk_in_plan, serial=_lazy_epoch_one_thread)
-def lazy_epoch(csr, Y, sample_weight, scaling, model, averaging, drift, schedule,
-               order, plan):  # fmt: skip
-    """One shuffled epoch of plain steps in O(nnz) a step (see the module
-    docstring); returns the weighted sum of squared residuals, each before its
-    update, non-finite as soon as one is.
-
-    ``plan`` = (per_sample, unit, helper_chunk). ``per_sample``:
-    SGD, a step eta_t 2 w_i r_i per row (``unit`` 1); otherwise mini-batch over
-    ``unit`` rows: eta_t (2/W_B) sum_B w r. ``drift`` is SVRG's (g (n, k), g_b
-    (k,), u . g (k,)) in float64, or empty arrays: with it the model is the
-    difference from the snapshot and y is not read. ``averaging`` is (avg_coef
-    (n, k), avg_intercept, average_start), avg_coef empty when not averaging.
-    ``coef`` (n, k) and ``intercept`` (k,) of ``model`` are read once and written
-    once.
-
-    With ``helper_chunk`` > 0 rows, two threads take turns as in the dense
-    epoch (:func:`fastgd._kernels.epochs.run_epoch`): one trains a chunk while
-    the other fetches the rows of the next, which it then trains. The updates
-    run in the same order either way: the same result on any number of threads.
-    """
-    coef, intercept, fit_intercept = model
-    per_sample, unit, helper_chunk = plan[0], plan[1], plan[2]
-    averaged = averaging[0].shape[0] > 0
-    lazy = _lazy_model(coef, intercept, scaling, averaged)
-    units = (per_sample, unit, helper_chunk, fit_intercept, averaging[2])
+@parallel_kernel(_helper_chunk_set)
+def _lazy_chunks(csr, Y, sample_weight, scaling, drift, lazy, schedule, order,
+                 units):  # fmt: skip
+    """The epoch's units in chunks of ``units[2]`` (helper_chunk) rows, two
+    threads taking turns as in the dense epoch
+    (:func:`fastgd._kernels.epochs.run_epoch`): one trains a chunk while the
+    other fetches the rows of the next, which it then trains. The updates run in
+    the same order either way. The lazy model is built by the caller: numba's
+    parfor pass must not see tuples of arrays made inside this driver
+    (CONTRIBUTING, "Add a kernel")."""
+    unit, helper_chunk = units[1], units[2]
     n_rows = order.shape[0]
     n_units = (n_rows + unit - 1) // unit
     per_chunk = max(1, helper_chunk // unit)
-    if helper_chunk <= 0 or per_chunk >= n_units:
-        per_chunk = n_units  # one chunk, no helper
     loss = 0.0
     chunk_loss = np.zeros(2)
-    # One call site of the row loop: each would compile its own copy.
     for first in range(0, n_units, per_chunk):
         last = min(first + per_chunk, n_units)
         stop = min(last * unit, n_rows)
@@ -807,6 +767,41 @@ def lazy_epoch(csr, Y, sample_weight, scaling, model, averaging, drift, schedule
         loss += chunk_loss[trainer]
         if not np.isfinite(loss):
             break
+    return loss
+
+
+def lazy_epoch(csr, Y, sample_weight, scaling, model, averaging, drift, schedule,
+               order, plan):  # fmt: skip
+    """One shuffled epoch of plain steps in O(nnz) a step (see the module
+    docstring); returns the weighted sum of squared residuals, each before its
+    update, non-finite as soon as one is.
+
+    ``plan`` = (per_sample, unit, helper_chunk). ``per_sample``: SGD, a step
+    eta_t 2 w_i r_i per row (``unit`` 1); otherwise mini-batch over ``unit``
+    rows: eta_t (2/W_B) sum_B w r. ``drift`` is SVRG's (g (n, k), g_b (k,),
+    u . g (k,)) in float64, or empty arrays: with it the model is the difference
+    from the snapshot and y is not read. ``averaging`` is (avg_coef (n, k),
+    avg_intercept, average_start), avg_coef empty when not averaging. ``coef``
+    (n, k) and ``intercept`` (k,) of ``model`` are read once and written once.
+    ``Y`` 1-D (one output) compiles the one-output loop only.
+
+    Plain Python around compiled parts, as the dense epoch's serial build
+    (:func:`fastgd._kernels.epochs._run_epoch_one_thread`): with
+    ``helper_chunk`` > 0 the chunked driver :func:`_lazy_chunks` (a parallel
+    kernel: two threads, or its serial build, same bits), else the row loop
+    alone, so a first small fit compiles no driver.
+    """
+    coef, intercept, fit_intercept = model
+    lazy = _lazy_model(coef, intercept, scaling, averaging[0].shape[0] > 0)
+    units = (plan[0], plan[1], plan[2], fit_intercept, averaging[2])
+    n_units = (order.shape[0] + plan[1] - 1) // plan[1]
+    if plan[2] > 0 and plan[2] // plan[1] < n_units:
+        loss = _lazy_chunks(csr, Y, sample_weight, scaling, drift, lazy, schedule,
+                            order, units)  # fmt: skip
+    else:
+        loop = _lazy_units_single if Y.ndim == 1 else _lazy_units
+        loss = loop(csr, Y, sample_weight, scaling, drift, lazy, schedule, order,
+                    units, 0, n_units)  # fmt: skip
     _write_back(lazy, scaling, drift, model, averaging, schedule[2])
     return loss
 
@@ -886,8 +881,3 @@ def optimizer_epoch(csr, Y, sample_weight, scaling, model, averaging, optimizer,
         if averaged:
             _update_average(averaging, coef, intercept, t_start + t)
     return loss
-
-
-# The two-thread driver compiled for one thread (prange runs as range): chunked
-# data where threads are unsafe or taken (fastgd._kernels.parallel).
-_lazy_epoch_chunks_serially = serial_build(lazy_epoch.parallel)
