@@ -379,7 +379,7 @@ def _row_dot_column(csr, i, scaling, g, c):
     return total
 
 
-@_jit()
+@_jit(inline=True)
 def _row_products(csr, i, v, scaling, g):
     """(x_i . v, x_i . u, x_i . g) with x_i scaled (one output; v, u, g 1-D, u
     and g empty when unused): one pass over the row's entries."""
@@ -407,7 +407,7 @@ def _row_products(csr, i, v, scaling, g):
     return dot, along_u, along_g
 
 
-@_jit()
+@_jit(inline=True)
 def _move_row(csr, i, change, v, scaling, q, before):
     """v += change * x_i (scaled), q += before * that; returns u . that (one
     output, 1-D arrays; q empty when not averaging)."""
