@@ -73,11 +73,21 @@ def _standardizer(n, shift, scale):
 # --------------------------------------------------------------------------- #
 
 
+def _row_entries(X, i):
+    """(column, value) pairs of row i: every column of a dense X, the stored
+    entries of a SciPy CSR matrix (duplicates, where any, add up)."""
+    if hasattr(X, "indptr"):
+        stored = range(X.indptr[i], X.indptr[i + 1])
+        return [(int(X.indices[p]), float(X.data[p])) for p in stored]
+    return [(j, float(X[i, j])) for j in range(X.shape[1])]
+
+
 def batch_gradient_loop(X, y, coef, intercept, sample_weight=None):
     """Batch gradient element by element; returns (grad_coef, grad_intercept, loss).
 
     ``grad_coef`` has the shape of ``coef`` and ``grad_intercept`` that of
     ``intercept``; ``loss`` is the weighted mean over samples (and outputs) of r^2.
+    X is an array or a SciPy CSR matrix (then the loops visit stored entries).
     """
     Y, C, b = _as_columns(y, coef, intercept)
     m, n = X.shape
@@ -89,39 +99,13 @@ def batch_gradient_loop(X, y, coef, intercept, sample_weight=None):
     for i in range(m):
         weight = float(_weight(sample_weight, i))
         total_weight += weight
+        entries = _row_entries(X, i)
         for c in range(k):
             r = float(b[c]) - float(Y[i, c])
-            for j in range(n):
-                r += float(X[i, j]) * float(C[j, c])
-            for j in range(n):
-                grad[j][c] += weight * r * float(X[i, j])
-            grad_b[c] += weight * r
-            squares += weight * r * r
-    grad_coef = np.array(grad).reshape(coef.shape) * (2.0 / total_weight)
-    grad_intercept = np.array(grad_b) * (2.0 / total_weight)
-    return grad_coef, grad_intercept, squares / (total_weight * k)
-
-
-def batch_gradient_sparse_loop(X, y, coef, intercept, sample_weight=None):
-    """:func:`batch_gradient_loop` for a SciPy CSR matrix: loops over each row's
-    stored entries (``X.indptr``, ``X.indices``, ``X.data``), duplicates summed."""
-    Y, C, b = _as_columns(y, coef, intercept)
-    m, n = X.shape
-    k = Y.shape[1]
-    grad = [[0.0] * k for _ in range(n)]
-    grad_b = [0.0] * k
-    squares = 0.0
-    total_weight = 0.0
-    for i in range(m):
-        weight = float(_weight(sample_weight, i))
-        total_weight += weight
-        entries = range(X.indptr[i], X.indptr[i + 1])
-        for c in range(k):
-            r = float(b[c]) - float(Y[i, c])
-            for p in entries:
-                r += float(X.data[p]) * float(C[X.indices[p], c])
-            for p in entries:
-                grad[X.indices[p]][c] += weight * r * float(X.data[p])
+            for j, x in entries:
+                r += x * float(C[j, c])
+            for j, x in entries:
+                grad[j][c] += weight * r * x
             grad_b[c] += weight * r
             squares += weight * r * r
     grad_coef = np.array(grad).reshape(coef.shape) * (2.0 / total_weight)

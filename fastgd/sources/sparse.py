@@ -251,7 +251,7 @@ class SparseSource(DataSource):
             return lambda coef, b: reference.batch_gradient_numpy(
                 X, y, coef, b, sample_weight)  # fmt: skip
         if impl == "loop":
-            return lambda coef, b: reference.batch_gradient_sparse_loop(
+            return lambda coef, b: reference.batch_gradient_loop(
                 X, y, coef, b, sample_weight)  # fmt: skip
         n = self.shape[1]
         Y = self._targets_2d()
