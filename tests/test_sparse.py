@@ -114,12 +114,15 @@ def test_strong_decay_folds_the_scale_into_the_coefficients():
     assert close(sparse_fit.coef, dense_fit.coef, 1e-9)
 
 
-@pytest.mark.parametrize("optimizer", ["adagrad", "rmsprop", "adam"])
+@pytest.mark.parametrize("optimizer", ["momentum", "nesterov", "adagrad", "rmsprop",
+                                       "adam"])  # fmt: skip
 @pytest.mark.parametrize("solver", ["sgd", "minibatch"])
 def test_optimizers_match_the_dense_fit(optimizer, solver):
     X, y = sparse_problem(k=2)
+    # Momentum's steps add up: a tenth of the adaptive methods' step is stable.
+    eta0 = 0.001 if optimizer in ("momentum", "nesterov") else 0.01
     options = dict(max_iter=3, tol=None, random_state=0, standardize=True,
-                   optimizer=optimizer, eta0=0.01, alpha=0.001)  # fmt: skip
+                   optimizer=optimizer, eta0=eta0, alpha=0.001)  # fmt: skip
     if solver == "minibatch":
         options["batch_size"] = 10
     sparse_fit = SOLVERS[solver](X, y, **options)

@@ -25,8 +25,9 @@ the scalar alpha, centring moves the scalar gamma_c along u, and SVRG's drift g
 only the entries of v in the row change. Averaging keeps the sums of alpha,
 gamma and delta over the averaged steps and, per entry of v, the sum of alpha
 before each change (Xu 2011's trick), so the mean of the iterates is formed once
-an epoch. An optimizer (AdaGrad, RMSProp, Adam) moves every coordinate every
-step: :func:`optimizer_epoch` is the same epoch with dense O(n k) updates.
+an epoch. An optimizer (momentum, Nesterov, AdaGrad, RMSProp, Adam) moves every
+coordinate every step: :func:`optimizer_epoch` is the same epoch with dense
+O(n k) updates.
 
 Sums over rows are float64, per fixed block of rows (``bounds``, from the data
 alone), reduced in block order: no result depends on the number of threads.
