@@ -314,6 +314,10 @@ def run_bench(args, reporter=None):
         _kernels.set_num_threads(args.threads)
     if args.repeats < 1:
         raise SystemExit("--repeats must be at least 1.")
+    if args.sparse:
+        if args.plot:
+            raise SystemExit("--plot does not apply to --sparse (no chart of it yet).")
+        return run_sparse_bench(args, reporter)
     if args.plot:
         from .plotting import _pyplot
 
@@ -321,8 +325,6 @@ def run_bench(args, reporter=None):
             _pyplot()
         except ImportError as error:
             raise SystemExit(f"--plot: {error}") from None
-    if args.sparse:
-        return run_sparse_bench(args, reporter)
     sizes = args.sizes or _sizes(FULL_SIZES if args.full else QUICK_SIZES)
     record = benchmark.machine_record()
     report = dict(machine=record.__dict__, sizes=[], options=vars(args).copy())

@@ -217,3 +217,35 @@ def test_warmup_command_compiles_and_reports(capsys):
                  "--no-parallel"]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert ("batch" in out and "float32" in out) or "nothing to compile" in out
+
+
+def test_sparse_bench_runs_end_to_end(tmp_path, capsys):
+    pytest.importorskip("scipy.sparse")
+    path = tmp_path / "sparse.json"
+    main(["bench", "--sparse", "--sizes", "3000x400", "--nnz-per-row", "5",
+          "--repeats", "1", "--json", str(path)])  # fmt: skip
+    out = capsys.readouterr().out
+    assert "sparse 3,000 x 400" in out
+    for title in ("SGD (one epoch)", "mini-batch (one epoch)", "batch gradient",
+                  "SVRG (one unit)", "default fits to convergence"):  # fmt: skip
+        assert title in out
+    size = json.loads(path.read_text())["sizes"][0]
+    assert (size["m"], size["n"]) == (3000, 400)
+    assert size["nnz"] <= 3000 * 5 and size["matrix_bytes"] > 0
+    impls = {(row["method"], row["impl"]) for row in size["units"]}
+    assert {("sgd", "sklearn"), ("batch", "scipy"), ("batch", "loop"),
+            ("minibatch", "numpy"), ("svrg", "compiled")} <= impls  # fmt: skip
+    assert all(row["median_s"] > 0 for row in size["units"])
+    compiled = [row for row in size["units"] if row["impl"] == "compiled"]
+    assert all(row["compiled_speedup"] == 1.0 for row in compiled)
+    fits = {row["name"]: row for row in size["fits"]}
+    assert fits["fastgd GDRegressor()"]["r2"] > fits["scipy lsqr"]["r2"] - 1e-3
+    growth = size["memory_growth_bytes"]
+    assert growth is None or growth >= 0
+
+
+def test_sparse_bench_refuses_options_that_do_not_apply():
+    with pytest.raises(SystemExit, match="--plot"):
+        main(["bench", "--sparse", "--sizes", "100x20", "--plot", "chart.png"])
+    with pytest.raises(SystemExit, match="--nnz-per-row"):
+        main(["bench", "--sparse", "--sizes", "100x20", "--nnz-per-row", "0"])
