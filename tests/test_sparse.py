@@ -451,3 +451,21 @@ def test_a_fit_grows_memory_by_a_tenth_of_the_matrix_at_most(solver):
     m, n = 200_000, 50_000
     growth, matrix_bytes = memory_growth(m, n, 10, solver=solver)
     assert growth <= 0.10 * matrix_bytes + 64 * (m + n), (growth, matrix_bytes)
+
+
+@pytest.mark.parametrize("options", [dict(early_stopping=True, solver="sgd"),
+                                     dict(warm_start=True, solver="svrg")])  # fmt: skip
+def test_early_stopping_and_warm_start_match_the_dense_fit(options):
+    X, y = sparse_problem(k=1, m=400)
+    models = []
+    for data in (X, X.toarray()):
+        model = GDRegressor(random_state=0, max_iter=20, **options)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(data, y)
+            model.fit(data, y)  # resumes with warm_start
+        models.append(model)
+    assert close(models[0].coef_, models[1].coef_, 1e-10)
+    if options.get("early_stopping"):
+        assert np.allclose(models[0].validation_scores_, models[1].validation_scores_,
+                           rtol=1e-10)  # fmt: skip
