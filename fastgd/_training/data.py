@@ -9,6 +9,7 @@ from sklearn.utils import check_random_state
 
 from .._validation import check_sample_weight
 from ..sources import DataSource
+from ..sources.sparse import centred_row_norms
 
 # --------------------------------------------------------------------------- #
 # Prepared data
@@ -175,8 +176,7 @@ class CentredSparseRows:
     products the curvature and the excess estimate need, without forming Z
     (centring makes it dense)."""
 
-    def __init__(self, source, X, shift, scale):
-        self.source = source
+    def __init__(self, X, shift, scale):
         self.X = X
         self.shift = shift.astype(np.float64)
         self.scale = scale.astype(np.float64)
@@ -193,7 +193,7 @@ class CentredSparseRows:
 
     def squared_row_norms(self):
         """|z_i|^2 per row (one compiled pass over the sample, no copy)."""
-        return self.source.centred_row_norms(self.X, self.shift, self.scale)
+        return centred_row_norms(self.X, self.shift, self.scale)
 
     def weighted_products(self, w):
         """(Z^T W Z as a dense (n, n) array, Z^T w)."""
@@ -231,7 +231,7 @@ def sample_rows(data, min_rows=1000):
         Z -= data.shift
         Z *= data.scale
     else:
-        Z = CentredSparseRows(data.source, Z, data.shift, data.scale)
+        Z = CentredSparseRows(Z, data.shift, data.scale)
     w = np.broadcast_to(data.sample_weight, (m,))[rows].astype(np.float64)
     # eta0="auto" and the excess estimate read the same sample: drawn once.
     data.cache["sample"] = (n_rows, (Z, w / w.sum()))

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import optimizers
+
 
 @dataclass
 class EpochWork:
@@ -49,6 +51,14 @@ class EpochWork:
     shuffle: bool
     batch_size: int | None
     drift: tuple | None = None
+
+    def kernel_optimizer(self):
+        """The epoch kernels' ``optimizer`` argument: (state, kind, params), or
+        None for plain steps (compiled away)."""
+        if self.optimizer == "sgd":
+            return None
+        return (self.optimizer_state, optimizers.OPTIMIZERS[self.optimizer],
+                optimizers.parameters(self.optimizer))  # fmt: skip
 
 
 class DataSource(ABC):

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .. import _kernels, optimizers, reference
+from .. import _kernels, reference
 from .._validation import check_data
 from .base import DataSource
 
@@ -139,10 +139,7 @@ class DenseSource(DataSource):
         if impl != "compiled":
             epoch = getattr(reference, f"run_epoch_{impl}")
         model = (work.coef, work.intercept, work.fit_intercept)
-        optimizer = None
-        if work.optimizer != "sgd":  # None: the plain update, compiled away
-            optimizer = (work.optimizer_state, optimizers.OPTIMIZERS[work.optimizer],
-                         optimizers.parameters(work.optimizer))  # fmt: skip
+        optimizer = work.kernel_optimizer()
 
         def run(etas, decays, t_start):
             # Decided per epoch: it follows the current thread count.

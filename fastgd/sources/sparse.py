@@ -7,7 +7,7 @@ vector shared by all rows), so a fit needs O(m + n) memory beside the matrix.
 
 import numpy as np
 
-from .. import _kernels, optimizers, reference
+from .. import _kernels, reference
 from .._validation import check_targets, reject_unusable_dtype
 from .base import DataSource
 
@@ -41,11 +41,11 @@ def as_csr(X):
     int32/int64 indices, its buffers read-only views of the caller's where they
     can be, checked (see :class:`SparseSource`)."""
     sparse = _scipy_sparse()
+    reject_unusable_dtype(X, "X", sparse_ok=True)  # before any conversion
     copied = False
     if X.format != "csr":
         X = X.tocsr()  # CSC, COO, LIL, DOK, BSR, DIA: one conversion, a copy
         copied = True
-    reject_unusable_dtype(X, "X", sparse_ok=True)
     if X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float64)
         copied = True
@@ -207,13 +207,6 @@ class SparseSource(DataSource):
         """The rows as a float64 CSR matrix (one copy of their entries only)."""
         return self.X[rows].astype(np.float64, copy=False)
 
-    def centred_row_norms(self, Z, shift, scale):
-        """|(z_i - shift) * scale|^2 for the rows of ``Z`` (from take_rows)."""
-        norms = np.empty(Z.shape[0])
-        _kernels.centred_row_norms((Z.data, _unsigned(Z.indices), _unsigned(Z.indptr)),
-                                   shift, scale, norms)  # fmt: skip
-        return norms
-
     def rows_loss(self, rows, sample_weight, coef, intercept):
         coef = np.ascontiguousarray(coef, dtype=np.float64).reshape(self.shape[1], -1)
         squares = np.empty(coef.shape[1])
@@ -277,7 +270,7 @@ class SparseSource(DataSource):
         n = self.shape[1]
         Y = self._targets_2d()
         k = Y.shape[1]
-        scaling = _scaling(work.standardization, n)
+        scaling = _scaling(work.standardization)
         model = (work.coef.reshape(n, k), work.intercept, work.fit_intercept)
         averaging = (np.zeros((0, k), work.coef.dtype), np.zeros(k, work.coef.dtype), 0)
         if work.averaging is not None:
@@ -295,10 +288,8 @@ class SparseSource(DataSource):
 
         per_sample = work.batch_size is None
         unit = 1 if per_sample else work.batch_size
-        optimizer = None
-        if work.optimizer != "sgd" and work.drift is None:
-            optimizer = (work.optimizer_state, optimizers.OPTIMIZERS[work.optimizer],
-                         optimizers.parameters(work.optimizer))  # fmt: skip
+        # SVRG's inner epoch takes plain steps, as on dense data.
+        optimizer = work.kernel_optimizer() if work.drift is None else None
 
         # Two threads take turns on chunks of rows when the matrix outgrows the
         # caches (as on dense data), chunks rounded to whole batches.
@@ -327,12 +318,21 @@ class SparseSource(DataSource):
         return run
 
 
+def centred_row_norms(Z, shift, scale):
+    """|(z_i - shift) * scale|^2 for the rows of a float64 CSR ``Z`` (shift and
+    scale float64), in one compiled pass: no centred copy."""
+    norms = np.empty(Z.shape[0])
+    csr = (Z.data, _unsigned(Z.indices), _unsigned(Z.indptr))
+    _kernels.centred_row_norms(csr, shift, scale, norms)
+    return norms
+
+
 def _unsigned(array):
     """The same integers viewed as unsigned (they are >= 0): no copy."""
     return array.view(np.dtype(f"u{array.dtype.itemsize}"))
 
 
-def _scaling(standardization, n):
+def _scaling(standardization):
     """(scale, u = shift * scale) in float64 for the kernels; u empty when
     nothing is centred, both empty without standardization."""
     if standardization is None:
@@ -372,10 +372,7 @@ def _twin_epoch(source, work, impl):
     densified one at a time."""
     epoch = getattr(reference, f"run_epoch_{impl}")
     model = (work.coef, work.intercept, work.fit_intercept)
-    optimizer = None
-    if work.optimizer != "sgd":
-        optimizer = (work.optimizer_state, optimizers.OPTIMIZERS[work.optimizer],
-                     optimizers.parameters(work.optimizer))  # fmt: skip
+    optimizer = work.kernel_optimizer()
     rows = DenseRows(source.X)
 
     def run(etas, decays, t_start):
