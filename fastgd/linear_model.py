@@ -9,7 +9,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _training, optimizers, schedules
 from ._validation import FLOAT_DTYPES, check_alpha, check_int, reject_unusable_dtype
-from .sources import SparseSource, is_sparse
+from .sources import DataSource, SparseSource, as_source, is_memmap, is_sparse
 
 SOLVERS = ("auto", *_training.SOLVERS)
 PENALTIES = (None, "l2")
@@ -97,8 +97,11 @@ callable, default="adaptive"
     n_iter_no_change : int, default=5
         Epochs without improvement before stopping (or dividing the step, with
         "adaptive").
-    shuffle : bool, default=True
-        Reshuffle the samples every epoch.
+    shuffle : bool, "auto" or "block", default="auto"
+        Reshuffle the samples every epoch (True), or visit them in order (False).
+        "block": shuffle blocks of rows, then rows within groups of blocks, for
+        data read from files (:mod:`fastgd.sources.blocks`). "auto": True in
+        memory, "block" for a file source larger than its ``memory_budget``.
     random_state : int, RandomState instance or None, default=None
         Seeds the shuffle and the validation split.
     early_stopping : bool, default=False
@@ -200,7 +203,7 @@ default="sgd"
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left"), None],
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
-        "shuffle": ["boolean"],
+        "shuffle": ["boolean", StrOptions({"auto", "block"})],
         "random_state": ["random_state"],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
@@ -227,7 +230,7 @@ default="sgd"
         max_iter=1000,
         tol=1e-4,
         n_iter_no_change=5,
-        shuffle=True,
+        shuffle="auto",
         random_state=None,
         early_stopping=False,
         validation_fraction=0.1,
@@ -316,8 +319,14 @@ default="sgd"
         return _training.make_spec(solver, **{**options, **overrides})
 
     def _validate_data(self, X, y, reset):
-        """(X, y) checked and converted: dense X as an array, sparse X as a
-        :class:`~fastgd.sources.SparseSource` holding y (then None)."""
+        """(X, y) checked and converted: dense X as an array; sparse X, a data
+        source or an array mapped from a file as a
+        :class:`~fastgd.sources.DataSource` holding y (then None)."""
+        if isinstance(X, DataSource) or is_memmap(X):
+            source = as_source(X, y)
+            source.targets  # noqa: B018 - a source without targets raises here
+            self._check_n_features(source.shape[1], reset)
+            return source, None
         reject_unusable_dtype(X, "X", sparse_ok=True)
         reject_unusable_dtype(y, "y")
         if is_sparse(X):
@@ -333,6 +342,16 @@ default="sgd"
             self, X, y, reset=reset, dtype=FLOAT_DTYPES, order="C",
             multi_output=True, y_numeric=True, ensure_all_finite=False,
         )  # fmt: skip
+
+    def _check_n_features(self, n_features, reset):
+        """scikit-learn's n_features_in_ rule, for data it does not see."""
+        if reset:
+            self.n_features_in_ = n_features
+        elif n_features != self.n_features_in_:
+            raise ValueError(
+                f"X has {n_features} features, but {type(self).__name__} is "
+                f"expecting {self.n_features_in_} features as input."
+            )
 
     # ------------------------------------------------------------------ fitting
 
@@ -357,14 +376,18 @@ default="sgd"
         self._state = engine.export_state()
         return fitted.outcome
 
-    def fit(self, X, y, sample_weight=None, coef_init=None, intercept_init=None):
+    def fit(self, X, y=None, sample_weight=None, coef_init=None, intercept_init=None):
         """Fit by gradient descent.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            float32 and float64 C-contiguous arrays are used without a copy.
+        X : array-like, sparse matrix or data source
+            float32 and float64 C-contiguous arrays are used without a copy; a
+            data source (:func:`fastgd.sources.from_npy`,
+            :func:`~fastgd.sources.from_parquet`) or an ``np.memmap`` is read
+            in blocks when it is larger than its memory budget.
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            The targets; None when X is a data source that holds them.
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights; the loss is their weighted mean.
         coef_init : array-like of shape (n_features,) or (n_targets, n_features)
@@ -398,7 +421,7 @@ default="sgd"
             self.best_loss_ = outcome.best_validation_loss
         return self
 
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X, y=None, sample_weight=None):
         """One epoch (one iteration for ``solver="batch"``) on (X, y).
 
         State (coefficients, step count, step size, shuffle stream and the
@@ -438,13 +461,19 @@ default="sgd"
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like, sparse matrix or data source
+            A data source or an ``np.memmap`` is streamed in blocks.
 
         Returns
         -------
         ndarray of shape (n_samples,) or (n_samples, n_targets)
         """
         check_is_fitted(self)
+        if isinstance(X, DataSource) or is_memmap(X):
+            source = as_source(X, None)
+            self._check_n_features(source.shape[1], reset=False)
+            coef = self.coef_.T.astype(np.float64)
+            return source.predict(coef, self.intercept_.astype(np.float64))
         reject_unusable_dtype(X, "X", sparse_ok=True)
         X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES,
                           accept_sparse=("csr", "csc"))  # fmt: skip
@@ -452,3 +481,19 @@ default="sgd"
         return X @ coef.T + self.intercept_.astype(X.dtype, copy=False).reshape(
             (-1,) if coef.ndim == 1 else (1, -1)
         )
+
+    def score(self, X, y=None, sample_weight=None):
+        """R^2 of the predictions on (X, y), as scikit-learn's regressors; X may
+        be a data source holding y (then y=None), streamed in blocks.
+
+        Returns
+        -------
+        float
+        """
+        if isinstance(X, DataSource) or is_memmap(X):
+            from sklearn.metrics import r2_score
+
+            source = as_source(X, y)
+            return r2_score(source.targets, self.predict(source),
+                            sample_weight=sample_weight)  # fmt: skip
+        return super().score(X, y, sample_weight=sample_weight)

@@ -170,8 +170,8 @@ def _document(function):
 
 @_document
 def fit_sgd(
-    X, y, *, learning_rate="constant", eta0=0.01, power_t=0.25, alpha=0.0,
-    max_iter=1000, tol=1e-3, n_iter_no_change=5, fit_intercept=True, shuffle=True,
+    X, y=None, *, learning_rate="constant", eta0=0.01, power_t=0.25, alpha=0.0,
+    max_iter=1000, tol=1e-3, n_iter_no_change=5, fit_intercept=True, shuffle="auto",
     random_state=None, average=False, standardize=False, early_stopping=False,
     validation_fraction=0.1, sample_weight=None, coef_init=None, intercept_init=None,
     impl="compiled", verbose=0, optimizer="sgd",
@@ -187,8 +187,12 @@ def fit_sgd(
     Parameters
     ----------
     {COMMON}
-    shuffle : bool, default=True
-        Reshuffle the samples before every epoch; if False, visit them in order.
+    shuffle : bool, "auto" or "block", default="auto"
+        Reshuffle the samples before every epoch (True); if False, visit them in
+        order. "block": shuffle blocks of rows, then the rows within groups of
+        blocks (:mod:`fastgd.sources.blocks`; for data read from files). "auto":
+        True for data in memory, "block" for a file source larger than its
+        ``memory_budget``.
     random_state : int, RandomState instance or None, default=None
         Seeds the shuffle (and the validation split). Same value, same bits.
     average : bool or int, default=False
@@ -218,9 +222,9 @@ def fit_sgd(
 
 @_document
 def fit_minibatch(
-    X, y, *, batch_size=32, learning_rate="constant", eta0=0.01, power_t=0.25,
+    X, y=None, *, batch_size=32, learning_rate="constant", eta0=0.01, power_t=0.25,
     alpha=0.0, max_iter=1000, tol=1e-3, n_iter_no_change=5, fit_intercept=True,
-    shuffle=True, random_state=None, average=False, standardize=False,
+    shuffle="auto", random_state=None, average=False, standardize=False,
     early_stopping=False, validation_fraction=0.1, sample_weight=None,
     coef_init=None, intercept_init=None, impl="compiled", verbose=0, optimizer="sgd",
 ):  # fmt: skip
@@ -259,7 +263,7 @@ def fit_minibatch(
 
 @_document
 def fit_batch(
-    X, y, *, learning_rate="constant", eta0=0.01, power_t=0.25, alpha=0.0,
+    X, y=None, *, learning_rate="constant", eta0=0.01, power_t=0.25, alpha=0.0,
     max_iter=1000, tol=1e-6, n_iter_no_change=5, fit_intercept=True,
     strategy="auto", standardize=False, early_stopping=False,
     validation_fraction=0.1, sample_weight=None, coef_init=None,
@@ -310,8 +314,8 @@ def fit_batch(
 
 @_document
 def fit_svrg(
-    X, y, *, learning_rate="constant", eta0="auto", power_t=0.25, alpha=0.0,
-    max_iter=100, tol=1e-4, fit_intercept=True, shuffle=True, random_state=None,
+    X, y=None, *, learning_rate="constant", eta0="auto", power_t=0.25, alpha=0.0,
+    max_iter=100, tol=1e-4, fit_intercept=True, shuffle="auto", random_state=None,
     standardize=False, sample_weight=None, coef_init=None, intercept_init=None,
     impl="compiled", verbose=0,
 ):  # fmt: skip

@@ -114,7 +114,7 @@ def fit(spec, X, y=None, *, sample_weight=None, coef_init=None, intercept_init=N
     when given, replace the resumed coefficients. ``spec.eta0`` must be a number
     when resuming (the step size the first fit used).
     """
-    source = as_source(X, y)
+    source = as_source(X, y).for_fit(spec.shuffle)
     data = prepare(
         source, sample_weight=sample_weight, standardize=spec.standardize,
         fit_intercept=spec.fit_intercept,

@@ -55,7 +55,7 @@ class FitSpec:
     tol: float | None = 1e-3
     n_iter_no_change: int = 5
     fit_intercept: bool = True
-    shuffle: bool = True
+    shuffle: object = "auto"
     random_state: object = None
     average: object = False
     standardize: bool = False
@@ -92,6 +92,21 @@ class FitSpec:
         return make_spec(**{**current, **changes})
 
 
+SHUFFLES = (True, False, "auto", "block")
+
+
+def check_shuffle(value):
+    """``shuffle``: True (all rows), "block" (blocks of rows, for data read in
+    blocks), "auto" (True in memory, "block" for a file larger than the memory
+    budget) or False."""
+    if not any(value is option or (isinstance(value, str) and value == option)
+               for option in SHUFFLES):  # fmt: skip
+        raise ValueError(
+            f"shuffle={value!r} is not an option: use True, False, 'auto' or 'block'."
+        )
+    return value
+
+
 def _check_random_state(value):
     """Every solver checks random_state, whether it draws from it or not."""
     try:
@@ -120,6 +135,7 @@ def make_spec(solver, **options):
     if not callable(spec.learning_rate):
         check_option("learning_rate", spec.learning_rate, schedules.NAMED_SCHEDULES)
     _check_random_state(spec.random_state)
+    check_shuffle(spec.shuffle)
     checked = dict(
         max_iter=check_int("max_iter", spec.max_iter),
         n_iter_no_change=check_int("n_iter_no_change", spec.n_iter_no_change),

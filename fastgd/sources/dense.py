@@ -79,23 +79,21 @@ class DenseSource(DataSource):
             return (gram, products[:, :k], products[:, k], Y.mean(axis=0),
                     np.mean(Y**2, axis=0))  # fmt: skip
         weights = np.broadcast_to(sample_weight, (m,))
-        gram = np.zeros((n, n))
-        cross = np.zeros((n, Y.shape[1]))
-        x_sum, y_sum, y_square, total = np.zeros(n), np.zeros(Y.shape[1]), 0.0, 0.0
-        for start in range(0, m, _GRAM_CHUNK_ROWS):
-            rows = slice(start, start + _GRAM_CHUNK_ROWS)
-            chunk = X[rows].astype(np.float64, copy=False)
-            y_chunk = Y[rows].astype(np.float64, copy=False)
-            w = weights[rows].astype(np.float64)[:, None]
-            weighted_chunk = chunk * w
-            gram += weighted_chunk.T @ chunk
-            cross += weighted_chunk.T @ y_chunk
-            x_sum += weighted_chunk.sum(axis=0)
-            y_sum += (w * y_chunk).sum(axis=0)
-            y_square = y_square + (w * y_chunk**2).sum(axis=0)
-            total += float(w.sum())
-        return (gram / total, cross / total, x_sum / total, y_sum / total,
-                y_square / total)  # fmt: skip
+        return weighted_gram(row_chunks(X, Y, weights), n, Y.shape[1])
+
+    def for_fit(self, shuffle):
+        """Itself; wrapped in a :class:`~fastgd.sources.BlockSource` for
+        ``shuffle="block"``."""
+        if shuffle == "block":
+            from .blocks import BlockSource
+            from .readers import ArrayReader
+
+            return BlockSource(ArrayReader(self.X), self.y)
+        return self
+
+    def predict(self, coef, intercept):
+        return self.X @ coef.astype(self.X.dtype, copy=False) + intercept.astype(
+            self.X.dtype, copy=False)  # fmt: skip
 
     # ------------------------------------------------------------ the two passes
 
@@ -151,3 +149,32 @@ class DenseSource(DataSource):
             )  # fmt: skip
 
         return run
+
+
+def row_chunks(X, Y, weights):
+    """(X, Y, weights) in chunks of rows small enough to cast to float64."""
+    for start in range(0, X.shape[0], _GRAM_CHUNK_ROWS):
+        rows = slice(start, start + _GRAM_CHUNK_ROWS)
+        yield X[rows], Y[rows], weights[rows]
+
+
+def weighted_gram(chunks, n, k):
+    """The Gram statistics (as :meth:`DataSource.gram_statistics`) summed over
+    ``chunks`` of (rows of X, rows of Y (rows, k), weights): each chunk cast to
+    float64 and weighted, accumulated in float64."""
+    gram = np.zeros((n, n))
+    cross = np.zeros((n, k))
+    x_sum, y_sum, y_square, total = np.zeros(n), np.zeros(k), 0.0, 0.0
+    for chunk, y_chunk, w in chunks:
+        chunk = chunk.astype(np.float64, copy=False)
+        y_chunk = y_chunk.astype(np.float64, copy=False)
+        w = w.astype(np.float64)[:, None]
+        weighted_chunk = chunk * w
+        gram += weighted_chunk.T @ chunk
+        cross += weighted_chunk.T @ y_chunk
+        x_sum += weighted_chunk.sum(axis=0)
+        y_sum += (w * y_chunk).sum(axis=0)
+        y_square = y_square + (w * y_chunk**2).sum(axis=0)
+        total += float(w.sum())
+    return (gram / total, cross / total, x_sum / total, y_sum / total,
+            y_square / total)  # fmt: skip

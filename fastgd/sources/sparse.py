@@ -203,6 +203,10 @@ class SparseSource(DataSource):
         at least a thousand."""
         return max(1000, self.shape[0] // 50)
 
+    def predict(self, coef, intercept):
+        return self.X @ coef.astype(self.dtype, copy=False) + intercept.astype(
+            self.dtype, copy=False)  # fmt: skip
+
     def take_rows(self, rows):
         """The rows as a float64 CSR matrix (one copy of their entries only)."""
         return self.X[rows].astype(np.float64, copy=False)

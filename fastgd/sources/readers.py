@@ -1,0 +1,241 @@
+"""Readers: the storage under a :class:`~fastgd.sources.blocks.BlockSource`.
+
+A reader knows one storage format and nothing about training. It cuts X into
+blocks of consecutive rows and copies a block, as float32 or float64 rows, into a
+buffer it is given: :class:`ArrayReader` for an array in memory or mapped from a
+file (``.npy``, raw binary, ``np.memmap``), :class:`ParquetReader` for Parquet
+files read one row group at a time. Readers open files read-only and never write
+to them.
+
+Every reader has ``shape``, ``dtype`` (what rows become), ``block_starts`` (int64,
+one more than there are blocks: block b is rows ``block_starts[b]`` to
+``block_starts[b + 1]``), ``read(block, out)`` and ``where(start, stop)`` (the
+file and rows, for error messages).
+"""
+
+import mmap
+import os
+
+import numpy as np
+
+# Bytes of X in a block of an array or mapped file: the unit of I/O and of the
+# block shuffle. Large enough that a read costs far more than its call, small
+# enough that many blocks fit in a shuffle buffer. Not a tuning constant: reads
+# of 1-64 MiB run at the same speed.
+BLOCK_BYTES = 8 * 2**20
+
+
+def compute_dtype(dtype, where):
+    """The dtype rows are read as: float32 and float64 stay (in native byte
+    order), integers become float64; anything else raises, naming ``where``."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f" and dtype.itemsize in (4, 8):
+        return dtype.newbyteorder("=")
+    if dtype.kind in "iu":
+        return np.dtype(np.float64)
+    raise TypeError(
+        f"{where} holds {dtype} values; fastgd fits float32 or float64 features "
+        "(integers are read as float64). Store X as float32 or float64."
+    )
+
+
+def even_block_starts(n_rows, block_rows):
+    """Starts of blocks of ``block_rows`` rows (the last may be shorter)."""
+    starts = np.arange(0, n_rows, max(1, int(block_rows)), dtype=np.int64)
+    return np.append(starts, np.int64(n_rows))
+
+
+class ArrayReader:
+    """Blocks of a 2-D array: in memory, or mapped from a file.
+
+    Mapped pages a block was copied from are released right after the copy
+    (``madvise(MADV_DONTNEED)``): the page cache keeps them, but they no longer
+    count against the process's resident memory, which stays within the
+    buffers. ``name`` names the file in errors.
+    """
+
+    def __init__(self, X, name="X", block_rows=None):
+        if X.ndim != 2:
+            raise ValueError(
+                f"{name} must be 2-D (n_samples, n_features), got shape {X.shape}."
+            )
+        self.X = X
+        self.name = name
+        self.dtype = compute_dtype(X.dtype, name)
+        m = X.shape[0]
+        if block_rows is None:
+            block_rows = max(1, BLOCK_BYTES // max(1, X.shape[1] * X.itemsize))
+        self.block_starts = even_block_starts(m, block_rows)
+        self._mapping = _find_mapping(X)
+        if self._mapping is not None:
+            self._mapping_address = np.frombuffer(self._mapping, np.uint8).ctypes.data
+            if hasattr(mmap, "MADV_SEQUENTIAL"):  # read ahead generously
+                self._advise(mmap.MADV_SEQUENTIAL, X)
+
+    @property
+    def shape(self):
+        return self.X.shape
+
+    @property
+    def contiguous_rows(self):
+        """Whether a block of rows is one contiguous range of bytes."""
+        return self.X.flags.c_contiguous
+
+    def read(self, block, out):
+        start, stop = self.block_starts[block], self.block_starts[block + 1]
+        rows = self.X[start:stop]
+        out[...] = rows  # converts byte order and integers
+        if self._mapping is not None and hasattr(mmap, "MADV_DONTNEED"):
+            self._advise(mmap.MADV_DONTNEED, rows)
+
+    def where(self, start, stop):
+        return f"{self.name}, rows {start} to {stop - 1}"
+
+    def _advise(self, advice, rows):
+        """madvise the whole pages under ``rows`` (a contiguous slice)."""
+        if not rows.flags.c_contiguous or rows.size == 0:
+            return
+        begin = rows.ctypes.data - self._mapping_address
+        end = begin + rows.nbytes
+        page = mmap.PAGESIZE
+        first = -(-begin // page) * page  # pages shared with other rows stay
+        last = end // page * page
+        if last > first:
+            self._mapping.madvise(advice, first, last - first)
+
+
+def _find_mapping(X):
+    """The mmap.mmap under an array (np.memmap, np.load(mmap_mode=...)), or None."""
+    base = X
+    while base is not None and not isinstance(base, mmap.mmap):
+        base = getattr(base, "base", None)
+    return base
+
+
+def _numeric_field(field, path):
+    import pyarrow as pa
+
+    kind = field.type
+    if pa.types.is_floating(kind) or pa.types.is_integer(kind):
+        return np.dtype(kind.to_pandas_dtype())
+    raise TypeError(
+        f"Parquet column {field.name!r} of {path} is {kind}, not numeric; select "
+        "numeric feature columns with columns=[...], or convert it before fitting."
+    )
+
+
+class ParquetReader:
+    """Blocks of Parquet files: one block per row group, the feature columns
+    read with pyarrow (never the whole table) and written column by column into
+    the buffer. The target column is read once, alone (columnar storage makes
+    that cheap), as ``targets``.
+
+    Every file must have the same feature columns with the same types.
+    """
+
+    def __init__(self, paths, target, columns, block_rows=None):
+        import pyarrow.parquet as pq
+
+        self.paths = paths
+        self.files = [pq.ParquetFile(path) for path in paths]
+        schema = self.files[0].schema_arrow
+        names = schema.names
+        if target is not None and target not in names:
+            raise ValueError(
+                f"the target column {target!r} is not in {paths[0]} (its columns: "
+                f"{names}); pass target= one of them, or target=None."
+            )
+        if columns is None:
+            columns = [name for name in names if name != target]
+        missing = [name for name in columns if name not in names]
+        if missing:
+            raise ValueError(
+                f"columns {missing} are not in {paths[0]} (its columns: {names})."
+            )
+        if not columns:
+            raise ValueError(f"{paths[0]} has no feature column besides the target.")
+        self.columns = list(columns)
+        types = [_numeric_field(schema.field(name), paths[0]) for name in columns]
+        for path, file in zip(paths[1:], self.files[1:], strict=True):
+            other = file.schema_arrow
+            for name in [*columns, *([target] if target else [])]:
+                if name not in other.names or other.field(name).type != schema.field(
+                        name).type:  # fmt: skip
+                    found = other.field(name).type if name in other.names else "none"
+                    raise ValueError(
+                        f"the schemas of the Parquet files disagree: column {name!r} "
+                        f"is {schema.field(name).type} in {paths[0]} but {found} in "
+                        f"{path}. Give files with the same columns and types."
+                    )
+        all_float32 = all(t == np.float32 for t in types)
+        self.dtype = np.dtype(np.float32 if all_float32 else np.float64)
+        # Blocks: the row groups, in file order.
+        self._groups = [(f, g) for f, file in enumerate(self.files)
+                        for g in range(file.metadata.num_row_groups)]  # fmt: skip
+        sizes = [self.files[f].metadata.row_group(g).num_rows for f, g in self._groups]
+        self._groups = [group for group, size in zip(self._groups, sizes, strict=True)
+                        if size > 0]  # fmt: skip
+        sizes = [size for size in sizes if size > 0]
+        self.block_starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self._file_starts = {}
+        for (f, _), start in zip(self._groups, self.block_starts, strict=False):
+            self._file_starts.setdefault(f, int(start))
+        self.shape = (int(self.block_starts[-1]), len(self.columns))
+        if self.shape[0] == 0:
+            raise ValueError(f"the Parquet files {paths} hold no rows.")
+        self.targets = None if target is None else self._read_target(target)
+
+    contiguous_rows = True
+
+    def _read_target(self, target):
+        parts = []
+        for path, file in zip(self.paths, self.files, strict=True):
+            column = file.read(columns=[target]).column(0)
+            if column.null_count:
+                raise ValueError(
+                    f"the target column {target!r} of {path} has {column.null_count} "
+                    "null values; drop or fill those rows before fitting."
+                )
+            _numeric_field(file.schema_arrow.field(target), path)
+            parts.append(column.to_numpy().astype(self.dtype, copy=False))
+        return np.concatenate(parts) if parts else np.empty(0, self.dtype)
+
+    def read(self, block, out):
+        f, g = self._groups[block]
+        table = self.files[f].read_row_group(g, columns=self.columns)
+        for j, column in enumerate(table.columns):
+            if column.null_count:
+                start, stop = self.block_starts[block], self.block_starts[block + 1]
+                raise ValueError(
+                    f"column {self.columns[j]!r} has {column.null_count} null values "
+                    f"in {self.where(start, stop)}; drop or fill them before fitting."
+                )
+            out[:, j] = column.to_numpy()
+
+    def where(self, start, stop):
+        """The file and its own row numbers (blocks never span files)."""
+        f = self._groups[int(np.searchsorted(self.block_starts, start, "right")) - 1][0]
+        first = self._file_starts[f]
+        return f"{self.paths[f]}, rows {start - first} to {stop - 1 - first}"
+
+
+def parquet_paths(path_or_dir_or_list):
+    """The Parquet files named: one path, a directory (its *.parquet files,
+    sorted) or a list of paths."""
+    if isinstance(path_or_dir_or_list, (str, os.PathLike)):
+        path = os.fspath(path_or_dir_or_list)
+        if os.path.isdir(path):
+            paths = sorted(os.path.join(path, name) for name in os.listdir(path)
+                           if name.endswith(".parquet"))  # fmt: skip
+            if not paths:
+                raise FileNotFoundError(f"the directory {path} has no *.parquet file.")
+            return paths
+        paths = [path]
+    else:
+        paths = [os.fspath(path) for path in path_or_dir_or_list]
+    for path in paths:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"no such Parquet file: {path}")
+    if not paths:
+        raise ValueError("no Parquet file given.")
+    return paths
