@@ -41,7 +41,9 @@ def as_source(X, y):
             return X
         if isinstance(X, BlockSource):
             return X.with_targets(y)
-        raise ValueError("X is a data source, which holds its own targets; pass y=None.")
+        raise ValueError(
+            "X is a data source, which holds its own targets; pass y=None."
+        )
     if is_sparse(X):
         return SparseSource(X, y)
     if is_memmap(X):

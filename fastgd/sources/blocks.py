@@ -109,7 +109,7 @@ class BlockSource(DataSource):
         row_bytes = n * reader.dtype.itemsize
         by_budget = self.memory_budget // _BUFFER_SHARE // (row_bytes * sizes.max())
         self.blocks_per_unit = int(max(1, min(self.n_blocks, by_budget)))
-        self._unit_rows = int(np.sort(sizes)[-self.blocks_per_unit:].sum())
+        self._unit_rows = int(np.sort(sizes)[-self.blocks_per_unit :].sum())
 
     # ---------------------------------------------------------------- interface
 
@@ -211,8 +211,9 @@ class BlockSource(DataSource):
             for index in range(len(units)):
                 segments = pending.result()
                 if index + 1 < len(units):
-                    pending = reader.submit(self._fill, units[index + 1],
-                                            buffers[(index + 1) % 2], spare_rows)  # fmt: skip
+                    following = buffers[(index + 1) % 2]
+                    pending = reader.submit(self._fill, units[index + 1], following,
+                                            spare_rows)  # fmt: skip
                 yield buffers[index % 2], segments
 
     def _sequential_units(self, blocks=None):
@@ -237,13 +238,9 @@ class BlockSource(DataSource):
     def _unit_arrays(self, segments, sample_weight, spare_rows=0):
         """(y, weights) of the unit's rows, positioned as in its buffer."""
         rows = spare_rows + self._unit_rows
-        y = self._gather(self.targets, segments,
-                         np.empty((rows, *self.targets.shape[1:]), self.dtype))  # fmt: skip
-        if sample_weight.shape[0] == 1:
-            return y, sample_weight
-        weights = self._gather(sample_weight, segments,
-                               np.empty(rows, sample_weight.dtype))  # fmt: skip
-        return y, weights
+        y = np.empty((rows, *self.targets.shape[1:]), self.dtype)
+        self._gather(self.targets, segments, y)
+        return y, self._unit_weights(sample_weight, segments, rows)
 
     @staticmethod
     def _positions(rows, segments):
@@ -281,7 +278,8 @@ class BlockSource(DataSource):
     def _unit_weights(self, sample_weight, segments, rows):
         if sample_weight.shape[0] == 1:
             return sample_weight
-        return self._gather(sample_weight, segments, np.empty(rows, sample_weight.dtype))
+        weights = np.empty(rows, sample_weight.dtype)
+        return self._gather(sample_weight, segments, weights)
 
     def gram_statistics(self, sample_weight):
         Y = self.targets.reshape(self.shape[0], -1)
@@ -386,8 +384,8 @@ class BlockSource(DataSource):
                 carried = None
                 if used < len(order):
                     rest = order[used:]
-                    carried = (X[rest].copy(), y[rest].copy(),
-                               None if weights.shape[0] == 1 else weights[rest].copy())  # fmt: skip
+                    uniform = weights.shape[0] == 1
+                    carried = (X[rest], y[rest], None if uniform else weights[rest])
                 if used == 0:
                     continue
                 steps = -(-used // batch)
