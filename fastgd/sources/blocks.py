@@ -27,6 +27,7 @@ error names the file and the rows.
 """
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -104,9 +105,13 @@ class BlockSource(DataSource):
         if y is None:
             y = getattr(reader, "targets", None)
         self._y = None if y is None else check_targets(y, m, reader.dtype)
-        self._checked = np.zeros(self.n_blocks, dtype=bool)
-        sizes = np.diff(reader.block_starts)
         row_bytes = n * reader.dtype.itemsize
+        if reader.block_starts is None:  # blocks of a buffer's size
+            reader.use_block_rows(self.memory_budget // _BUFFER_SHARE // row_bytes)
+        self._checked = np.zeros(self.n_blocks, dtype=bool)
+        self._lock = threading.Lock()
+        self._spare_buffers = None
+        sizes = np.diff(reader.block_starts)
         by_budget = self.memory_budget // _BUFFER_SHARE // (row_bytes * sizes.max())
         self.blocks_per_unit = int(max(1, min(self.n_blocks, by_budget)))
         self._unit_rows = int(np.sort(sizes)[-self.blocks_per_unit :].sum())
@@ -202,19 +207,65 @@ class BlockSource(DataSource):
     def _units(self, units, spare_rows=0):
         """Yield (buffer, segments) for each unit (a list of blocks) in turn, a
         thread reading the next unit while the caller works on this one. The
-        first ``spare_rows`` rows of a buffer are left to the caller."""
-        rows = spare_rows + self._unit_rows
-        buffers = [np.empty((rows, self.shape[1]), self.dtype)
-                   for _ in range(min(2, len(units)))]  # fmt: skip
-        with ThreadPoolExecutor(1, thread_name_prefix="fastgd-reader") as reader:
-            pending = reader.submit(self._fill, units[0], buffers[0], spare_rows)
-            for index in range(len(units)):
-                segments = pending.result()
-                if index + 1 < len(units):
-                    following = buffers[(index + 1) % 2]
-                    pending = reader.submit(self._fill, units[index + 1], following,
-                                            spare_rows)  # fmt: skip
-                yield buffers[index % 2], segments
+        first ``spare_rows`` rows of a buffer are left to the caller.
+
+        A unit of consecutive blocks that the reader can show where they are
+        (an array or a mapped file, :meth:`ArrayReader.view`) is not copied:
+        the caller gets a view, the next unit is read ahead meanwhile, and the
+        unit's pages are released when the caller is done with it."""
+        views = [self._view(unit) for unit in units] if not spare_rows else [None]
+        if all(view is not None for view in views):
+            yield from self._views(units, views)
+            return
+        buffers = self._take_buffers(spare_rows + self._unit_rows)
+        try:
+            with ThreadPoolExecutor(1, thread_name_prefix="fastgd-reader") as reader:
+                pending = reader.submit(self._fill, units[0], buffers[0], spare_rows)
+                for index in range(len(units)):
+                    segments = pending.result()
+                    if index + 1 < len(units):
+                        following = buffers[(index + 1) % 2]
+                        pending = reader.submit(self._fill, units[index + 1],
+                                                following, spare_rows)  # fmt: skip
+                    yield buffers[index % 2], segments
+        finally:
+            self._spare_buffers = buffers
+
+    def _view(self, unit):
+        first, last = int(unit[0]), int(unit[-1])
+        if last - first != len(unit) - 1 or not hasattr(self.reader, "view"):
+            return None  # not consecutive blocks
+        starts = self.reader.block_starts
+        return self.reader.view(int(starts[first]), int(starts[last + 1]))
+
+    def _views(self, units, views):
+        for index, (unit, view) in enumerate(zip(units, views, strict=True)):
+            if index + 1 < len(units):
+                self.reader.read_ahead(views[index + 1])
+            segments = []
+            position = 0
+            for block in unit:
+                start, stop = (
+                    int(s) for s in self.reader.block_starts[block : block + 2]
+                )
+                segments.append((block, start, stop, position))
+                if not self._checked[block]:
+                    rows = view[position : position + stop - start]
+                    _check_block_finite(rows, self.reader, start)
+                    self._checked[block] = True
+                position += stop - start
+            yield view, segments
+            self.reader.release(view)
+
+    def _take_buffers(self, rows):
+        """Two buffers of ``rows`` rows: the last pass's when they are free and
+        large enough (reused: fresh pages would cost a page fault each), else
+        new ones (another pass, in another thread, holds them)."""
+        with self._lock:
+            buffers, self._spare_buffers = self._spare_buffers, None
+        if buffers is None or buffers[0].shape[0] < rows:
+            buffers = [np.empty((rows, self.shape[1]), self.dtype) for _ in range(2)]
+        return buffers
 
     def _sequential_units(self, blocks=None):
         """``blocks`` (default all) in file order, grouped into units."""

@@ -18,12 +18,6 @@ import os
 
 import numpy as np
 
-# Bytes of X in a block of an array or mapped file: the unit of I/O and of the
-# block shuffle. Large enough that a read costs far more than its call, small
-# enough that many blocks fit in a shuffle buffer. Not a tuning constant: reads
-# of 1-64 MiB run at the same speed.
-BLOCK_BYTES = 8 * 2**20
-
 
 def compute_dtype(dtype, where):
     """The dtype rows are read as: float32 and float64 stay (in native byte
@@ -48,10 +42,13 @@ def even_block_starts(n_rows, block_rows):
 class ArrayReader:
     """Blocks of a 2-D array: in memory, or mapped from a file.
 
-    Mapped pages a block was copied from are released right after the copy
-    (``madvise(MADV_DONTNEED)``): the page cache keeps them, but they no longer
-    count against the process's resident memory, which stays within the
-    buffers. ``name`` names the file in errors.
+    When the array is C-contiguous float32/float64 in native byte order, the
+    kernels read a block where it is (:meth:`view`): no copy. Mapped pages are
+    released once a block is done (``madvise(MADV_DONTNEED)``: the page cache
+    keeps them, but they no longer count against the process's resident
+    memory) and the next block is read ahead (``MADV_WILLNEED``). ``name``
+    names the file in errors. ``block_rows`` None: the data source sets it
+    from its memory budget (:meth:`use_block_rows`).
     """
 
     def __init__(self, X, name="X", block_rows=None):
@@ -62,10 +59,9 @@ class ArrayReader:
         self.X = X
         self.name = name
         self.dtype = compute_dtype(X.dtype, name)
-        m = X.shape[0]
-        if block_rows is None:
-            block_rows = max(1, BLOCK_BYTES // max(1, X.shape[1] * X.itemsize))
-        self.block_starts = even_block_starts(m, block_rows)
+        self.block_starts = None
+        if block_rows is not None:
+            self.use_block_rows(block_rows)
         self._mapping = _find_mapping(X)
         if self._mapping is not None:
             self._mapping_address = np.frombuffer(self._mapping, np.uint8).ctypes.data
@@ -81,10 +77,28 @@ class ArrayReader:
         """Whether a block of rows is one contiguous range of bytes."""
         return self.X.flags.c_contiguous
 
+    def use_block_rows(self, block_rows):
+        self.block_starts = even_block_starts(self.X.shape[0], block_rows)
+
     def read(self, block, out):
         start, stop = self.block_starts[block], self.block_starts[block + 1]
         rows = self.X[start:stop]
         out[...] = rows  # converts byte order and integers
+        self.release(rows)
+
+    def view(self, start, stop):
+        """Rows start to stop where they are, or None when they need a copy."""
+        if self.X.dtype != self.dtype or not self.X.flags.c_contiguous:
+            return None
+        return self.X[start:stop]
+
+    def read_ahead(self, rows):
+        """Start reading a view's pages from storage (mapped files only)."""
+        if self._mapping is not None and hasattr(mmap, "MADV_WILLNEED"):
+            self._advise(mmap.MADV_WILLNEED, rows)
+
+    def release(self, rows):
+        """Drop a view's pages from this process (mapped files only)."""
         if self._mapping is not None and hasattr(mmap, "MADV_DONTNEED"):
             self._advise(mmap.MADV_DONTNEED, rows)
 
