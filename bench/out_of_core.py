@@ -31,7 +31,7 @@ import time
 
 import numpy as np
 
-from fastgd import GDRegressor, fit_batch, fit_sgd
+from fastgd import GDRegressor, _training, fit_batch, fit_sgd
 from fastgd._kernels import llvm_cpu_name
 from fastgd.sources import default_memory_budget, from_npy
 
@@ -120,28 +120,14 @@ def timed(function, repeats):
     return statistics.median(times), min(times)
 
 
-def epoch_time(source, repeats, **options):
-    """One block-shuffled SGD epoch: (3-epoch fit - 1-epoch fit) / 2."""
-
-    def fit(epochs):
-        return lambda: fit_sgd(source, eta0=1e-4, max_iter=epochs, tol=None,
-                               shuffle="block", random_state=0, **options)  # fmt: skip
-
-    one, one_best = timed(fit(1), repeats)
-    three, three_best = timed(fit(3), repeats)
-    return (three - one) / 2, (three_best - one_best) / 2
-
-
-def iteration_time(source, repeats):
-    """One batch gradient descent iteration (a gradient pass)."""
-
-    def fit(iterations):
-        return lambda: fit_batch(source, eta0=1e-3, max_iter=iterations, tol=None,
-                                 strategy="pass")  # fmt: skip
-
-    one, one_best = timed(fit(1), repeats)
-    three, three_best = timed(fit(3), repeats)
-    return (three - one) / 2, (three_best - one_best) / 2
+def unit_time(solver, X, y, repeats, **options):
+    """(median, best) seconds of one unit of a fit's engine: an SGD epoch or a
+    batch gradient descent iteration (its gradient pass), set-up excluded."""
+    spec = _training.make_spec(solver, eta0=1e-4, max_iter=1, tol=None,
+                               random_state=0, **options)  # fmt: skip
+    engine = _training.fit(spec, X, y).engine
+    etas = np.array([1e-4])
+    return timed(lambda: engine.run(etas), repeats)
 
 
 def warm(folder, m, n, repeats):
@@ -151,8 +137,12 @@ def warm(folder, m, n, repeats):
     source = from_npy(x_path, y_path, memory_budget=budget)
     sequential_read(x_path)  # warm the page cache
     read = timed(lambda: sequential_read(x_path), repeats)
-    batch = iteration_time(source, repeats)
-    sgd = epoch_time(source, repeats)
+    batch = unit_time("batch", source, None, repeats, strategy="pass")
+    sgd = unit_time("sgd", source, None, repeats, shuffle="block")
+    X, y = np.load(x_path), np.load(y_path)
+    sgd_in_memory = unit_time("sgd", X, y, repeats)
+    batch_in_memory = unit_time("batch", X, y, repeats, strategy="pass")
+    del X, y
     with PeakRSS() as streamed_memory:
         streamed = GDRegressor(random_state=0).fit(source)
     r2_streamed = streamed.score(source)
@@ -162,6 +152,8 @@ def warm(folder, m, n, repeats):
     return {
         "file_bytes": nbytes, "memory_budget": budget,
         "read_s": read, "batch_iteration_s": batch, "sgd_epoch_s": sgd,
+        "sgd_epoch_in_memory_s": sgd_in_memory,
+        "batch_iteration_in_memory_s": batch_in_memory,
         "batch_over_read": batch[0] / read[0], "sgd_over_read": sgd[0] / read[0],
         "r2_streamed": r2_streamed, "solver_streamed": streamed.solver_,
         "n_iter_streamed": streamed.n_iter_, "r2_in_memory": r2_memory,
@@ -207,13 +199,15 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--cold", action="store_true",
                         help="also the cold run on a file of 1.3 x RAM")  # fmt: skip
+    parser.add_argument("--no-warm", action="store_true", help="skip the warm run")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
-    results = {"cpu": cpu_model(), "llvm_cpu": llvm_cpu_name(),
-               "rows": args.rows, "features": args.features, "dtype": "float64"}  # fmt: skip
-    results["warm"] = warm(os.path.join(args.dir, "warm"), args.rows, args.features,
-                           args.repeats)  # fmt: skip
-    print(json.dumps(results, indent=1))
+    results = {"cpu": cpu_model(), "llvm_cpu": llvm_cpu_name(), "rows": args.rows,
+               "features": args.features, "dtype": "float64"}  # fmt: skip
+    if not args.no_warm:
+        results["warm"] = warm(os.path.join(args.dir, "warm"), args.rows,
+                               args.features, args.repeats)  # fmt: skip
+        print(json.dumps(results, indent=1))
     if args.cold:
         results["cold"] = cold(os.path.join(args.dir, "cold"), args.features,
                                default_memory_budget())  # fmt: skip

@@ -1,4 +1,8 @@
-"""``fastgd fit``: load a data file, fit GDRegressor, report and save the model."""
+"""``fastgd fit``: load a data file, fit GDRegressor, report and save the model.
+
+Parquet files and directories of them are streamed by row group
+(:func:`fastgd.sources.from_parquet`), never loaded whole; .csv, .npy and .npz
+files are loaded into memory."""
 
 import csv
 import json
@@ -58,16 +62,17 @@ def _read_csv(path, target):
     return _table({c: frame[c].to_numpy() for c in frame.columns}, target, path)
 
 
-def _read_parquet(path, target):
-    try:
-        import pandas as pd
+def _read_parquet(path, target, memory_budget=None):
+    """A streamed source (X) holding y (None), and the feature names."""
+    from .sources import from_parquet
 
-        frame = pd.read_parquet(path)
+    try:
+        source = from_parquet(path, target=target, memory_budget=memory_budget)
     except ImportError as exc:
-        raise DataFileError(
-            f"reading {path} needs pandas with pyarrow: pip install pandas pyarrow."
-        ) from exc
-    return _table({c: frame[c].to_numpy() for c in frame.columns}, target, path)
+        raise DataFileError(f"reading {path} needs pyarrow: {exc}") from exc
+    except (ValueError, TypeError, OSError) as exc:
+        raise DataFileError(str(exc)) from exc
+    return source, None, list(source.reader.columns)
 
 
 def _read_arrays(path, target):
@@ -104,11 +109,17 @@ def _read_arrays(path, target):
     return loaded[:, features], loaded[:, column], [f"x{j}" for j in features]
 
 
-def load_table(path, target):
-    """(X, y, feature_names) from a .csv, .parquet, .npy or .npz file."""
+def load_table(path, target, memory_budget=None):
+    """(X, y, feature_names) from a .csv, .parquet, .npy or .npz file, or a
+    directory of .parquet files; for Parquet X is a streamed data source holding
+    y, and y is None."""
     path = Path(path)
     if not path.exists():
         raise DataFileError(f"no such file: {path}")
+    if path.is_dir() or path.suffix.lower() == ".parquet":
+        if target is None:
+            raise DataFileError("--target COLUMN is required for Parquet files.")
+        return _read_parquet(path, target, memory_budget)
     readers = {
         ".csv": _read_csv,
         ".parquet": _read_parquet,
@@ -124,9 +135,10 @@ def load_table(path, target):
     return readers[path.suffix.lower()](path, target)
 
 
-def run_fit(path, target, solver="auto", save=None, random_state=0, out=print):
+def run_fit(path, target, solver="auto", save=None, random_state=0, out=print,
+            memory_budget=None):  # fmt: skip
     """Fit GDRegressor on a file and report coefficients, R^2 and time."""
-    X, y, features = load_table(path, target)
+    X, y, features = load_table(path, target, memory_budget)
     model = GDRegressor(solver=solver, random_state=random_state)
     start = time.perf_counter()
     model.fit(X, y)

@@ -174,7 +174,8 @@ def build_parser():
     warm.add_argument("--no-sparse", action="store_true",
                       help="skip the kernels of sparse (CSR) data")  # fmt: skip
     fit = commands.add_parser("fit", help="fit GDRegressor on a data file")
-    fit.add_argument("data", help="a .csv, .parquet, .npy or .npz file")
+    fit.add_argument("data", help="a .csv, .parquet, .npy or .npz file, or a "
+                     "directory of .parquet files (streamed)")  # fmt: skip
     fit.add_argument("--target", help="target column (name; index for .npy/.npz)")
     fit.add_argument(
         "--solver",
@@ -183,6 +184,9 @@ def build_parser():
     )
     fit.add_argument("--save", metavar="MODEL.json", help="save the fitted model")
     fit.add_argument("--random-state", type=int, default=0)
+    fit.add_argument("--memory-budget", type=int, metavar="BYTES",
+                     help="Parquet: bytes held in memory (default: a quarter of "
+                     "RAM); larger data is streamed in blocks")  # fmt: skip
     return parser  # fmt: skip
 
 
@@ -451,7 +455,8 @@ def main(argv=None):
         return 0
     try:
         run_fit(args.data, args.target, solver=args.solver, save=args.save,
-                random_state=args.random_state)  # fmt: skip
+                random_state=args.random_state,
+                memory_budget=args.memory_budget)  # fmt: skip
     except DataFileError as error:
         print(f"fastgd fit: {error}", file=sys.stderr)
         return 2

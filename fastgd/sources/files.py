@@ -108,8 +108,10 @@ def from_npy(X, y=None, *, dtype=None, shape=None, offset=0, memory_budget=None,
         buffers of a quarter of this each. Default: a quarter of the machine's
         memory (:func:`fastgd.sources.blocks.default_memory_budget`).
     block_rows : int, optional
-        Rows a block (the unit of a read and of the block shuffle). Default:
-        8 MiB of rows.
+        Rows a block: the unit of the block shuffle, which fills each buffer
+        with blocks drawn at random and shuffles their rows together. Default:
+        a sixteenth of a buffer (:data:`fastgd.sources.blocks.MIXED_BLOCKS`).
+        Blocks as large as a buffer are read without a copy but mix less.
 
     Examples
     --------

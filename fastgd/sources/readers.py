@@ -33,6 +33,11 @@ def compute_dtype(dtype, where):
     )
 
 
+def row_range(start, stop):
+    """ "row 7" or "rows 4 to 9" (``stop`` excluded)."""
+    return f"row {start}" if stop - start == 1 else f"rows {start} to {stop - 1}"
+
+
 def even_block_starts(n_rows, block_rows):
     """Starts of blocks of ``block_rows`` rows (the last may be shorter)."""
     starts = np.arange(0, n_rows, max(1, int(block_rows)), dtype=np.int64)
@@ -103,7 +108,7 @@ class ArrayReader:
             self._advise(mmap.MADV_DONTNEED, rows)
 
     def where(self, start, stop):
-        return f"{self.name}, rows {start} to {stop - 1}"
+        return f"{self.name}, {row_range(start, stop)}"
 
     def _advise(self, advice, rows):
         """madvise the whole pages under ``rows`` (a contiguous slice)."""
@@ -230,7 +235,7 @@ class ParquetReader:
         """The file and its own row numbers (blocks never span files)."""
         f = self._groups[int(np.searchsorted(self.block_starts, start, "right")) - 1][0]
         first = self._file_starts[f]
-        return f"{self.paths[f]}, rows {start - first} to {stop - 1 - first}"
+        return f"{self.paths[f]}, {row_range(start - first, stop - first)}"
 
 
 def parquet_paths(path_or_dir_or_list):
