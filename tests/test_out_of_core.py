@@ -21,6 +21,7 @@ import pytest
 from fastgd import GDRegressor, fit_batch, fit_minibatch, fit_sgd, fit_svrg
 from fastgd.cli import main
 from fastgd.sources import BlockSource, DenseSource, as_source, from_npy
+from fastgd.sources.readers import ArrayReader
 
 from .conftest import make_problem
 
@@ -55,6 +56,12 @@ def files(tmp_path):
 
 
 def streamed(path, y, block_rows=None):
+    """The file streamed: default blocks, ``block_rows`` rows a block, or
+    "array": the array in memory read in blocks where it is (no copies)."""
+    if block_rows == "array":
+        X = np.load(path)
+        return BlockSource(ArrayReader(X, block_rows=20), y if not isinstance(
+            y, os.PathLike) else np.load(y), memory_budget=BUDGET)  # fmt: skip
     source = from_npy(path, y, memory_budget=BUDGET, block_rows=block_rows)
     assert source.nbytes > source.memory_budget  # the fit streams it
     return source
@@ -75,7 +82,8 @@ CASES = [
 ]  # svrg: plain steps only
 
 
-@pytest.mark.parametrize("block_rows", [None, 16], ids=["views", "copies"])
+@pytest.mark.parametrize("block_rows", [None, 16, "array"],
+                         ids=["default-blocks", "16-row-blocks", "array"])  # fmt: skip
 @pytest.mark.parametrize("solver, name, options", CASES,
                          ids=[f"{s}-{name}" for s, name, _ in CASES])  # fmt: skip
 def test_streamed_fit_in_order_equals_the_in_memory_fit(files, solver, name, options,
@@ -145,7 +153,8 @@ def test_multi_output_streams(tmp_path):
 
 
 @pytest.mark.parametrize("solver", ["sgd", "minibatch", "svrg"])
-@pytest.mark.parametrize("block_rows", [None, 16], ids=["views", "copies"])
+@pytest.mark.parametrize("block_rows", [None, 16, "array"],
+                         ids=["default-blocks", "16-row-blocks", "array"])  # fmt: skip
 def test_a_block_shuffled_epoch_visits_every_training_row_once(files, solver,
                                                                block_rows):  # fmt: skip
     """At a negligible step, an epoch's loss is the sum of every row's squared

@@ -218,9 +218,7 @@ class BlockSource(DataSource):
         first ``spare_rows`` rows of a buffer are left to the caller.
 
         A unit of consecutive blocks that the reader can show where they are
-        (an array or a mapped file, :meth:`ArrayReader.view`) is not copied:
-        the caller gets a view, the next unit is read ahead meanwhile, and the
-        unit's pages are released when the caller is done with it."""
+        (an array in memory, :meth:`ArrayReader.view`) is not copied."""
         views = [self._view(unit) for unit in units] if not spare_rows else [None]
         if all(view is not None for view in views):
             yield from self._views(units, views)
@@ -247,9 +245,7 @@ class BlockSource(DataSource):
         return self.reader.view(int(starts[first]), int(starts[last + 1]))
 
     def _views(self, units, views):
-        for index, (unit, view) in enumerate(zip(units, views, strict=True)):
-            if index + 1 < len(units):
-                self.reader.read_ahead(views[index + 1])
+        for unit, view in zip(units, views, strict=True):
             segments = []
             position = 0
             for block in unit:
@@ -263,7 +259,6 @@ class BlockSource(DataSource):
                     self._checked[block] = True
                 position += stop - start
             yield view, segments
-            self.reader.release(view)
 
     def _take_buffers(self, rows):
         """Two buffers of ``rows`` rows: the last pass's when they are free and
