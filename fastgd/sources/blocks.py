@@ -217,8 +217,10 @@ class BlockSource(DataSource):
         thread reading the next unit while the caller works on this one. The
         first ``spare_rows`` rows of a buffer are left to the caller.
 
-        A unit of consecutive blocks that the reader can show where they are
-        (an array in memory, :meth:`ArrayReader.view`) is not copied."""
+        When every unit is consecutive blocks that the reader can show where
+        they are (an array in memory, or a mapped file the page cache holds:
+        :meth:`ArrayReader.view`), nothing is copied; mapped pages are
+        released as each unit is done."""
         views = [self._view(unit) for unit in units] if not spare_rows else [None]
         if all(view is not None for view in views):
             yield from self._views(units, views)
@@ -259,6 +261,8 @@ class BlockSource(DataSource):
                     self._checked[block] = True
                 position += stop - start
             yield view, segments
+            if hasattr(self.reader, "release"):
+                self.reader.release(view)
 
     def _take_buffers(self, rows):
         """Two buffers of ``rows`` rows: the last pass's when they are free and
