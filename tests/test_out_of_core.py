@@ -18,7 +18,7 @@ import threading
 import numpy as np
 import pytest
 
-from fastgd import GDRegressor, fit_batch, fit_minibatch, fit_sgd, fit_svrg
+from fastgd import GDRegressor, _kernels, fit_batch, fit_minibatch, fit_sgd, fit_svrg
 from fastgd.cli import main
 from fastgd.sources import BlockSource, DenseSource, as_source, from_npy
 from fastgd.sources.readers import ArrayReader
@@ -509,6 +509,7 @@ print(base, max(peak, rss()))
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.skipif(_kernels.JIT_DISABLED, reason="a size that needs the JIT")
 def test_resident_memory_stays_within_the_budget(tmp_path):
     """A 64 MB file streamed with a 16 MB budget: the resident memory of a fit
     (after the first, which allocates the buffers) grows by less than the
