@@ -86,10 +86,15 @@ def sequential_read(path):
 
 
 class PeakRSS:
-    """The peak resident memory growth (bytes) while the block runs, sampled."""
+    """The peak resident memory growth (bytes) while the block runs, sampled,
+    from ``base`` (default: the resident memory on entry)."""
+
+    def __init__(self, base=None):
+        self._base = base
 
     def __enter__(self):
-        self.base = self.peak = _rss()
+        self.peak = _rss()
+        self.base = self.peak if self._base is None else self._base
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -167,12 +172,11 @@ def cold(folder, n, budget):
     m = int(1.3 * ram) // (8 * n)
     x_path, y_path = write_data(folder, m, n)
     nbytes = os.path.getsize(x_path)
+    before_source = _rss()
     source = from_npy(x_path, y_path, memory_budget=budget)
     results = {"file_bytes": nbytes, "ram_bytes": ram, "memory_budget": budget}
     drop_cache(x_path)
-    seconds = sequential_read(x_path)
-    results["disk_read_s"] = seconds
-    results["disk_GBps"] = nbytes / seconds / 1e9
+    results["disk_read_s"] = sequential_read(x_path)
     for name, run in (
         ("batch_iteration", lambda: fit_batch(source, eta0=1e-3, max_iter=1,
                                               tol=None, strategy="pass")),
@@ -180,14 +184,22 @@ def cold(folder, n, budget):
                                       shuffle="block", random_state=0)),
     ):  # fmt: skip
         drop_cache(x_path)
-        with PeakRSS() as memory:
+        # From before the source: y (O(m)) and the buffers count.
+        with PeakRSS(base=before_source) as memory:
             start = time.perf_counter()
             run()
             seconds = time.perf_counter() - start
         results[f"{name}_s"] = seconds
         results[f"{name}_GBps"] = nbytes / seconds / 1e9
-        results[f"{name}_share_of_disk"] = results["disk_read_s"] / seconds
         results[f"{name}_memory_growth"] = memory.growth
+    # The disk again after the fits: its speed drifts (cloud disks); the faster
+    # of the two reads is the reference.
+    drop_cache(x_path)
+    results["disk_read_again_s"] = sequential_read(x_path)
+    disk = min(results["disk_read_s"], results["disk_read_again_s"])
+    results["disk_GBps"] = nbytes / disk / 1e9
+    for name in ("batch_iteration", "sgd_epoch"):
+        results[f"{name}_share_of_disk"] = disk / results[f"{name}_s"]
     return results
 
 

@@ -110,7 +110,7 @@ def from_npy(X, y=None, *, dtype=None, shape=None, offset=0, memory_budget=None,
     block_rows : int, optional
         Rows a block: the unit of the block shuffle, which fills each buffer
         with blocks drawn at random and shuffles their rows together. Default:
-        a sixteenth of a buffer (:data:`fastgd.sources.blocks.MIXED_BLOCKS`).
+        a 64th of a buffer (:data:`fastgd.sources.blocks.MIXED_BLOCKS`).
         Blocks as large as a buffer are read without a copy but mix less.
 
     Examples
