@@ -530,3 +530,17 @@ def test_resident_memory_stays_within_the_budget(tmp_path):
     base, peak = (int(v) for v in out.stdout.split()[-2:])
     assert peak - base < budget, (peak - base, budget)
     assert peak - base < 0.25 * X.nbytes
+
+
+def test_shuffle_options_are_checked():
+    X, y = problem(m=50)
+    with pytest.raises(ValueError, match="'auto' or 'block'"):
+        fit_sgd(X, y, shuffle="yes")
+    with pytest.raises(ValueError, match="shuffle"):
+        GDRegressor(shuffle="yes").fit(X, y)
+    options = dict(eta0=1e-3, max_iter=2, tol=None, random_state=0)
+    got = fit_sgd(X, y, shuffle=np.True_, **options)
+    assert np.array_equal(got.coef, fit_sgd(X, y, shuffle=True, **options).coef)
+    sparse = pytest.importorskip("scipy.sparse")
+    with pytest.raises(ValueError, match="SparseSource is shuffled in full"):
+        fit_sgd(sparse.csr_matrix(X), y, shuffle="block")

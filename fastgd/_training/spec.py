@@ -7,6 +7,7 @@
 import dataclasses
 from dataclasses import dataclass
 
+import numpy as np
 from sklearn.utils import check_random_state
 
 from .. import optimizers, schedules
@@ -92,15 +93,13 @@ class FitSpec:
         return make_spec(**{**current, **changes})
 
 
-SHUFFLES = (True, False, "auto", "block")
-
-
 def check_shuffle(value):
     """``shuffle``: True (all rows), "block" (blocks of rows, for data read in
     blocks), "auto" (True in memory, "block" for a file larger than the memory
     budget) or False."""
-    if not any(value is option or (isinstance(value, str) and value == option)
-               for option in SHUFFLES):  # fmt: skip
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if not (isinstance(value, str) and value in ("auto", "block")):
         raise ValueError(
             f"shuffle={value!r} is not an option: use True, False, 'auto' or 'block'."
         )
@@ -135,7 +134,6 @@ def make_spec(solver, **options):
     if not callable(spec.learning_rate):
         check_option("learning_rate", spec.learning_rate, schedules.NAMED_SCHEDULES)
     _check_random_state(spec.random_state)
-    check_shuffle(spec.shuffle)
     checked = dict(
         max_iter=check_int("max_iter", spec.max_iter),
         n_iter_no_change=check_int("n_iter_no_change", spec.n_iter_no_change),
@@ -144,6 +142,7 @@ def make_spec(solver, **options):
         eta0=check_eta0(spec.eta0),
         average=check_average(spec.average),
         max_recoveries=check_int("max_recoveries", spec.max_recoveries, minimum=0),
+        shuffle=check_shuffle(spec.shuffle),
     )
     if solver == "minibatch":
         checked["batch_size"] = check_int("batch_size", spec.batch_size)
