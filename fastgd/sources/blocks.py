@@ -300,12 +300,21 @@ class BlockSource(DataSource):
                 start:stop]  # fmt: skip
         return out
 
-    def _unit_arrays(self, segments, sample_weight, spare_rows=0):
-        """(y, weights) of the unit's rows, positioned as in its buffer."""
+    def _row_buffers(self, sample_weight, spare_rows=0):
+        """(y, weights) arrays for a unit's rows, allocated once a pass; the
+        weights are ``sample_weight`` itself when uniform."""
         rows = spare_rows + self._unit_rows
         y = np.empty((rows, *self.targets.shape[1:]), self.dtype)
+        if sample_weight.shape[0] == 1:
+            return y, sample_weight
+        return y, np.empty(rows, sample_weight.dtype)
+
+    def _unit_arrays(self, segments, sample_weight, buffers):
+        """(y, weights) of the unit's rows, positioned as in its buffer, in
+        ``buffers`` (:meth:`_row_buffers`)."""
+        y, weights = buffers
         self._gather(self.targets, segments, y)
-        return y, self._unit_weights(sample_weight, segments, rows)
+        return y, self._unit_weights(sample_weight, segments, weights)
 
     @staticmethod
     def _positions(rows, segments):
@@ -324,9 +333,10 @@ class BlockSource(DataSource):
         n = self.shape[1]
         mean, m2, total = np.zeros(n), np.zeros(n), 0.0
         unit_mean, unit_variance = np.empty(n), np.empty(n)
+        buffer = np.empty(self._unit_rows, sample_weight.dtype)
         for X, segments in self._units(self._sequential_units()):
             rows = segments[-1][3] + segments[-1][2] - segments[-1][1]
-            weights = self._unit_weights(sample_weight, segments, rows)
+            weights = self._unit_weights(sample_weight, segments, buffer[:rows])
             weight = float(np.sum(np.broadcast_to(weights, (rows,)), dtype=np.float64))
             if weight <= 0:
                 continue
@@ -340,11 +350,11 @@ class BlockSource(DataSource):
             total = combined
         return mean, m2 / total
 
-    def _unit_weights(self, sample_weight, segments, rows):
+    def _unit_weights(self, sample_weight, segments, out):
+        """The unit's weights gathered into ``out``, or the uniform weight."""
         if sample_weight.shape[0] == 1:
             return sample_weight
-        weights = np.empty(rows, sample_weight.dtype)
-        return self._gather(sample_weight, segments, weights)
+        return self._gather(sample_weight, segments, out)
 
     def gram_statistics(self, sample_weight):
         Y = self.targets.reshape(self.shape[0], -1)
@@ -371,8 +381,9 @@ class BlockSource(DataSource):
     def rows_loss(self, rows, sample_weight, coef, intercept):
         k = coef.shape[1]
         squares, unit_squares, total = np.zeros(k), np.empty(k), 0.0
+        buffers = self._row_buffers(sample_weight)
         for X, segments in self._units(self._sequential_units(self._blocks_of(rows))):
-            y, weights = self._unit_arrays(segments, sample_weight)
+            y, weights = self._unit_arrays(segments, sample_weight, buffers)
             total += _kernels.rows_loss(
                 X, y.reshape(len(y), -1), weights, self._positions(rows, segments),
                 coef, intercept, unit_squares,
@@ -430,6 +441,7 @@ class BlockSource(DataSource):
         spare = batch - 1  # room for a mini-batch's rows carried over
 
         def run(etas, decays, t_start):
+            buffers = self._row_buffers(work.sample_weight, spare)
             blocks = np.arange(self.n_blocks, dtype=np.int64)
             if work.shuffle:
                 _kernels.shuffle(blocks, work.rng_state)
@@ -438,7 +450,7 @@ class BlockSource(DataSource):
             squares, step = 0.0, 0
             carried = None
             for index, (X, segments) in enumerate(self._units(units, spare)):
-                y, weights = self._unit_arrays(segments, work.sample_weight, spare)
+                y, weights = self._unit_arrays(segments, work.sample_weight, buffers)
                 order = self._positions(train, segments)
                 if carried is not None:
                     order = _place_carried(carried, X, y, weights, spare, order)

@@ -89,11 +89,6 @@ class ArrayReader:
     def shape(self):
         return self.X.shape
 
-    @property
-    def contiguous_rows(self):
-        """Whether a block of rows is one contiguous range of bytes."""
-        return self.X.flags.c_contiguous
-
     def use_block_rows(self, block_rows):
         self.block_starts = even_block_starts(self.X.shape[0], block_rows)
 
@@ -281,8 +276,6 @@ class ParquetReader:
         if self.shape[0] == 0:
             raise ValueError(f"the Parquet files {paths} hold no rows.")
         self.targets = None if target is None else self._read_target(target)
-
-    contiguous_rows = True
 
     def _read_target(self, target):
         parts = []
