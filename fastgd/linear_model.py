@@ -10,6 +10,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _training, optimizers, schedules
 from ._validation import FLOAT_DTYPES, check_alpha, check_int, reject_unusable_dtype
 from .sources import DataSource, SparseSource, as_source, is_memmap, is_sparse
+from .sources import dask_source
 
 SOLVERS = ("auto", *_training.SOLVERS)
 PENALTIES = (None, "l2")
@@ -322,7 +323,7 @@ default="sgd"
         """(X, y) checked and converted: dense X as an array; sparse X, a data
         source or an array mapped from a file as a
         :class:`~fastgd.sources.DataSource` holding y (then None)."""
-        if isinstance(X, DataSource) or is_memmap(X):
+        if _is_source_input(X):
             source = as_source(X, y)
             source.targets  # noqa: B018 - a source without targets raises here
             self._check_n_features(source.shape[1], reset)
@@ -461,14 +462,19 @@ default="sgd"
 
         Parameters
         ----------
-        X : array-like, sparse matrix or data source
-            A data source or an ``np.memmap`` is streamed in blocks.
+        X : array-like, sparse matrix, data source or Dask collection
+            A data source or an ``np.memmap`` is streamed in blocks; a dask
+            array or DataFrame gives a lazy dask array (one task per chunk).
 
         Returns
         -------
         ndarray of shape (n_samples,) or (n_samples, n_targets)
         """
         check_is_fitted(self)
+        if dask_source.is_dask_collection(X):
+            n_features = len(X.columns) if hasattr(X, "columns") else X.shape[-1]
+            self._check_n_features(n_features, reset=False)
+            return dask_source.lazy_predict(X, self.coef_.T, self.intercept_)
         if isinstance(X, DataSource) or is_memmap(X):
             source = as_source(X, None)
             self._check_n_features(source.shape[1], reset=False)
@@ -484,12 +490,16 @@ default="sgd"
 
     def score(self, X, y=None, sample_weight=None):
         """R^2 of the predictions on (X, y), as scikit-learn's regressors; X may
-        be a data source holding y (then y=None), streamed in blocks.
+        be a data source holding y (then y=None), streamed in blocks, or a Dask
+        collection (the sums are computed on the cluster).
 
         Returns
         -------
         float
         """
+        if dask_source.is_dask_collection(X):
+            check_is_fitted(self)
+            return dask_source.r2(X, y, self.coef_.T, self.intercept_, sample_weight)
         if isinstance(X, DataSource) or is_memmap(X):
             from sklearn.metrics import r2_score
 
@@ -497,3 +507,10 @@ default="sgd"
             return r2_score(source.targets, self.predict(source),
                             sample_weight=sample_weight)  # fmt: skip
         return super().score(X, y, sample_weight=sample_weight)
+
+
+def _is_source_input(X):
+    """Whether X is fitted through a data source of its own kind: a source, an
+    array mapped from a file or a Dask collection."""
+    return (isinstance(X, DataSource) or is_memmap(X)
+            or dask_source.is_dask_collection(X))  # fmt: skip

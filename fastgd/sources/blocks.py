@@ -328,27 +328,24 @@ class BlockSource(DataSource):
     # ------------------------------------------------------------- statistics
 
     def column_moments(self, sample_weight):
-        """Per-unit weighted moments, merged in file order (Chan et al.'s
-        pairwise update: no cancellation from E[x^2] - E[x]^2)."""
+        """Per-unit weighted moments, merged in file order (:func:`merge_moments`)."""
         n = self.shape[1]
-        mean, m2, total = np.zeros(n), np.zeros(n), 0.0
-        unit_mean, unit_variance = np.empty(n), np.empty(n)
         buffer = np.empty(self._unit_rows, sample_weight.dtype)
-        for X, segments in self._units(self._sequential_units()):
-            rows = segments[-1][3] + segments[-1][2] - segments[-1][1]
-            weights = self._unit_weights(sample_weight, segments, buffer[:rows])
-            weight = float(np.sum(np.broadcast_to(weights, (rows,)), dtype=np.float64))
-            if weight <= 0:
-                continue
-            partial = np.empty((_kernels.n_gradient_blocks(rows), 2 * n + 1))
-            _kernels.column_moments(X[:rows], weights, unit_mean, unit_variance,
-                                    partial)  # fmt: skip
-            delta = unit_mean - mean
-            combined = total + weight
-            mean += delta * (weight / combined)
-            m2 += unit_variance * weight + delta**2 * (total * weight / combined)
-            total = combined
-        return mean, m2 / total
+
+        def parts():
+            for X, segments in self._units(self._sequential_units()):
+                rows = segments[-1][3] + segments[-1][2] - segments[-1][1]
+                weights = self._unit_weights(sample_weight, segments, buffer[:rows])
+                weight = float(np.sum(np.broadcast_to(weights, (rows,)),
+                                      dtype=np.float64))  # fmt: skip
+                if weight <= 0:
+                    continue
+                mean, variance = np.empty(n), np.empty(n)
+                partial = np.empty((_kernels.n_gradient_blocks(rows), 2 * n + 1))
+                _kernels.column_moments(X[:rows], weights, mean, variance, partial)
+                yield weight, mean, variance
+
+        return merge_moments(parts(), n)
 
     def _unit_weights(self, sample_weight, segments, out):
         """The unit's weights gathered into ``out``, or the uniform weight."""
@@ -422,7 +419,7 @@ class BlockSource(DataSource):
                 weights = sample_weight
                 if sample_weight.shape[0] > 1:
                     weights = sample_weight[start:stop]
-                part = _unit_gradient(X[: stop - start], y, weights, weight_total,
+                part = unit_gradient(X[: stop - start], y, weights, weight_total,
                                       coef, intercept, impl)  # fmt: skip
                 grad[...] += part[0]
                 grad_b[...] += part[1]
@@ -493,7 +490,24 @@ def _place_carried(carried, X, y, weights, spare, order):
     return np.concatenate([np.arange(first, spare, dtype=np.int64), order])
 
 
-def _unit_gradient(X, y, weights, weight_total, coef, intercept, impl):
+def merge_moments(parts, n):
+    """Weighted (mean, variance) of n columns from parts (weight, mean, variance)
+    (None for a part without weight), merged in order by Chan et al.'s pairwise
+    update: no cancellation from E[x^2] - E[x]^2."""
+    mean, m2, total = np.zeros(n), np.zeros(n), 0.0
+    for part in parts:
+        if part is None:
+            continue
+        weight, part_mean, part_variance = part
+        delta = part_mean - mean
+        combined = total + weight
+        mean += delta * (weight / combined)
+        m2 += part_variance * weight + delta**2 * (total * weight / combined)
+        total = combined
+    return mean, m2 / total
+
+
+def unit_gradient(X, y, weights, weight_total, coef, intercept, impl):
     """(gradient, intercept gradient, loss) of one unit's rows, each a share of
     the whole fit's weighted mean (divided by ``weight_total``)."""
     n = X.shape[1]

@@ -158,13 +158,13 @@ def row_chunks(X, Y, weights):
         yield X[rows], Y[rows], weights[rows]
 
 
-def weighted_gram(chunks, n, k):
-    """The Gram statistics (as :meth:`DataSource.gram_statistics`) summed over
-    ``chunks`` of (rows of X, rows of Y (rows, k), weights): each chunk cast to
-    float64 and weighted, accumulated in float64."""
+def gram_sums(chunks, n, k):
+    """The unnormalized Gram sums over ``chunks`` of (rows of X, rows of Y
+    (rows, k), weights), each chunk cast to float64 and weighted, accumulated in
+    float64: (sum w x x^T, sum w x y^T, sum w x, sum w y, sum w y^2, sum w)."""
     gram = np.zeros((n, n))
     cross = np.zeros((n, k))
-    x_sum, y_sum, y_square, total = np.zeros(n), np.zeros(k), 0.0, 0.0
+    x_sum, y_sum, y_square, total = np.zeros(n), np.zeros(k), np.zeros(k), 0.0
     for chunk, y_chunk, w in chunks:
         chunk = chunk.astype(np.float64, copy=False)
         y_chunk = y_chunk.astype(np.float64, copy=False)
@@ -174,7 +174,19 @@ def weighted_gram(chunks, n, k):
         cross += weighted_chunk.T @ y_chunk
         x_sum += weighted_chunk.sum(axis=0)
         y_sum += (w * y_chunk).sum(axis=0)
-        y_square = y_square + (w * y_chunk**2).sum(axis=0)
+        y_square += (w * y_chunk**2).sum(axis=0)
         total += float(w.sum())
-    return (gram / total, cross / total, x_sum / total, y_sum / total,
-            y_square / total)  # fmt: skip
+    return gram, cross, x_sum, y_sum, y_square, total
+
+
+def normalized_gram(sums):
+    """:func:`gram_sums` divided by the weights' sum: the statistics of
+    :meth:`DataSource.gram_statistics`."""
+    *sums, total = sums
+    return tuple(value / total for value in sums)
+
+
+def weighted_gram(chunks, n, k):
+    """The Gram statistics (as :meth:`DataSource.gram_statistics`) over
+    ``chunks`` (see :func:`gram_sums`)."""
+    return normalized_gram(gram_sums(chunks, n, k))
