@@ -10,7 +10,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _training, optimizers, schedules
 from ._validation import FLOAT_DTYPES, check_alpha, check_int, reject_unusable_dtype
 from .sources import DataSource, SparseSource, as_source, is_memmap, is_sparse
-from .sources import dask_source
+from .sources.dask_source import is_dask_collection, lazy_predict
+from .sources.dask_source import r2 as dask_r2
 
 SOLVERS = ("auto", *_training.SOLVERS)
 PENALTIES = (None, "l2")
@@ -471,10 +472,10 @@ default="sgd"
         ndarray of shape (n_samples,) or (n_samples, n_targets)
         """
         check_is_fitted(self)
-        if dask_source.is_dask_collection(X):
+        if is_dask_collection(X):
             n_features = len(X.columns) if hasattr(X, "columns") else X.shape[-1]
             self._check_n_features(n_features, reset=False)
-            return dask_source.lazy_predict(X, self.coef_.T, self.intercept_)
+            return lazy_predict(X, self.coef_.T, self.intercept_)
         if isinstance(X, DataSource) or is_memmap(X):
             source = as_source(X, None)
             self._check_n_features(source.shape[1], reset=False)
@@ -497,9 +498,9 @@ default="sgd"
         -------
         float
         """
-        if dask_source.is_dask_collection(X):
+        if is_dask_collection(X):
             check_is_fitted(self)
-            return dask_source.r2(X, y, self.coef_.T, self.intercept_, sample_weight)
+            return dask_r2(X, y, self.coef_.T, self.intercept_, sample_weight)
         if isinstance(X, DataSource) or is_memmap(X):
             from sklearn.metrics import r2_score
 
@@ -513,4 +514,4 @@ def _is_source_input(X):
     """Whether X is fitted through a data source of its own kind: a source, an
     array mapped from a file or a Dask collection."""
     return (isinstance(X, DataSource) or is_memmap(X)
-            or dask_source.is_dask_collection(X))  # fmt: skip
+            or is_dask_collection(X))  # fmt: skip

@@ -68,7 +68,12 @@ class Data:
         return (self.n_features, *self.y.shape[1:])
 
     def zero_model_loss(self):
-        return float(np.mean(np.square(self.y, dtype=np.float64)))
+        """mean(y^2), in blocks of rows (no copy of y)."""
+        Y = self.y.reshape(self.y.shape[0], -1)
+        rows = 65536
+        total = sum(float(np.square(Y[start : start + rows], dtype=np.float64).sum())
+                    for start in range(0, Y.shape[0], rows))  # fmt: skip
+        return total / Y.size
 
 
 def prepare(source, *, sample_weight=None, standardize=False, fit_intercept=True,

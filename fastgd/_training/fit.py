@@ -86,16 +86,35 @@ def _stopping(spec, tol, patience_tol, data):
     )  # fmt: skip
 
 
+# Rows of y read at a time for its moments: y is as long as the data, and on a
+# cluster (fastgd.sources.DaskSource) the client should hold it once, not thrice.
+TARGET_BLOCK_ROWS = 65536
+
+
+def _training_targets(data):
+    """(Y (rows, k) float64, weights float64) of the training rows, in blocks
+    of :data:`TARGET_BLOCK_ROWS` rows."""
+    Y = data.y.reshape(data.y.shape[0], -1)
+    w = np.broadcast_to(data.original_weight, (data.y.shape[0],))
+    rows = data.train_rows if data.validation_rows is not None else None
+    for start in range(0, Y.shape[0] if rows is None else len(rows),
+                       TARGET_BLOCK_ROWS):  # fmt: skip
+        stop = start + TARGET_BLOCK_ROWS
+        pick = slice(start, stop) if rows is None else rows[start:stop]
+        yield Y[pick].astype(np.float64), w[pick].astype(np.float64)[:, None]
+
+
 def _target_moments(data):
     """Weighted mean (per output) and variance (averaged over outputs) of y on
     the training rows (computed once per fit)."""
     if "target_moments" not in data.cache:
-        Y = data.y.reshape(data.y.shape[0], -1).astype(np.float64, copy=False)
-        w = np.broadcast_to(data.original_weight, (data.y.shape[0],))
-        if data.validation_rows is not None:  # else no copies: all rows train
-            Y, w = Y[data.train_rows], w[data.train_rows]
-        mean = np.average(Y, axis=0, weights=w)
-        variance = float(np.mean(np.average((Y - mean) ** 2, axis=0, weights=w)))
+        sums = [(float(w.sum()), (w * Y).sum(axis=0))
+                for Y, w in _training_targets(data)]  # fmt: skip
+        total = sum(weight for weight, _ in sums)
+        mean = sum(part for _, part in sums) / total
+        squares = sum((w * (Y - mean) ** 2).sum(axis=0)
+                      for Y, w in _training_targets(data))  # fmt: skip
+        variance = float(np.mean(squares / total))
         data.cache["target_moments"] = (mean, variance)
     return data.cache["target_moments"]
 
