@@ -31,9 +31,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from out_of_core import PeakRSS, cpu_model, timed, unit_time  # noqa: E402
+from out_of_core import PeakRSS, cpu_model, timed, unit_time
 
-from fastgd import GDRegressor  # noqa: E402
+from fastgd import GDRegressor
 
 
 def make_data(m, n, chunks, seed=0):
@@ -145,8 +145,10 @@ def main():
           f"{algebra[0] * 1e3:.1f} ms ({algebra[1] * 1e3:.1f}): {speedup:.1f}x "
           f"(target >= 3x)")  # fmt: skip
     results["dask_array_gradient_s"] = algebra
-    print(f"GDRegressor() on the cluster: solver {model.solver_}, n_iter "
-          f"{model.n_iter_}, R^2 {cluster_r2:.10f}, relative excess {excess:.2e}")
+    print(
+        f"GDRegressor() on the cluster: solver {model.solver_}, n_iter "
+        f"{model.n_iter_}, R^2 {cluster_r2:.10f}, relative excess {excess:.2e}"
+    )
     results["fastgd_default"] = {"solver": model.solver_, "n_iter": model.n_iter_,
                                  "r2": cluster_r2, "excess": excess}  # fmt: skip
     if args.json:

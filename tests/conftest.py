@@ -40,3 +40,33 @@ def dtype(request):
 @pytest.fixture(params=[1, 3], ids=["single", "multi"])
 def n_targets(request):
     return request.param
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """One LocalCluster for the whole run (started on first use): 2 worker
+    processes with 1 thread each, as the tests of fastgd's Dask source need."""
+    import logging
+
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None,
+                      silence_logs=logging.ERROR) as cluster:  # fmt: skip
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def _dask_session_client(dask_cluster):
+    from distributed import Client
+
+    with Client(dask_cluster, set_as_default=False) as client:
+        yield client
+
+
+@pytest.fixture
+def dask_client(_dask_session_client):
+    """The session cluster's client, current for this test only (other tests
+    run on Dask's default scheduler)."""
+    with _dask_session_client.as_current():
+        yield _dask_session_client

@@ -47,13 +47,17 @@ def _uses_excess_rule(spec):
     )
 
 
-def _constant_step_converges(spec):
+def _constant_step_converges(spec, source):
     """Whether a constant step reaches the optimum: SVRG; batch, and averaged
-    stochastic steps, unless the optimizer normalizes its steps. Otherwise
-    learning_rate="adaptive" must shrink the step as the loss stalls."""
+    stochastic steps, unless the optimizer normalizes its steps or the source's
+    epochs average models trained apart (``mixed_epochs``: each chunk's model
+    leans to its own optimum). Otherwise learning_rate="adaptive" must shrink
+    the step as the loss stalls."""
     if spec.optimizer in optimizers.NORMALIZED:
         return False
-    return spec.solver == "svrg" or spec.full_batch or spec.average is not False
+    if spec.solver == "svrg" or spec.full_batch:
+        return True
+    return spec.average is not False and not source.mixed_epochs
 
 
 def _stopping(spec, tol, patience_tol, data):
@@ -62,7 +66,7 @@ def _stopping(spec, tol, patience_tol, data):
         # Stop on the measured excess; a step that must shrink (if any) shrinks
         # whenever the loss has not improved at all for n_iter_no_change rounds:
         # shrinking on a small improvement would shrink it before it got there.
-        shrinking = spec.adaptive and not _constant_step_converges(spec)
+        shrinking = spec.adaptive and not _constant_step_converges(spec, data.source)
         return Stopping(
             patience_tol=0.0 if shrinking else None, adaptive=shrinking,
             n_iter_no_change=spec.n_iter_no_change,

@@ -70,6 +70,9 @@ class DataSource(ABC):
 
     #: implementations this source can run (the first is the default)
     impls = ("compiled",)
+    #: whether an epoch averages models trained apart on parts of the data
+    #: (parameter mixing): a constant step then stops short of the optimum
+    mixed_epochs = False
 
     @property
     @abstractmethod

@@ -283,6 +283,7 @@ class DaskSource(DataSource):
     """
 
     impls = ("compiled", "numpy", "loop")
+    mixed_epochs = True
 
     def __init__(self, X, y):
         _require_dask()
