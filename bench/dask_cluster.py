@@ -16,6 +16,7 @@ median of ``--repeats`` runs with the best in brackets.
   2 x in-process + 25 ms + 2 ms per chunk;
 * gradient: that pass against ``(X.T @ (X @ w - y)).compute()``;
 * default fit: ``GDRegressor().fit`` on the cluster and in process;
+* ``GDRegressor(tol=1e-10)``, as accurate as the references get;
 * the references (unless ``--no-references``, or when they do not import):
   dask-ml's ``LinearRegression()`` and dask-glm's ``gradient_descent`` (with
   a column of ones for the intercept), each with its time and the relative
@@ -34,6 +35,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from out_of_core import PeakRSS, cpu_model, timed, unit_time
 
 from fastgd import GDRegressor
+
+# A fastgd fit as tight as the references' (dask-glm's gradient descent stops
+# at the optimum to rounding).
+TIGHT_TOL = 1e-10
 
 
 def make_data(m, n, chunks, seed=0):
@@ -123,6 +128,14 @@ def main():
         optimum = float(np.mean((A @ solution - optimum_y) ** 2))
         del A
         excess = relative_excess(X, y, model.coef_, model.intercept_, optimum)
+        tight = GDRegressor(tol=TIGHT_TOL)
+        tight_s = timed(lambda: tight.fit(X, y), args.repeats)
+        tight_excess = relative_excess(X, y, tight.coef_, tight.intercept_, optimum)
+        results["fastgd_tight"] = {"tol": TIGHT_TOL, "s": tight_s,
+                                   "solver": tight.solver_, "excess": tight_excess}  # fmt: skip
+        print(f"GDRegressor(tol={TIGHT_TOL:g}) on the cluster: {tight_s[0]:.2f} s "
+              f"({tight_s[1]:.2f}), solver {tight.solver_}, relative excess "
+              f"{tight_excess:.2e}")  # fmt: skip
         if not args.no_references:
             references(X, y, optimum, results)
     local_iteration = unit_time("batch", optimum_X, optimum_y, args.repeats,

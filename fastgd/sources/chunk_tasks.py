@@ -37,8 +37,19 @@ def one_thread(task):
 
 
 def _rows_array(X):
-    """A chunk as the kernels read it: C-contiguous, native byte order."""
-    return np.ascontiguousarray(X, dtype=X.dtype.newbyteorder("="))
+    """A chunk of X or y as the in-memory source hands it to the kernels:
+    C-contiguous, native byte order and read-only (a view), so that a task
+    compiles no signature the in-memory fits do not."""
+    X = np.ascontiguousarray(X, dtype=X.dtype.newbyteorder("="))
+    view = X.view()
+    view.flags.writeable = False
+    return view
+
+
+def _weights_array(weights):
+    """Weights as the training path makes them: writable (a chunk's weights
+    may arrive read-only from a message buffer)."""
+    return weights if weights.flags.writeable else weights.copy()
 
 
 def _matrix(y):
@@ -58,7 +69,7 @@ def first_non_finite(X, y):
 def moments(X, weights):
     """(weight, weighted mean, weighted variance) of the chunk's columns, or
     None when its weights sum to 0."""
-    X = _rows_array(X)
+    X, weights = _rows_array(X), _weights_array(weights)
     rows, n = X.shape
     weight = float(np.sum(np.broadcast_to(weights, (rows,)), dtype=np.float64))
     if weight <= 0:
@@ -81,7 +92,8 @@ def gram_sums(X, y, weights):
 def gradient(X, y, weights, weight_total, coef, intercept, impl):
     """The chunk's share of the weighted mean gradient and loss over all rows:
     (grad, grad_intercept, loss), float64."""
-    return unit_gradient(_rows_array(X), y, weights, weight_total, coef, intercept,
+    X, y, weights = _rows_array(X), _rows_array(y), _weights_array(weights)
+    return unit_gradient(X, y, weights, weight_total, coef, intercept,
                          impl)  # fmt: skip
 
 
@@ -89,7 +101,8 @@ def gradient(X, y, weights, weight_total, coef, intercept, impl):
 def rows_loss(X, y, weights, rows, coef, intercept):
     """(sum_i w_i r_ic^2 per output, sum_i w_i) over ``rows`` of the chunk."""
     squares = np.empty(coef.shape[1])
-    total = _kernels.rows_loss(_rows_array(X), _matrix(y), weights, rows, coef,
+    X, y, weights = _rows_array(X), _rows_array(y), _weights_array(weights)
+    total = _kernels.rows_loss(X, _matrix(y), weights, rows, coef,
                                intercept, squares)  # fmt: skip
     return squares, total
 
@@ -140,7 +153,7 @@ def local_epoch(X, y, weights, rows, seed, average_start, work):
     With ``average_start`` (a global step), the chunk also returns the mean of
     its iterates from that step on. Returns (coef, intercept, averaged coef,
     averaged intercept, optimizer state, weighted sum of squared residuals)."""
-    X = _rows_array(X)
+    X, y, weights = _rows_array(X), _rows_array(y), _weights_array(weights)
     order = (np.arange(X.shape[0], dtype=np.int64) if rows is None
              else np.array(rows, dtype=np.int64))  # fmt: skip
     coef, intercept = work.coef.copy(), work.intercept.copy()
