@@ -78,9 +78,14 @@ def test_tree_sum_adds_in_a_fixed_pairwise_order():
 # ------------------------------------------------------------- mixing rounds
 
 
-def test_a_round_is_the_weighted_average_of_the_chunks_local_epochs(scheduler):
+@pytest.mark.parametrize("learning_rate", ["constant", "invscaling"])
+def test_a_round_is_the_weighted_average_of_the_chunks_local_epochs(
+    scheduler, learning_rate
+):
+    # Each chunk's epoch takes the epoch's first step sizes, as a fit of its
+    # own rows would.
     X, y = make_problem(m=250, n=4)[:2]
-    options = dict(max_iter=1, tol=None, shuffle=False, learning_rate="constant",
+    options = dict(max_iter=1, tol=None, shuffle=False, learning_rate=learning_rate,
                    eta0=0.02)  # fmt: skip
     result = fit_sgd(*chunked(X, y, 150), **options)
     first = fit_sgd(X[:150], y[:150], **options)

@@ -125,9 +125,8 @@ def predict(X, coef, intercept):
 @dataclass
 class Round:
     """What every chunk's local epoch of one parameter-mixing round starts from
-    (pickled once per task): the model and optimizer state in z units, the
-    schedule of the whole epoch and the epoch options of
-    :class:`~fastgd.sources.EpochWork`."""
+    (sent once a round): the model and optimizer state in z units, the first
+    step's count and the epoch options of :class:`~fastgd.sources.EpochWork`."""
 
     coef: np.ndarray
     intercept: np.ndarray
@@ -136,8 +135,6 @@ class Round:
     optimizer: str
     optimizer_state: np.ndarray
     drift: tuple | None
-    etas: np.ndarray
-    decays: np.ndarray
     t_start: int
     shuffle: bool
     batch_size: int | None
@@ -145,10 +142,11 @@ class Round:
 
 
 @one_thread
-def local_epoch(X, y, weights, rows, seed, average_start, work):
+def local_epoch(X, y, weights, rows, seed, average_start, steps, work):
     """One epoch over the chunk's training rows (``rows``, or all of them when
     None) from the round's model (``work``, a :class:`Round`), shuffled by the
-    xorshift ``seed``; its steps take the first of the round's step sizes.
+    xorshift ``seed``, with step sizes and decays ``steps`` (one each, or one
+    per update).
 
     With ``average_start`` (a global step), the chunk also returns the mean of
     its iterates from that step on. Returns (coef, intercept, averaged coef,
@@ -166,11 +164,7 @@ def local_epoch(X, y, weights, rows, seed, average_start, work):
         state = state.copy()
         optimizer = (state, optimizers.OPTIMIZERS[work.optimizer],
                      optimizers.parameters(work.optimizer))  # fmt: skip
-    steps = len(order) if work.batch_size is None else -(-len(order) //
-                                                          work.batch_size)  # fmt: skip
-    etas, decays = work.etas, work.decays
-    if etas.shape[0] > 1:
-        etas, decays = etas[:steps], decays[:steps]
+    etas, decays = steps
     epoch = _kernels.run_epoch
     if work.impl != "compiled":
         epoch = getattr(reference, f"run_epoch_{work.impl}")
@@ -207,10 +201,10 @@ def warm(dtype):
         coef=coef.astype(dtype), intercept=intercept.astype(dtype),
         fit_intercept=True, standardization=None, optimizer="sgd",
         optimizer_state=optimizers.initial_state((3,)), drift=None,
-        etas=np.full(1, 0.01, dtype), decays=np.ones(1, dtype), t_start=0,
-        shuffle=True, batch_size=None, impl="compiled",
+        t_start=0, shuffle=True, batch_size=None, impl="compiled",
     )  # fmt: skip
     for batch_size in (None, 4):
         plain.batch_size = batch_size
-        local_epoch(X, y, weights, None, 1, None, plain)
+        steps = (np.full(1, 0.01, dtype), np.ones(1, dtype))
+        local_epoch(X, y, weights, None, 1, None, steps, plain)
     _warm_dtypes.add(dtype)

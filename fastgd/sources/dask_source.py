@@ -534,11 +534,16 @@ class MixingRound:
         state = chunk_tasks.Round(
             coef=work.coef, intercept=work.intercept, fit_intercept=work.fit_intercept,
             standardization=work.standardization, optimizer=work.optimizer,
-            optimizer_state=work.optimizer_state, drift=work.drift, etas=etas,
-            decays=decays, t_start=int(t_start), shuffle=work.shuffle,
+            optimizer_state=work.optimizer_state, drift=work.drift,
+            t_start=int(t_start), shuffle=work.shuffle,
             batch_size=work.batch_size, impl=self.impl,
         )  # fmt: skip
-        chunk_state = zip(self._seeds(), self._average_starts(t_start), strict=True)
+        # Chunk c takes the first steps_c step sizes: only those travel.
+        per_step = len(etas) > 1
+        schedules = [(etas[:n], decays[:n]) if per_step else (etas, decays)
+                     for n in self.steps]  # fmt: skip
+        chunk_state = zip(self._seeds(), self._average_starts(t_start), schedules,
+                          strict=True)  # fmt: skip
         per_chunk = [
             (*args, *more)
             for args, more in zip(self.per_chunk, chunk_state, strict=True)
