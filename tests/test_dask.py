@@ -304,3 +304,22 @@ def test_a_worker_lost_in_the_middle_of_a_fit_does_not_change_it(
     np.testing.assert_array_equal(result.coef, expected.coef)
     np.testing.assert_array_equal(result.intercept, expected.intercept)
     client.wait_for_workers(2, timeout=60)
+
+
+def test_unknown_chunk_sizes_dask_weights_and_several_outputs(scheduler):
+    X, Y = make_problem(m=600, n=4, k=2)[:2]
+    Xd, Yd = chunked(X, Y, 150)
+    keep = np.arange(600) % 3 != 0
+    mask = da.from_array(keep, chunks=150)
+    weights = np.linspace(1.0, 2.0, 600)
+    options = dict(max_iter=15, tol=None)
+    expected = fit_batch(X[keep], Y[keep, 0], sample_weight=weights[keep], **options)
+    result = fit_batch(Xd[mask], Yd[:, 0][mask],  # chunk sizes unknown until run
+                       sample_weight=da.from_array(weights, chunks=150)[mask],
+                       **options)  # fmt: skip
+    assert relative_error(result.coef, expected.coef) < 1e-10
+    model = GDRegressor(solver="sgd", random_state=0).fit(Xd, Yd)
+    assert model.coef_.shape == (2, 4)
+    assert model.score(Xd, Yd) == pytest.approx(
+        GDRegressor(solver="sgd", random_state=0).fit(X, Y).score(X, Y), abs=1e-3
+    )
