@@ -306,10 +306,11 @@ def test_a_worker_lost_in_the_middle_of_a_fit_does_not_change_it(
     client.wait_for_workers(2, timeout=60)
 
 
-def test_unknown_chunk_sizes_dask_weights_and_several_outputs(scheduler):
+def test_unknown_and_empty_chunks_dask_weights_and_several_outputs(scheduler):
     X, Y = make_problem(m=600, n=4, k=2)[:2]
     Xd, Yd = chunked(X, Y, 150)
     keep = np.arange(600) % 3 != 0
+    keep[150:300] = False  # a chunk left without rows
     mask = da.from_array(keep, chunks=150)
     weights = np.linspace(1.0, 2.0, 600)
     options = dict(max_iter=15, tol=None)

@@ -4,9 +4,9 @@
 rows (:mod:`.chunk_tasks`), run by the current ``distributed`` client or, when
 there is none, by Dask's default scheduler; fastgd never starts a cluster.
 
-* The source persists X and y once (a fit builds one source), checks them for
-  NaN/inf in the same pass, and has every worker compile the kernels while the
-  chunks load.
+* The source persists X and y once (a fit builds one source), has every
+  worker compile the kernels while the chunks load, then checks them for
+  NaN/inf (one pass).
 * Batch gradient descent: each iteration is one task per chunk running the
   compiled fused pass on its rows; the partial gradients and losses come back
   (O(n k) each) and are summed on the client in a fixed pairwise tree over the
@@ -293,10 +293,12 @@ class DaskSource(DataSource):
         y = _as_targets(y, X.dtype)
         X, y = self._persist(X, y)
         self._X, self._y = X, y
-        self._starts = np.cumsum((0, *X.chunks[0]))
-        self._chunks = list(
-            zip(self._tasks.chunks(X), self._tasks.chunks(y), strict=True)
-        )
+        # Chunks without rows (a masked array's, a DataFrame's empty
+        # partitions) take no part in any pass.
+        sizes = X.chunks[0]
+        chunks = zip(self._tasks.chunks(X), self._tasks.chunks(y), strict=True)
+        self._chunks = [pair for pair, rows in zip(chunks, sizes, strict=True) if rows]
+        self._starts = np.cumsum((0, *[rows for rows in sizes if rows]))
         self._held = {}
         self._targets = None
         self._check_finite()
@@ -313,7 +315,7 @@ class DaskSource(DataSource):
         X, *rest = tasks.persist(X, *([y] if isinstance(y, da.Array) else []))
         tasks.warm(X.dtype)
         tasks.wait([X, *rest])
-        if unknown:  # a DataFrame: its partitions' lengths, from the persisted data
+        if unknown:  # a DataFrame, a masked array: lengths from the persisted chunks
             X.compute_chunk_sizes()
         y = rest[0] if rest else y
         if isinstance(y, da.Array) and any(np.isnan(s) for s in y.chunks[0]):
