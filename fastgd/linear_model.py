@@ -322,7 +322,7 @@ default="sgd"
 
     def _validate_data(self, X, y, reset):
         """(X, y) checked and converted: dense X as an array; sparse X, a data
-        source or an array mapped from a file as a
+        source, an array mapped from a file or a Dask collection as a
         :class:`~fastgd.sources.DataSource` holding y (then None)."""
         if _is_source_input(X):
             source = as_source(X, y)
@@ -383,11 +383,13 @@ default="sgd"
 
         Parameters
         ----------
-        X : array-like, sparse matrix or data source
+        X : array-like, sparse matrix, data source or Dask collection
             float32 and float64 C-contiguous arrays are used without a copy; a
             data source (:func:`fastgd.sources.from_npy`,
             :func:`~fastgd.sources.from_parquet`) or an ``np.memmap`` is read
-            in blocks when it is larger than its memory budget.
+            in blocks when it is larger than its memory budget; a dask array or
+            DataFrame is fitted where it lives, a task per chunk
+            (:class:`~fastgd.sources.DaskSource`).
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
             The targets; None when X is a data source that holds them.
         sample_weight : array-like of shape (n_samples,), optional

@@ -108,13 +108,14 @@ def _run(solver, X, y, *, sample_weight, coef_init, intercept_init, **options):
 
 
 _COMMON_PARAMETERS = """
-    X : array-like of shape (n_samples, n_features), sparse matrix or data source
+    X : array-like (n_samples, n_features), sparse matrix, data source or dask array
         Training data. C-contiguous float32 and float64 arrays are used as they
         are (never copied, never written); other layouts and numeric types are
         converted once (integers to float64). SciPy sparse matrices are never
         densified. A data source (:func:`fastgd.sources.from_npy`,
         :func:`~fastgd.sources.from_parquet`) or an ``np.memmap`` larger than
-        its memory budget is streamed from disk in blocks.
+        its memory budget is streamed from disk in blocks; Dask collections are
+        fitted on the cluster (:class:`~fastgd.sources.DaskSource`).
     y : array-like of shape (n_samples,) or (n_samples, n_targets)
         Targets; None when X is a data source that holds them.
     learning_rate : {"constant", "adaptive", "invscaling", "annealing"} or callable

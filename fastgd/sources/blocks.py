@@ -420,7 +420,7 @@ class BlockSource(DataSource):
                 if sample_weight.shape[0] > 1:
                     weights = sample_weight[start:stop]
                 part = unit_gradient(X[: stop - start], y, weights, weight_total,
-                                      coef, intercept, impl)  # fmt: skip
+                                     coef, intercept, impl)  # fmt: skip
                 grad[...] += part[0]
                 grad_b[...] += part[1]
                 loss += part[2]
