@@ -192,7 +192,7 @@ def _call(args, task, common):
 
 class _ClusterTasks:
     """Tasks on a ``distributed`` client: chunks are futures of the persisted
-    arrays, a pass is one ``submit`` a chunk and one ``gather``."""
+    arrays, a pass is one ``Client.map`` (a task a chunk) and one ``gather``."""
 
     def __init__(self, client):
         self.client = client
