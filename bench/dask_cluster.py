@@ -132,7 +132,8 @@ def main():
         tight_s = timed(lambda: tight.fit(X, y), args.repeats)
         tight_excess = relative_excess(X, y, tight.coef_, tight.intercept_, optimum)
         results["fastgd_tight"] = {"tol": TIGHT_TOL, "s": tight_s,
-                                   "solver": tight.solver_, "excess": tight_excess}  # fmt: skip
+                                   "solver": tight.solver_,
+                                   "excess": tight_excess}  # fmt: skip
         print(f"GDRegressor(tol={TIGHT_TOL:g}) on the cluster: {tight_s[0]:.2f} s "
               f"({tight_s[1]:.2f}), solver {tight.solver_}, relative excess "
               f"{tight_excess:.2e}")  # fmt: skip
