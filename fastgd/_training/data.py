@@ -15,6 +15,11 @@ from ..sources.sparse import centred_row_norms
 # Prepared data
 # --------------------------------------------------------------------------- #
 
+# Rows of y read at a time for its moments and mean square: y is as long as the
+# data, and on a cluster (fastgd.sources.DaskSource) the client should hold it
+# once, not thrice.
+TARGET_BLOCK_ROWS = 65536
+
 
 @dataclass
 class Data:
@@ -70,7 +75,7 @@ class Data:
     def zero_model_loss(self):
         """mean(y^2), in blocks of rows (no copy of y)."""
         Y = self.y.reshape(self.y.shape[0], -1)
-        rows = 65536
+        rows = TARGET_BLOCK_ROWS
         total = sum(float(np.square(Y[start : start + rows], dtype=np.float64).sum())
                     for start in range(0, Y.shape[0], rows))  # fmt: skip
         return total / Y.size

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import optimizers, schedules
 from ..sources import as_source
-from .data import auto_step_size, prepare
+from .data import TARGET_BLOCK_ROWS, auto_step_size, prepare
 from .engines import BatchEngine, StochasticEngine
 from .excess import ExcessEstimate, relative_floor
 from .loop import MIN_UPDATES_PER_ROUND, Outcome, Stopping, train
@@ -88,11 +88,6 @@ def _stopping(spec, tol, patience_tol, data):
         n_iter_no_change=spec.n_iter_no_change, adaptive=spec.adaptive,
         min_updates_per_round=1 if spec.full_batch else MIN_UPDATES_PER_ROUND,
     )  # fmt: skip
-
-
-# Rows of y read at a time for its moments: y is as long as the data, and on a
-# cluster (fastgd.sources.DaskSource) the client should hold it once, not thrice.
-TARGET_BLOCK_ROWS = 65536
 
 
 def _training_targets(data):

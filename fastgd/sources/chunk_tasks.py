@@ -57,8 +57,14 @@ def _matrix(y):
 
 
 def first_non_finite(X, y):
-    """None, or ("X" or "y", the first row (in the chunk) holding NaN or inf)."""
+    """None, or ("X" or "y", the first row (in the chunk) holding NaN or inf).
+
+    A sum is finite only if every term is (as in
+    :func:`fastgd._validation._check_finite`), so one sum reads a clean chunk
+    without a temporary the size of X; only a non-finite sum looks for the row."""
     for name, values in (("X", X), ("y", y)):
+        if np.isfinite(np.sum(values, dtype=np.float64)):
+            continue
         bad = ~np.isfinite(_matrix(values)).all(axis=1)
         if bad.any():
             return name, int(np.argmax(bad))

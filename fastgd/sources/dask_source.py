@@ -166,11 +166,10 @@ def r2(X, y, coef, intercept, sample_weight=None):
     if Y.ndim == 1:
         Y, prediction = Y[:, None], prediction[:, None]
     prediction = prediction.astype(np.float64)
-    w = 1.0
+    w, mean = 1.0, Y.mean(axis=0)
     if sample_weight is not None:
         w = da.asarray(sample_weight).astype(np.float64)[:, None]
-    total = da.sum(w * da.ones_like(Y[:, :1]))
-    mean = da.sum(w * Y, axis=0) / total
+        mean = da.sum(w * Y, axis=0) / da.sum(w)
     residual = da.sum(w * (Y - prediction) ** 2, axis=0)
     spread = da.sum(w * (Y - mean) ** 2, axis=0)
     residual, spread = dask.compute(residual, spread)
