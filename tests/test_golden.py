@@ -9,7 +9,7 @@ Bits depend on the machine code: the kernels let LLVM reassociate sums, and the
 vector width differs between CPUs, and the NumPy twins call BLAS. So the saved
 files are keyed by JIT on/off and the host's LLVM CPU name. On a CPU with a file
 of its own the check is exact; on another one it compares with the nearest file
-of the same JIT mode at 1e-7 relative (trajectories of a few epochs on small,
+of the same JIT mode at 1e-7 relative (1e-5 for float32 data; trajectories of a few epochs on small,
 well-conditioned problems move by rounding only), and says so.
 
 Regenerate (only when an arithmetic change is intended, and say so in the commit):
@@ -28,6 +28,9 @@ from fastgd import GDRegressor, fit_batch, fit_minibatch, fit_sgd, fit_svrg
 
 GOLDEN_DIR = Path(__file__).with_name("golden")
 CROSS_HOST_RTOL = 1e-7
+# float32 cases round each operation at 6e-8: a different vector width moves a
+# few epochs' losses by about 1e-6 (measured: 1.3e-6 between znver3 and znver4).
+CROSS_HOST_RTOL_FLOAT32 = 1e-5
 
 
 def _problem(m=120, n=5, k=1, dtype=np.float64, seed=0, scales=False):
@@ -282,7 +285,7 @@ def test_trajectory_matches_the_saved_one(name):
             np.testing.assert_allclose(
                 value,
                 saved,
-                rtol=CROSS_HOST_RTOL,
+                rtol=CROSS_HOST_RTOL_FLOAT32 if "float32" in name else CROSS_HOST_RTOL,
                 atol=1e-12,
                 err_msg=f"{name}/{field} (no golden file for {_host_key()})",
             )

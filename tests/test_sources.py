@@ -30,8 +30,8 @@ class Wrapped(DataSource):
     def column_moments(self, sample_weight):
         return self._record("column_moments")(sample_weight)
 
-    def gram_statistics(self, sample_weight):
-        return self._record("gram_statistics")(sample_weight)
+    def gram_statistics(self, sample_weight, shift):
+        return self._record("gram_statistics")(sample_weight, shift)
 
     def take_rows(self, rows):
         return self._record("take_rows")(rows)
@@ -59,7 +59,7 @@ EXPECTED_CALLS = {
     "sgd": {"column_moments", "take_rows", "rows_loss", "epoch_pass"},
     "minibatch": {"epoch_pass"},
     "batch-pass": {"gradient_pass"},
-    "batch-gram": {"gram_statistics", "take_rows"},
+    "batch-gram": {"column_moments", "gram_statistics", "take_rows"},
 }
 
 

@@ -385,8 +385,10 @@ def test_moments_gram_and_rows_loss_match_dense():
     for a, b in zip(sparse_source.column_moments(weights),
                     dense_source.column_moments(weights), strict=True):  # fmt: skip
         assert close(a, b, 1e-12)
-    for a, b in zip(sparse_source.gram_statistics(weights),
-                    dense_source.gram_statistics(weights), strict=True):  # fmt: skip
+    shift = (np.zeros(7), np.zeros(2))
+    for a, b in zip(sparse_source.gram_statistics(weights, shift),
+                    dense_source.gram_statistics(weights, shift),
+                    strict=True):  # fmt: skip
         assert close(a, b, 1e-12)
     rows = np.arange(3, 80, 4, dtype=np.int64)
     coef, intercept = np.ones((7, 2)), np.array([0.5, -1.0])

@@ -9,6 +9,7 @@ from sklearn.utils import check_random_state
 
 from .._validation import check_sample_weight
 from ..sources import DataSource
+from ..sources.reductions import sparse_covariance
 from ..sources.sparse import centred_row_norms
 
 # --------------------------------------------------------------------------- #
@@ -71,6 +72,49 @@ class Data:
 
     def coef_shape(self):
         return (self.n_features, *self.y.shape[1:])
+
+    def _training_targets(self):
+        """(Y (rows, k) float64, weights (rows, 1) float64) of the training rows,
+        in blocks of :data:`TARGET_BLOCK_ROWS` rows."""
+        Y = self.y.reshape(self.y.shape[0], -1)
+        w = np.broadcast_to(self.original_weight, (self.y.shape[0],))
+        rows = self.train_rows if self.validation_rows is not None else None
+        for start in range(0, Y.shape[0] if rows is None else len(rows),
+                           TARGET_BLOCK_ROWS):  # fmt: skip
+            stop = start + TARGET_BLOCK_ROWS
+            pick = slice(start, stop) if rows is None else rows[start:stop]
+            yield Y[pick].astype(np.float64), w[pick].astype(np.float64)[:, None]
+
+    def target_moments(self):
+        """Weighted mean (per output) and variance (averaged over outputs) of y
+        on the training rows, two passes (no cancellation), computed once."""
+        if "target_moments" not in self.cache:
+            sums = [(float(w.sum()), (w * Y).sum(axis=0))
+                    for Y, w in self._training_targets()]  # fmt: skip
+            total = sum(weight for weight, _ in sums)
+            mean = sum(part for _, part in sums) / total
+            squares = sum((w * (Y - mean) ** 2).sum(axis=0)
+                          for Y, w in self._training_targets())  # fmt: skip
+            variance = float(np.mean(squares / total))
+            self.cache["target_moments"] = (mean, variance)
+        return self.cache["target_moments"]
+
+    def column_moments(self):
+        """Weighted (mean, variance) of X's columns over the training rows in
+        the original units, float64: the standardization's, or one pass."""
+        if self.mean is not None:
+            return self.mean, self.variance
+        if "column_moments" not in self.cache:
+            self.cache["column_moments"] = self.source.column_moments(
+                self.sample_weight)
+        return self.cache["column_moments"]
+
+    def z_moments(self):
+        """(mean, variance) of z = (x - shift) * scale over the training rows."""
+        mean, variance = self.column_moments()
+        scale = self.scale.astype(np.float64)
+        return ((mean - self.shift.astype(np.float64)) * scale,
+                variance * scale * scale)  # fmt: skip
 
     def zero_model_loss(self):
         """mean(y^2), in blocks of rows (no copy of y)."""
@@ -205,22 +249,23 @@ class CentredSparseRows:
         """|z_i|^2 per row (one compiled pass over the sample, no copy)."""
         return centred_row_norms(self.X, self.shift, self.scale)
 
-    def weighted_products(self, w):
-        """(Z^T W Z as a dense (n, n) array, Z^T w)."""
-        X, shift = self.X, self.shift
-        gram = np.asarray((X.T @ X.multiply(w[:, None]).tocsr()).todense())
-        xw = X.T @ w
-        gram -= np.outer(xw, shift) + np.outer(shift, xw)
-        gram += w.sum() * np.outer(shift, shift)
-        gram *= np.outer(self.scale, self.scale)
-        return gram, self.transpose_dot(w)
+    def centred_products(self, w):
+        """(covariance of z under w, mean of z under w), w summing to 1: the
+        columns' covariance times the scales (the shift drops out), formed
+        without cancellation (:func:`~fastgd.sources.reductions.sparse_covariance`)."""
+        covariance, mean = sparse_covariance(self.X, w)
+        covariance *= np.outer(self.scale, self.scale)
+        return covariance, self.scale * (mean - self.shift)
 
 
-def weighted_products(Z, w):
-    """(Z^T W Z, Z^T w) for a sample of rows in z units (dense or sparse)."""
+def centred_products(Z, w):
+    """(E[(z - zbar)(z - zbar)^T], zbar) under weights w summing to 1, for a
+    sample of rows in z units (dense or sparse), centred by subtraction."""
     if isinstance(Z, CentredSparseRows):
-        return Z.weighted_products(w)
-    return (Z * w[:, None]).T @ Z, Z.T @ w
+        return Z.centred_products(w)
+    mean = Z.T @ w
+    centred = Z - mean
+    return (centred * w[:, None]).T @ centred, mean
 
 
 def sample_rows(data, min_rows=1000):

@@ -11,6 +11,15 @@ but whose error shrinks as sqrt(n / rows) and which overestimates g^T H^-1 g on
 average (the inverse of a sampled covariance is biased upwards), so a fit
 stops a little late rather than early.
 
+The Hessian is assembled so that neither offsets nor scales fool it: the
+column means and variances are the exact ones over the training rows (those of
+the standardization, or one pass of column moments), the sample gives only the
+correlations, and the intercept is eliminated by the exact means
+(g^T H^-1 g = (g - zbar g_b)^T C^-1 (g - zbar g_b) + g_b^2, C the covariance).
+The small ridge that keeps collinear directions (one-hot groups) from
+dominating is relative to each column's own variance (Jacobi scaling), so a
+column of tiny scale is not swamped by it.
+
 The fit stops when the estimated excess is at most ``tol`` times the estimated
 optimum F - excess (a relative excess loss), or ``tol`` times a floor of
 ``sqrt(eps) var(y)`` (eps of X's dtype) for targets that a linear model fits
@@ -19,7 +28,7 @@ exactly.
 
 import numpy as np
 
-from .data import sample_rows, weighted_products
+from .data import centred_products, sample_rows
 
 # Rows of the Hessian sample: at least this many times the parameters.
 ROWS_PER_PARAMETER = 4
@@ -47,20 +56,29 @@ class ExcessEstimate:
     def __init__(self, data, fit_intercept, alpha):
         n = data.n_features
         Z, w = sample_rows(data, ROWS_PER_PARAMETER * (n + 1))
-        ones = 1.0 if fit_intercept else 0.0
-        # the Hessian of [Z, ones], without stacking the column of ones
-        hessian = np.empty((n + 1, n + 1))
-        hessian[:n, :n], column = weighted_products(Z, w)
-        hessian[:n, n] = hessian[n, :n] = ones * column
-        hessian[n, n] = ones * ones * w.sum()
-        hessian[np.arange(n), np.arange(n)] += alpha
-        if not fit_intercept:
-            hessian[n, n] = 1.0
-        ridge = RIDGE * max(np.trace(hessian) / (n + 1), np.finfo(np.float64).tiny)
-        hessian[np.diag_indices(n + 1)] += ridge
-        # L^-1 once (O(n^3)), so that each estimate is one O(n^2 k) product.
-        self._inverse_factor = np.linalg.inv(np.linalg.cholesky(hessian))
-        self.fit_intercept = fit_intercept
+        sample_covariance, _ = centred_products(Z, w)
+        mean, variance = data.z_moments()
+        # The sample's correlations between the exact variances; a column
+        # constant in the sample is taken as uncorrelated with the others.
+        sample_variance = np.diag(sample_covariance).copy()
+        seen = sample_variance > 0
+        spread = np.sqrt(np.where(seen, sample_variance, 1.0))
+        correlation = sample_covariance / np.outer(spread, spread)
+        correlation[~seen, :] = 0.0
+        correlation[:, ~seen] = 0.0
+        correlation[np.diag_indices(n)] = 1.0
+        std = np.sqrt(variance)
+        curvature = correlation * np.outer(std, std)
+        if not fit_intercept:  # E[z z^T]: nothing eliminates the mean
+            curvature += np.outer(mean, mean)
+        curvature[np.diag_indices(n)] += alpha
+        # Jacobi scaling, so that the ridge is relative to each column.
+        diagonal = np.diag(curvature).copy()
+        jacobi = 1.0 / np.sqrt(np.where(diagonal > 0, diagonal, 1.0))
+        scaled = curvature * np.outer(jacobi, jacobi)
+        scaled[np.diag_indices(n)] = np.where(diagonal > 0, 1.0 + RIDGE, 1.0)
+        self._inverse_factor = _inverse_factor(scaled) * jacobi
+        self.mean = mean if fit_intercept else None
 
     @staticmethod
     def affordable(n_features):
@@ -69,12 +87,26 @@ class ExcessEstimate:
     def __call__(self, grad, grad_intercept):
         """g^T H^-1 g / 4, averaged over outputs: ``grad`` (n,) or (n, k) and
         ``grad_intercept`` (k,) are the objective's gradient in z units."""
-        G = np.vstack([np.reshape(grad, (grad.shape[0], -1)),
-                       np.reshape(grad_intercept, (1, -1))])  # fmt: skip
-        if not self.fit_intercept:
-            G[-1] = 0.0
+        G = np.reshape(grad, (grad.shape[0], -1))
+        total = 0.0
+        if self.mean is not None:
+            G_b = np.reshape(grad_intercept, (1, -1))
+            G = G - self.mean[:, None] * G_b
+            total = float(np.sum(G_b * G_b))
         solved = self._inverse_factor @ G
-        return 0.25 * float(np.sum(solved * solved)) / G.shape[1]
+        return 0.25 * (float(np.sum(solved * solved)) + total) / G.shape[1]
+
+
+def _inverse_factor(matrix):
+    """L^-1 for matrix = L L^T (O(n^3) once, so that each estimate is one O(n^2 k)
+    product); where rounding leaves the matrix indefinite, the inverse square
+    root from its eigenvalues clipped at the ridge."""
+    try:
+        return np.linalg.inv(np.linalg.cholesky(matrix))
+    except np.linalg.LinAlgError:
+        values, vectors = np.linalg.eigh(matrix)
+        values = np.maximum(values, RIDGE)
+        return (vectors / np.sqrt(values)).T
 
 
 def relative_floor(data):

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import optimizers, schedules
 from ..sources import as_source
-from .data import TARGET_BLOCK_ROWS, auto_step_size, prepare
+from .data import auto_step_size, prepare
 from .engines import BatchEngine, StochasticEngine
 from .excess import ExcessEstimate, relative_floor
 from .loop import MIN_UPDATES_PER_ROUND, Outcome, Stopping, train
@@ -90,37 +90,9 @@ def _stopping(spec, tol, patience_tol, data):
     )  # fmt: skip
 
 
-def _training_targets(data):
-    """(Y (rows, k) float64, weights float64) of the training rows, in blocks
-    of :data:`TARGET_BLOCK_ROWS` rows."""
-    Y = data.y.reshape(data.y.shape[0], -1)
-    w = np.broadcast_to(data.original_weight, (data.y.shape[0],))
-    rows = data.train_rows if data.validation_rows is not None else None
-    for start in range(0, Y.shape[0] if rows is None else len(rows),
-                       TARGET_BLOCK_ROWS):  # fmt: skip
-        stop = start + TARGET_BLOCK_ROWS
-        pick = slice(start, stop) if rows is None else rows[start:stop]
-        yield Y[pick].astype(np.float64), w[pick].astype(np.float64)[:, None]
-
-
-def _target_moments(data):
-    """Weighted mean (per output) and variance (averaged over outputs) of y on
-    the training rows (computed once per fit)."""
-    if "target_moments" not in data.cache:
-        sums = [(float(w.sum()), (w * Y).sum(axis=0))
-                for Y, w in _training_targets(data)]  # fmt: skip
-        total = sum(weight for weight, _ in sums)
-        mean = sum(part for _, part in sums) / total
-        squares = sum((w * (Y - mean) ** 2).sum(axis=0)
-                      for Y, w in _training_targets(data))  # fmt: skip
-        variance = float(np.mean(squares / total))
-        data.cache["target_moments"] = (mean, variance)
-    return data.cache["target_moments"]
-
-
 def target_variance(data):
     """Weighted variance of y on the training rows, averaged over outputs."""
-    return _target_moments(data)[1]
+    return data.target_moments()[1]
 
 
 def fit(spec, X, y=None, *, sample_weight=None, coef_init=None, intercept_init=None,
@@ -151,7 +123,7 @@ def fit(spec, X, y=None, *, sample_weight=None, coef_init=None, intercept_init=N
             eta0 *= SVRG_STEP_FRACTION
         if spec.eta0_rule == "optimizer":
             eta0 = optimizers.auto_step_size(
-                spec.optimizer, eta0, np.sqrt(_target_moments(data)[1]),
+                spec.optimizer, eta0, np.sqrt(data.target_moments()[1]),
                 data.n_features + 1, stochastic=not spec.full_batch,
             )  # fmt: skip
     tol = spec.tol
@@ -163,7 +135,7 @@ def fit(spec, X, y=None, *, sample_weight=None, coef_init=None, intercept_init=N
         # The optimum's intercept when the features are centred: adaptive
         # optimizers, whose steps are about eta per coordinate, then need not
         # walk the intercept from 0 to a mean of y that may be far from it.
-        intercept_init = _target_moments(data)[0]
+        intercept_init = data.target_moments()[0]
     initial = dict(coef_init=coef_init, intercept_init=intercept_init,
                    recoverable=spec.max_recoveries > 0)  # fmt: skip
     if spec.solver == "svrg":

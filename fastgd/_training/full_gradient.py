@@ -7,46 +7,47 @@ import numpy as np
 
 
 def _gram_gradient(data):
-    """The gradient from the Gram statistics, O(n^2 k) per call. With
-    G = X^T X / W, c = X^T y / W and the means xbar, ybar:
-    grad = 2 (G theta + xbar b - c), dJ/db = 2 (xbar.theta + b - ybar), and
-    loss = theta^T G theta + 2 b xbar.theta + b^2 - 2 theta^T c - 2 b ybar
-    + mean(y^2)."""
-    gram, cross, x_mean, y_mean, y_square = data.source.gram_statistics(
-        data.sample_weight
-    )
+    """The gradient from the centred Gram statistics, O(n^2 k) per call. With
+    C = cov(x), c = cov(x, y), the means xbar, ybar and the mean residual
+    delta = xbar.theta + b - ybar: grad = 2 (C theta - c + xbar delta),
+    dJ/db = 2 delta and loss = theta^T C theta - 2 theta^T c + var(y) + delta^2.
+    Centred sums keep an offset in y or in a column (1e12 times its spread)
+    from cancelling the loss and the gradient."""
+    statistics = data.source.gram_statistics(data.sample_weight, gram_shift(data))
+    covariance, cross, x_mean, y_mean, y_variance = statistics
     if data.y.ndim == 1:  # the common case, in as few NumPy calls as possible
         cross_1 = cross[:, 0]
-        y_mean_1, y_square_1 = float(y_mean[0]), float(y_square[0])
+        y_mean_1, y_variance_1 = float(y_mean[0]), float(y_variance[0])
 
         def gradient_single(coef, intercept):
-            b = float(intercept[0])
-            G_coef = gram @ coef
-            x_coef = float(x_mean @ coef)
-            grad = G_coef - cross_1
-            grad += b * x_mean
+            delta = float(x_mean @ coef) + float(intercept[0]) - y_mean_1
+            C_coef = covariance @ coef
+            grad = C_coef - cross_1
+            grad += delta * x_mean
             grad *= 2.0
-            grad_b = 2.0 * (x_coef + b - y_mean_1)
-            loss = (float(coef @ G_coef) + 2.0 * b * x_coef + b * b
-                    - 2.0 * float(coef @ cross_1) - 2.0 * b * y_mean_1
-                    + y_square_1)  # fmt: skip
-            return grad, np.array([grad_b]), loss
+            loss = (float(coef @ C_coef) - 2.0 * float(coef @ cross_1)
+                    + y_variance_1 + delta * delta)  # fmt: skip
+            return grad, np.array([2.0 * delta]), loss
 
         return gradient_single
 
     def gradient(coef, intercept):
         C = coef.reshape(len(coef), -1)
-        G_coef = gram @ C
-        x_coef = x_mean @ C
-        grad = 2.0 * (G_coef + np.outer(x_mean, intercept) - cross)
-        grad_b = 2.0 * (x_coef + intercept - y_mean)
-        loss = (
-            np.sum(C * G_coef, axis=0) + 2.0 * intercept * x_coef + intercept**2
-            - 2.0 * np.sum(C * cross, axis=0) - 2.0 * intercept * y_mean + y_square
-        )  # fmt: skip
-        return grad, grad_b, float(np.mean(loss))
+        delta = x_mean @ C + intercept - y_mean
+        C_coef = covariance @ C
+        grad = 2.0 * (C_coef - cross + np.outer(x_mean, delta))
+        loss = (np.sum(C * C_coef, axis=0) - 2.0 * np.sum(C * cross, axis=0)
+                + y_variance + delta**2)  # fmt: skip
+        return grad, 2.0 * delta, float(np.mean(loss))
 
     return gradient
+
+
+def gram_shift(data):
+    """The point the Gram sums are taken about: the column means (those of
+    the standardization, or one pass) and y's weighted mean."""
+    return (np.asarray(data.column_moments()[0], dtype=np.float64),
+            np.atleast_1d(data.target_moments()[0]).astype(np.float64))  # fmt: skip
 
 
 class FullGradient:

@@ -94,9 +94,11 @@ class DataSource(ABC):
         """Weighted (mean, variance) of every column, float64 (n,) each."""
 
     @abstractmethod
-    def gram_statistics(self, sample_weight):
-        """Weighted (X^T X / W, X^T y / W, mean of X, mean of y, mean of y^2),
-        float64, for the Gram strategy."""
+    def gram_statistics(self, sample_weight, shift):
+        """The weighted, centred :class:`~fastgd.sources.reductions.GramStatistics`
+        for the Gram strategy. ``shift`` = (s (n,), t (k,)), float64, is a point
+        near the means of X and y: sums taken about it do not cancel when a
+        column or y carries a large offset (:mod:`fastgd.sources.reductions`)."""
 
     @abstractmethod
     def take_rows(self, rows):

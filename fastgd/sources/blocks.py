@@ -35,8 +35,9 @@ import numpy as np
 from .. import _kernels, reference
 from .._validation import check_targets
 from .base import DataSource
-from .dense import DenseSource, row_chunks, weighted_gram
+from .dense import DenseSource
 from .readers import row_range
+from .reductions import row_chunks, weighted_gram
 
 # The share of memory_budget one buffer may take: two buffers (double
 # buffering) leave half of the budget for the targets, the row order and what
@@ -353,7 +354,7 @@ class BlockSource(DataSource):
             return sample_weight
         return self._gather(sample_weight, segments, out)
 
-    def gram_statistics(self, sample_weight):
+    def gram_statistics(self, sample_weight, shift):
         Y = self.targets.reshape(self.shape[0], -1)
 
         weights = np.broadcast_to(sample_weight, (self.shape[0],))
@@ -364,7 +365,7 @@ class BlockSource(DataSource):
                 yield from row_chunks(X[: stop - start], Y[start:stop],
                                       weights[start:stop])  # fmt: skip
 
-        return weighted_gram(chunks(), self.shape[1], Y.shape[1])
+        return weighted_gram(chunks(), shift)
 
     def take_rows(self, rows):
         out = np.empty((len(rows), self.shape[1]))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _kernels, optimizers, reference
-from . import dense
+from . import reductions
 from .blocks import unit_gradient
 
 
@@ -86,12 +86,13 @@ def moments(X, weights):
     return weight, mean, variance
 
 
-def gram_sums(X, y, weights):
-    """The chunk's unnormalized Gram sums (:func:`fastgd.sources.dense.gram_sums`)."""
+def gram_sums(X, y, weights, shift):
+    """The chunk's unnormalized Gram sums about ``shift``
+    (:func:`fastgd.sources.reductions.gram_sums`)."""
     X = np.asarray(X)
     Y = _matrix(np.asarray(y))
     weights = np.broadcast_to(weights, (X.shape[0],))
-    return dense.gram_sums(dense.row_chunks(X, Y, weights), X.shape[1], Y.shape[1])
+    return reductions.gram_sums(reductions.row_chunks(X, Y, weights), shift)
 
 
 @one_thread

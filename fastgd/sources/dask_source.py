@@ -36,7 +36,7 @@ from .._validation import reject_unusable_dtype
 from . import chunk_tasks
 from .base import DataSource
 from .blocks import merge_moments
-from .dense import normalized_gram
+from .reductions import centred_statistics
 
 
 def is_dask_collection(X):
@@ -400,14 +400,15 @@ class DaskSource(DataSource):
         )  # fmt: skip
         return merge_moments(parts, self.shape[1])
 
-    def gram_statistics(self, sample_weight):
+    def gram_statistics(self, sample_weight, shift):
         weights = self._weights(sample_weight)
         parts = self._tasks.map(
             chunk_tasks.gram_sums,
-            [(X, y, w) for (X, y), w in zip(self._chunks, weights, strict=True)],
+            [(X, y, w, shift) for (X, y), w in zip(self._chunks, weights,
+                                                   strict=True)],
         )  # fmt: skip
-        return normalized_gram(
-            [tree_sum(values) for values in zip(*parts, strict=True)]
+        return centred_statistics(
+            [tree_sum(values) for values in zip(*parts, strict=True)], shift
         )
 
     def take_rows(self, rows):

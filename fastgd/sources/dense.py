@@ -5,9 +5,12 @@ import numpy as np
 from .. import _kernels, reference
 from .._validation import check_data
 from .base import DataSource
-
-# Rows per chunk when forming X^T X in float64 (float32 data, or weights).
-_GRAM_CHUNK_ROWS = 8192
+from .reductions import (
+    cancelling_columns,
+    centred_statistics,
+    row_chunks,
+    weighted_gram,
+)
 
 
 class DenseSource(DataSource):
@@ -60,26 +63,37 @@ class DenseSource(DataSource):
                                    squares)  # fmt: skip
         return squares, total
 
-    def gram_statistics(self, sample_weight):
+    def gram_statistics(self, sample_weight, shift):
         """float64 data with uniform weights goes straight to BLAS for X^T X, and
-        the cross products X^T y and column sums come from one more compiled pass:
-        no slower than NumPy's own normal equation. Otherwise chunks of rows are
-        cast to float64 and weighted, one pass over X."""
+        the cross products X^T (y - t) and column sums come from one more
+        compiled pass: no slower than NumPy's own normal equation. Otherwise,
+        or when a column's mean dwarfs its spread (the subtraction of the mean
+        would cancel), chunks of rows are cast to float64, shifted and weighted,
+        one pass over X."""
         X = self.X
         m, n = X.shape
         Y = self.y.reshape(m, -1)
+        weights = np.broadcast_to(sample_weight, (m,))
         if X.dtype == np.float64 and sample_weight.shape[0] == 1:
+            y_shift = shift[1]
             k = Y.shape[1]
             partial = np.empty((self._blocks(), k + 1, n))
-            _kernels.cross_products(X, Y, partial)
-            products = partial.sum(axis=0).T / m
+            _kernels.cross_products(X, Y - y_shift, partial)
+            products = partial.sum(axis=0).T
             # BLAS last: OpenBLAS threads spin for ~0.1 s after a call and would
             # take the cores from the compiled pass.
-            gram = X.T @ X / m
-            return (gram, products[:, :k], products[:, k], Y.mean(axis=0),
-                    np.mean(Y**2, axis=0))  # fmt: skip
-        weights = np.broadcast_to(sample_weight, (m,))
-        return weighted_gram(row_chunks(X, Y, weights), n, Y.shape[1])
+            gram = X.T @ X
+            shifted = Y - y_shift
+            sums = (gram, products[:, :k], products[:, k], shifted.sum(axis=0),
+                    np.square(shifted).sum(axis=0), float(m))  # fmt: skip
+            statistics = centred_statistics(sums, (np.zeros(n), y_shift))
+            columns = cancelling_columns(np.diag(gram) / m,
+                                         np.diag(statistics.covariance))  # fmt: skip
+            if not len(columns):
+                return statistics
+            # About the means just measured: nothing large left to cancel.
+            shift = (statistics.x_mean, y_shift)
+        return weighted_gram(row_chunks(X, Y, weights), shift)
 
     def for_fit(self, shuffle):
         """Itself; wrapped in a :class:`~fastgd.sources.BlockSource` for
@@ -151,42 +165,3 @@ class DenseSource(DataSource):
         return run
 
 
-def row_chunks(X, Y, weights):
-    """(X, Y, weights) in chunks of rows small enough to cast to float64."""
-    for start in range(0, X.shape[0], _GRAM_CHUNK_ROWS):
-        rows = slice(start, start + _GRAM_CHUNK_ROWS)
-        yield X[rows], Y[rows], weights[rows]
-
-
-def gram_sums(chunks, n, k):
-    """The unnormalized Gram sums over ``chunks`` of (rows of X, rows of Y
-    (rows, k), weights), each chunk cast to float64 and weighted, accumulated in
-    float64: (sum w x x^T, sum w x y^T, sum w x, sum w y, sum w y^2, sum w)."""
-    gram = np.zeros((n, n))
-    cross = np.zeros((n, k))
-    x_sum, y_sum, y_square, total = np.zeros(n), np.zeros(k), np.zeros(k), 0.0
-    for chunk, y_chunk, w in chunks:
-        chunk = chunk.astype(np.float64, copy=False)
-        y_chunk = y_chunk.astype(np.float64, copy=False)
-        w = w.astype(np.float64)[:, None]
-        weighted_chunk = chunk * w
-        gram += weighted_chunk.T @ chunk
-        cross += weighted_chunk.T @ y_chunk
-        x_sum += weighted_chunk.sum(axis=0)
-        y_sum += (w * y_chunk).sum(axis=0)
-        y_square += (w * y_chunk**2).sum(axis=0)
-        total += float(w.sum())
-    return gram, cross, x_sum, y_sum, y_square, total
-
-
-def normalized_gram(sums):
-    """:func:`gram_sums` divided by the weights' sum: the statistics of
-    :meth:`DataSource.gram_statistics`."""
-    *sums, total = sums
-    return tuple(value / total for value in sums)
-
-
-def weighted_gram(chunks, n, k):
-    """The Gram statistics (as :meth:`DataSource.gram_statistics`) over
-    ``chunks`` (see :func:`gram_sums`)."""
-    return normalized_gram(gram_sums(chunks, n, k))

@@ -10,6 +10,7 @@ import numpy as np
 from .. import _kernels, reference
 from .._validation import check_targets, reject_unusable_dtype
 from .base import DataSource
+from .reductions import cancelling_columns, centred_statistics, recentre_columns
 
 # A block of rows holds a float64 gradient of (n + 1) k values: blocks are capped
 # so that all of them hold at most one value per this many stored entries (the
@@ -194,6 +195,13 @@ class SparseSource(DataSource):
         total = float(np.sum(np.broadcast_to(sample_weight, (m,)), dtype=np.float64))
         _kernels.sparse_column_moments(self.csr, sample_weight, total, mean,
                                        variance, bounds, partial)  # fmt: skip
+        # The kernel takes E[x^2] - mean^2; where that cancels (a mean far
+        # above the spread: a nearly dense column), again by subtraction.
+        columns = cancelling_columns(variance + mean * mean, variance)
+        if len(columns):
+            weights = np.broadcast_to(sample_weight, (m,)).astype(np.float64)[:, None]
+            centred = self.X[:, columns].toarray().astype(np.float64) - mean[columns]
+            variance[columns] = (weights * centred * centred).sum(axis=0) / total
         return mean, variance
 
     @property
@@ -220,19 +228,44 @@ class SparseSource(DataSource):
         )  # fmt: skip
         return squares, total
 
-    def gram_statistics(self, sample_weight):
+    def gram_statistics(self, sample_weight, shift):
         """X^T X by one pass over the rows' pairs of entries (O(sum nnz_i^2),
-        into an n x n float64 matrix): for few features and short rows."""
+        into an n x n float64 matrix): for few features and short rows. Sparse
+        columns keep no shift (it would fill them in); y is shifted, and the
+        few columns whose mean dwarfs their spread (they are nearly dense) get
+        their centred products again from a dense copy of those columns."""
         n = self.shape[1]
+        y_shift = shift[1]
         Y = self._targets_2d()
+        Y = (Y - y_shift).astype(Y.dtype)
         k = Y.shape[1]
         gram, cross = np.zeros((n, n)), np.zeros((n, k))
         x_sum, y_moments = np.zeros(n), np.zeros((2, k))
         total = _kernels.sparse_gram(self.csr, Y, sample_weight, gram, cross,
                                      x_sum, y_moments)  # fmt: skip
         gram = gram + np.triu(gram, 1).T
-        return (gram / total, cross / total, x_sum / total, y_moments[0] / total,
-                y_moments[1] / total)  # fmt: skip
+        about = (np.zeros(n), y_shift)
+        sums = (gram, cross, x_sum, y_moments[0], y_moments[1], total)
+        statistics = centred_statistics(sums, about)
+        columns = cancelling_columns(np.diag(gram) / total,
+                                     np.diag(statistics.covariance))  # fmt: skip
+        if len(columns):
+            self._recentre(statistics, columns, sample_weight, Y, y_shift, total)
+        return statistics
+
+    def _recentre(self, statistics, columns, sample_weight, Y, y_shift, total):
+        """The centred products of ``columns``, in place in ``statistics``
+        (:func:`~fastgd.sources.reductions.recentre_columns`). ``Y`` is
+        y - ``y_shift``."""
+        weights = np.broadcast_to(sample_weight, (self.shape[0],)) / total
+        weighted, offset = recentre_columns(
+            self.X, weights.astype(np.float64), statistics.x_mean,
+            statistics.covariance, columns,
+        )  # fmt: skip
+        # Y is y - t: its weighted mean is y_mean - t.
+        y_offset = statistics.y_mean - y_shift
+        statistics.cross_covariance[columns] = (weighted.T @ Y.astype(np.float64)
+                                                - np.outer(offset, y_offset))  # fmt: skip
 
     def gram_passes(self, weighted):
         """X^T X's cost in gradient passes: sum nnz_i^2 pair updates against
