@@ -29,16 +29,19 @@ _LAZY = {
     "fit_minibatch": "solvers",
     "fit_sgd": "solvers",
     "fit_svrg": "solvers",
+    "fit_cg": "solvers",
     "normal_equation": "minimize",
 }
-_SUBMODULES = frozenset({"datasets", "reference", "schedules"})
+_SUBMODULES = frozenset(
+    {"datasets", "optimizers", "plotting", "reference", "schedules", "sources"}
+)
 
 # ``fastgd.minimize`` is the function, not its module: bound now, as importing the
 # submodule later would rebind the name to the module. (Light: NumPy only.)
 from .minimize import minimize  # noqa: E402
 
 if TYPE_CHECKING:  # what static tools and IDEs see
-    from . import datasets, reference, schedules
+    from . import datasets, optimizers, plotting, reference, schedules, sources
     from ._training import choose_solver
     from .linear_model import GDRegressor
     from .minimize import MinimizeResult, check_gradient, normal_equation
@@ -46,6 +49,7 @@ if TYPE_CHECKING:  # what static tools and IDEs see
         DivergenceError,
         FitResult,
         fit_batch,
+        fit_cg,
         fit_minibatch,
         fit_sgd,
         fit_svrg,
@@ -78,6 +82,7 @@ __all__ = [
     "choose_solver",
     "datasets",
     "fit_batch",
+    "fit_cg",
     "fit_minibatch",
     "fit_sgd",
     "fit_svrg",

@@ -144,3 +144,108 @@ def make_sparse_regression(
     if noise:
         y += dtype.type(noise) * rng.standard_normal(m, dtype=dtype)
     return X, y, coef
+
+
+def make_tabular_regression(
+    n_samples,
+    *,
+    categorical_levels=(12, 400),
+    zipf_exponent=1.2,
+    noise=1.0,
+    bias=1e3,
+    sparse=False,
+    dtype=np.float64,
+    random_state=None,
+):
+    """A regression table like the ones people have, not like N(0, 1) features.
+
+    The columns, in this order:
+
+    * eight numeric columns: lognormal (sigma 1.5) and Pareto (shape 2.5)
+      heavy tails, a Poisson count, a timestamp in seconds (an offset of 1.7e9,
+      a spread of a year), columns of scale 1e-6 and 1e6, an exact duplicate of
+      the lognormal column and a near-duplicate (1e-6 of its spread apart);
+    * one block per entry of ``categorical_levels``: a categorical with that
+      many levels, drawn with Zipf probabilities (level k has weight
+      k^-``zipf_exponent``: a few common levels, a long tail of rare ones, many
+      seen once or never), one-hot encoded with every level kept, so each block
+      sums to the intercept's column of ones (exact collinearity) and levels
+      never seen are columns of zeros.
+
+    y is a linear function of the numeric columns (each contributing about a
+    unit of spread, through its standardized value) and of a N(0, 1) effect per
+    level, plus ``bias`` and ``noise`` * N(0, 1). The least-squares problem is
+    singular (the duplicates and the one-hot blocks), so no unique coefficients
+    are returned: compare predictions or losses.
+
+    Parameters
+    ----------
+    n_samples : int
+    categorical_levels : sequence of int, default=(12, 400)
+        Levels of each categorical (hundreds to tens of thousands).
+    zipf_exponent : float, default=1.2
+    noise, bias : float
+    sparse : bool, default=False
+        A SciPy CSR matrix (needs SciPy) instead of a dense array.
+    dtype : {numpy.float64, numpy.float32}
+    random_state : int, Generator or None
+
+    Returns
+    -------
+    X : ndarray or scipy.sparse.csr_matrix of shape (n_samples, 8 + sum(levels))
+    y : ndarray of shape (n_samples,)
+
+    Examples
+    --------
+    >>> from fastgd.datasets import make_tabular_regression
+    >>> X, y = make_tabular_regression(1000, categorical_levels=(5, 50),
+    ...                                random_state=0)
+    >>> X.shape, bool(X[:, 8:13].sum(axis=1).min() == 1)
+    ((1000, 63), True)
+    """
+    m = check_int("n_samples", n_samples)
+    levels = [check_int("categorical_levels", value) for value in categorical_levels]
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}.")
+    rng = np.random.default_rng(random_state)
+    lognormal = rng.lognormal(0.0, 1.5, m)
+    numeric = np.column_stack([
+        lognormal,
+        rng.pareto(2.5, m) + 1.0,
+        rng.poisson(3.0, m).astype(np.float64),
+        1.7e9 + rng.uniform(0.0, 3.15e7, m),
+        1e-6 * rng.standard_normal(m),
+        1e6 * rng.standard_normal(m),
+        lognormal,
+        lognormal + 1e-6 * lognormal.std() * rng.standard_normal(m),
+    ])  # fmt: skip
+    spread = numeric.std(axis=0)
+    y = (numeric - numeric.mean(axis=0)) / spread @ rng.uniform(-1.0, 1.0, 8)
+    codes = []
+    for count in levels:
+        weights = np.arange(1, count + 1, dtype=np.float64) ** -zipf_exponent
+        drawn = rng.choice(count, size=m, p=weights / weights.sum())
+        y += rng.standard_normal(count)[drawn]
+        codes.append(drawn)
+    y += bias + noise * rng.standard_normal(m)
+    offsets = np.cumsum([8, *levels[:-1]])
+    n = 8 + sum(levels)
+    if sparse:
+        import scipy.sparse
+
+        columns = np.column_stack([np.broadcast_to(np.arange(8), (m, 8)),
+                                   *[c + o for c, o in zip(codes, offsets,
+                                                           strict=True)]])  # fmt: skip
+        values = np.column_stack([numeric, np.ones((m, len(levels)))])
+        indptr = np.arange(0, m * columns.shape[1] + 1, columns.shape[1])
+        X = scipy.sparse.csr_matrix(
+            (values.ravel().astype(dtype), columns.ravel().astype(np.int32), indptr),
+            shape=(m, n),
+        )  # fmt: skip
+    else:
+        X = np.zeros((m, n), dtype=dtype)
+        X[:, :8] = numeric
+        for drawn, offset in zip(codes, offsets, strict=True):
+            X[np.arange(m), offset + drawn] = 1.0
+    return X, y.astype(dtype)

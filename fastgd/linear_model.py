@@ -25,7 +25,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     Minimizes ``(1/W) sum_i w_i (x_i.coef + b - y_i)^2 + alpha |coef|^2`` (weights
     w_i, all 1 by default, summing to W) with stochastic (``"sgd"``), mini-batch
     (``"minibatch"``), full-batch (``"batch"``) or variance-reduced (``"svrg"``)
-    gradient descent. Each epoch is one call of a Numba-compiled kernel; X is
+    gradient descent, or conjugate gradients (``"cg"``). Each epoch is one call of a Numba-compiled kernel; X is
     never copied or written to.
 
     Defaults that just work: ``solver="auto"`` picks the method that reaches the
@@ -40,14 +40,17 @@ class GDRegressor(RegressorMixin, BaseEstimator):
 
     Parameters
     ----------
-    solver : {"auto", "sgd", "minibatch", "batch", "svrg"}, default="auto"
-        One sample per update, ``batch_size`` samples, all samples, or SVRG (one
+    solver : {"auto", "sgd", "minibatch", "batch", "svrg", "cg"}, default="auto"
+        One sample per update, ``batch_size`` samples, all samples, SVRG (one
         full gradient per epoch corrects every per-sample step;
-        :func:`fastgd.fit_svrg`). The batch solver forms X^T X once when that
-        pays (``strategy="auto"`` of :func:`fastgd.fit_batch`) and runs
-        Nesterov-accelerated gradient descent with adaptive restart when the
-        optimizer is "sgd". ``"auto"``: the rule of
-        :func:`fastgd.choose_solver`, from m, n, the dtype, the weights and the
+        :func:`fastgd.fit_svrg`), or preconditioned conjugate gradients
+        (:func:`fastgd.fit_cg`: indifferent to conditioning, scales and
+        offsets; ``fit`` only). The batch and CG solvers form X^T X once when
+        that pays (``strategy="auto"`` of :func:`fastgd.fit_batch`); batch
+        runs Nesterov-accelerated gradient descent with adaptive restart when
+        the optimizer is "sgd". ``"auto"``: "cg" for ``fit`` with plain steps
+        and no early stopping, otherwise the rule of
+        :func:`fastgd.choose_solver` from m, n, the dtype, the weights and the
         data source. ``partial_fit`` runs the chosen solver; a batch
         ``partial_fit`` call always reads X.
     batch_size : int, default=32
@@ -272,15 +275,24 @@ default="sgd"
 
     # ------------------------------------------------------------------ checks
 
-    def _resolve_solver(self, X, sample_weight):
-        """``solver``, with "auto" decided from the data (see choose_solver)."""
+    def _resolve_solver(self, X, sample_weight, incremental=False):
+        """``solver``, with "auto" decided from the data (see choose_solver):
+        CG may run on a whole data set (``fit``, not ``partial_fit``) with
+        plain steps and no early stopping."""
+        if self.solver == "cg" and incremental:
+            raise ValueError(
+                "solver='cg' solves one data set to tol and cannot take it in "
+                "mini-batches; use fit, or partial_fit with solver='sgd', "
+                "'minibatch', 'batch', 'svrg' or 'auto'."
+            )
         if self.solver != "auto":
             return self.solver
         tol = self.tol if isinstance(self.tol, numbers.Real) else None
         source = X if isinstance(X, SparseSource) else None
+        cg = not incremental and self.optimizer == "sgd" and not self.early_stopping
         return _training.choose_solver(
             X.shape[0], X.shape[1], X.dtype, sample_weight is not None, tol,
-            source=source,
+            source=source, cg=cg,
         )  # fmt: skip
 
     def _average(self, solver):
@@ -440,7 +452,8 @@ default="sgd"
         self._validate_params()
         first = not hasattr(self, "_state")
         X, y = self._validate_data(X, y, reset=first)
-        solver = self._resolve_solver(X, sample_weight) if first else self.solver_
+        solver = (self._resolve_solver(X, sample_weight, incremental=True) if first
+                  else self.solver_)  # fmt: skip
         spec = self._spec(solver, max_iter=1, tol=None, early_stopping=False)
         targets = X.targets if y is None else y
         if not first and self._state["coef"].shape != (X.shape[1], *targets.shape[1:]):

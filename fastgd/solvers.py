@@ -359,3 +359,60 @@ def fit_svrg(
     (True, True)
     """
     return _run("svrg", **locals())
+
+
+def fit_cg(
+    X, y=None, *, alpha=0.0, max_iter=1000, tol=1e-4, fit_intercept=True,
+    strategy="auto", standardize=False, sample_weight=None, coef_init=None,
+    intercept_init=None, impl="compiled", verbose=0,
+):  # fmt: skip
+    """Fit linear least squares by preconditioned conjugate gradients on the
+    normal equations: the gradient method that does not care about
+    conditioning (rare one-hot levels, collinear and badly scaled columns).
+
+    Each iteration costs one product with X^T X: one fused pass over X
+    (``strategy="pass"``, CGLS's X p and X^T (X p) in one read of X), or
+    O(n^2) through the Gram statistics (``"gram"``); ``"auto"`` starts with
+    passes and forms X^T X once they have cost as much (as :func:`fit_batch`).
+    The intercept is eliminated by the exact column means and each coefficient
+    scaled by its variance (block Jacobi preconditioning), so the columns'
+    scales and offsets do not matter, with or without ``standardize``. In
+    exact arithmetic it ends in at most n + 1 iterations. On a singular
+    problem (collinear columns) the predictions are the least-squares ones; the
+    coefficients are the minimum-norm solution in the centred, scaled
+    coordinates (``standardize=True``: of the standardized features).
+
+    Stops when the estimated relative excess loss (F - F*) / F* is at most
+    ``tol``: F - F* is the sum of the decreases that CG has still to make,
+    estimated from the last ones as a geometric tail and confirmed by an exact
+    pass (see ``fastgd._training.cg``); ``relative_excess`` is that estimate.
+
+    Parameters
+    ----------
+    X, y, alpha, fit_intercept, standardize, sample_weight, coef_init, intercept_init, impl, verbose
+        As in :func:`fit_batch`.
+    max_iter : int, default=1000
+        Maximum number of iterations.
+    tol : float or None, default=1e-4
+        Target relative excess loss; None runs ``max_iter`` iterations.
+    strategy : {"auto", "pass", "gram"}, default="auto"
+        As in :func:`fit_batch`.
+
+    Returns
+    -------
+    FitResult
+        ``loss_history[i]`` is the loss after iteration i; ``n_iter`` the
+        iterations; ``eta0`` is 1.0 (CG chooses its own step lengths).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgd import fit_cg
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(1000, 3)) * [1e-3, 1.0, 1e3] + 1e6  # scales, offsets
+    >>> y = (X - 1e6) @ [1e3, 1.0, 1e-3] + rng.normal(size=1000)
+    >>> result = fit_cg(X, y, tol=1e-8)
+    >>> np.round(result.coef, 2), result.converged
+    (array([1.e+03, 1.e+00, 1.e-03]), True)
+    """
+    return _run("cg", shuffle=False, **locals())

@@ -106,7 +106,8 @@ class Data:
             return self.mean, self.variance
         if "column_moments" not in self.cache:
             self.cache["column_moments"] = self.source.column_moments(
-                self.sample_weight)
+                self.sample_weight
+            )
         return self.cache["column_moments"]
 
     def z_moments(self):

@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import optimizers, schedules
 from ..sources import as_source
+from .cg import CGEngine, TailExcess
 from .data import auto_step_size, prepare
 from .engines import BatchEngine, StochasticEngine
 from .excess import ExcessEstimate, relative_floor
@@ -42,7 +43,7 @@ def _uses_excess_rule(spec):
     """Whether the fit stops on the measured excess loss: SVRG always, every
     solver with ``tol_rule="excess"`` (not with early stopping, which stops on
     the validation score)."""
-    return (spec.solver == "svrg" or spec.tol_rule == "excess") and not (
+    return (spec.solver in ("svrg", "cg") or spec.tol_rule == "excess") and not (
         spec.early_stopping
     )
 
@@ -60,7 +61,13 @@ def _constant_step_converges(spec, source):
     return spec.average is not False and not source.mixed_epochs
 
 
-def _stopping(spec, tol, patience_tol, data):
+def _stopping(spec, tol, patience_tol, data, engine):
+    if spec.solver == "cg":
+        # CG certifies itself (its decrements); nothing else to measure.
+        excess = None if tol is None else TailExcess(engine, tol,
+                                                     relative_floor(data))  # fmt: skip
+        return Stopping(patience_tol=None, excess=excess, excess_tol=tol,
+                        excess_floor=relative_floor(data))  # fmt: skip
     if _uses_excess_rule(spec) and tol is not None and ExcessEstimate.affordable(
             data.n_features):  # fmt: skip
         # Stop on the measured excess; a step that must shrink (if any) shrinks
@@ -113,7 +120,9 @@ def fit(spec, X, y=None, *, sample_weight=None, coef_init=None, intercept_init=N
     )  # fmt: skip
     rows = len(data.train_rows)
     eta0 = spec.eta0
-    if eta0 == "auto":
+    if spec.solver == "cg":
+        eta0 = 1.0  # CG takes its own step lengths; eta0 is not used
+    elif eta0 == "auto":
         batch_rows = {"sgd": 1, "svrg": 1, "minibatch": spec.batch_size,
                       "batch": None}  # fmt: skip
         size = batch_rows[spec.solver]
@@ -140,11 +149,12 @@ def fit(spec, X, y=None, *, sample_weight=None, coef_init=None, intercept_init=N
                    recoverable=spec.max_recoveries > 0)  # fmt: skip
     if spec.solver == "svrg":
         engine = SVRGEngine(data, spec, **initial)
-    elif spec.full_batch:
+    elif spec.solver in ("batch", "cg"):
         plan = resolve_batch_strategy(spec.strategy, spec.impl, data, spec.max_iter,
                                       tol)  # fmt: skip
-        engine = BatchEngine(data, spec, strategy=plan.start,
-                             gram_after=plan.switch_after, **initial)  # fmt: skip
+        kind = BatchEngine if spec.full_batch else CGEngine
+        engine = kind(data, spec, strategy=plan.start, gram_after=plan.switch_after,
+                      **initial)  # fmt: skip
     else:
         measure = _uses_excess_rule(spec) and tol is not None
         engine = StochasticEngine(data, spec, measure=measure,
@@ -155,7 +165,7 @@ def fit(spec, X, y=None, *, sample_weight=None, coef_init=None, intercept_init=N
         engine.restore(state)
     schedule = schedules.resolve(spec.learning_rate, eta0, engine.steps_per_unit,
                                  spec.power_t)  # fmt: skip
-    stopping = _stopping(spec, tol, patience_tol, data)
+    stopping = _stopping(spec, tol, patience_tol, data, engine)
     outcome = train(
         engine, schedule, stopping, max_iter=spec.max_iter,
         early_stopping=spec.early_stopping, max_recoveries=spec.max_recoveries,

@@ -53,8 +53,10 @@ class Stopping:
         when there is no such rule or no measurement yet)."""
         if self.excess is None or engine.measurement is None:
             return None
-        objective, grad, grad_intercept = engine.measurement
+        _, grad, grad_intercept = engine.measurement
         excess = self.excess(grad, grad_intercept)
+        # Read after the estimate: it may measure the iterate again (CG).
+        objective = engine.measurement[0]
         return excess / max(objective - excess, self.excess_floor)
 
 

@@ -22,7 +22,7 @@ from .._validation import (
 )
 
 IMPLS = ("compiled", "numpy", "loop")
-SOLVERS = ("sgd", "minibatch", "batch", "svrg")
+SOLVERS = ("sgd", "minibatch", "batch", "svrg", "cg")
 TOL_RULES = ("classic", "excess")
 INTERCEPT_STARTS = ("zero", "mean")
 BATCH_STRATEGIES = ("auto", "pass", "gram")
@@ -152,15 +152,21 @@ def make_spec(solver, **options):
         checked["validation_fraction"] = check_fraction(
             "validation_fraction", spec.validation_fraction
         )
-    if solver in ("batch", "svrg") and checked["average"]:
+    if solver in ("batch", "svrg", "cg") and checked["average"]:
         raise ValueError(f"average is for solver='sgd' or 'minibatch', not {solver!r}.")
-    if solver == "svrg" and spec.optimizer != "sgd":
+    if solver in ("svrg", "cg") and spec.optimizer != "sgd":
         raise ValueError(
-            "solver='svrg' makes its own corrected steps; use optimizer='sgd' with "
+            f"solver={solver!r} makes its own steps; use optimizer='sgd' with "
             f"it, or solver='sgd', 'minibatch' or 'batch' with "
             f"optimizer={spec.optimizer!r}."
         )
-    if solver == "batch":
+    if solver == "cg" and spec.early_stopping:
+        raise ValueError(
+            "solver='cg' solves the training objective to tol and has no "
+            "early stopping; use early_stopping=False, or an iterative solver "
+            "('sgd', 'minibatch', 'batch') with it."
+        )
+    if solver in ("batch", "cg"):
         if spec.strategy == "gram" and spec.impl == "loop":
             raise ValueError(
                 "strategy='gram' runs on NumPy; use impl='compiled' or impl='numpy' "

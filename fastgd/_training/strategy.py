@@ -160,9 +160,22 @@ def solver_costs(n_samples, n_features, dtype="float64",
 
 
 def choose_solver(n_samples, n_features, dtype="float64",
-                  weighted=False, tol=1e-4, gram=True, source=None):  # fmt: skip
-    """What ``solver="auto"`` runs: the solver with the fewest estimated passes
-    over X to a relative excess loss of ``tol``.
+                  weighted=False, tol=1e-4, gram=True, source=None,
+                  cg=True):  # fmt: skip
+    """What ``solver="auto"`` runs.
+
+    ``"cg"`` whenever it may (``cg``: a fit on the whole data with plain
+    steps and no early stopping; not ``partial_fit``): conjugate gradients
+    need about sqrt(kappa) passes per digit of the excess, with the columns'
+    scales and offsets preconditioned away, and no step size. The stochastic
+    and batch solvers take their steps from a curvature estimate and a
+    per-unit contraction that real tables break (rare one-hot levels make a
+    few rows far heavier than the typical one, exact collinearity leaves
+    tiny eigenvalues: docs/performance.md, "Real tables"). Its X^T X is
+    formed by batch's ski-rental rule (:func:`plan_batch_strategy`).
+
+    Otherwise the solver with the fewest estimated passes over X to a
+    relative excess loss of ``tol``:
 
     * ``"batch"`` (accelerated gradient descent on X^T X, formed at once): the
       one-off cost of X^T X (:func:`gram_cost_in_passes`), then O(n^2) per
@@ -182,15 +195,17 @@ def choose_solver(n_samples, n_features, dtype="float64",
     what an SGD epoch does, for the same statistical progress) are never
     cheaper. The estimates are in ``solver_costs``.
 
-    >>> choose_solver(5_000_000, 20)
-    'batch'
     >>> choose_solver(1_000_000, 100)
+    'cg'
+    >>> choose_solver(5_000_000, 20, cg=False)
+    'batch'
+    >>> choose_solver(1_000_000, 100, cg=False)
     'svrg'
-    >>> choose_solver(200_000, 1_000)
-    'svrg'
-    >>> choose_solver(200_000, 1_000, dtype="float32")
+    >>> choose_solver(200_000, 1_000, dtype="float32", cg=False)
     'svrg'
     """
+    if cg:
+        return "cg"
     costs = solver_costs(n_samples, n_features, dtype, weighted, tol,
                          gram, source)  # fmt: skip
     gram_cost = costs.pop("batch", np.inf)

@@ -163,5 +163,3 @@ class DenseSource(DataSource):
             )  # fmt: skip
 
         return run
-
-

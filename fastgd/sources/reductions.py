@@ -114,8 +114,9 @@ def recentre_columns(X, weights, x_mean, covariance, columns):
     products = np.asarray(X.T @ weighted).T - np.outer(offset, x_mean)
     covariance[columns, :] = products
     covariance[:, columns] = products.T
-    covariance[np.ix_(columns, columns)] = centred.T @ weighted - np.outer(offset,
-                                                                          offset)
+    covariance[np.ix_(columns, columns)] = centred.T @ weighted - np.outer(
+        offset, offset
+    )
     return weighted, offset
 
 
