@@ -41,7 +41,14 @@ _SUBMODULES = frozenset(
 from .minimize import minimize  # noqa: E402
 
 if TYPE_CHECKING:  # what static tools and IDEs see
-    from . import datasets, optimizers, plotting, reference, schedules, sources
+    from . import (  # noqa: F401 - attributes on first use
+        datasets,
+        optimizers,
+        plotting,
+        reference,
+        schedules,
+        sources,
+    )
     from ._training import choose_solver
     from .linear_model import GDRegressor
     from .minimize import MinimizeResult, check_gradient, normal_equation

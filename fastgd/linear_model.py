@@ -25,8 +25,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     Minimizes ``(1/W) sum_i w_i (x_i.coef + b - y_i)^2 + alpha |coef|^2`` (weights
     w_i, all 1 by default, summing to W) with stochastic (``"sgd"``), mini-batch
     (``"minibatch"``), full-batch (``"batch"``) or variance-reduced (``"svrg"``)
-    gradient descent, or conjugate gradients (``"cg"``). Each epoch is one call of a Numba-compiled kernel; X is
-    never copied or written to.
+    gradient descent, or conjugate gradients (``"cg"``). Each epoch is one call
+    of a Numba-compiled kernel; X is never copied or written to.
 
     Defaults that just work: ``solver="auto"`` picks the method that reaches the
     optimum in the fewest passes over X (``solver_`` says which);

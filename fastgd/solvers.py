@@ -389,7 +389,9 @@ def fit_cg(
 
     Parameters
     ----------
-    X, y, alpha, fit_intercept, standardize, sample_weight, coef_init, intercept_init, impl, verbose
+    X, y, alpha, fit_intercept, standardize, sample_weight
+        As in :func:`fit_batch`.
+    coef_init, intercept_init, impl, verbose
         As in :func:`fit_batch`.
     max_iter : int, default=1000
         Maximum number of iterations.

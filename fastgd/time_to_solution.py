@@ -20,7 +20,9 @@ import warnings
 import numpy as np
 
 from ._training import choose_solver
+from .benchmark import timed, warm_rows
 from .linear_model import GDRegressor
+from .solvers import fit_batch, fit_cg
 
 KINDS = ("normal", "correlated")
 # Correlated features: an AR(1) chain across columns with this correlation, and
@@ -90,12 +92,27 @@ def default_contenders(X, kind):
     return names
 
 
-def time_to_solution(X, y, contenders=None, warmup_rows=2000):
+def _warm(solver, X, y):
+    """Untimed fits that compile (or load) every build the timed fit of
+    ``solver`` runs: on enough rows for the parallel builds, and for the
+    solvers that plan between passes and X^T X, along both routes."""
+    rows = warm_rows(X)
+    Xw, yw = X[:rows], y[:rows]
+    GDRegressor(solver=solver).fit(Xw, yw)
+    routes = {"cg": fit_cg, "batch": fit_batch}
+    if solver in routes:
+        for strategy in ("pass", "gram"):
+            routes[solver](Xw, yw, strategy=strategy, max_iter=3, tol=None)
+
+
+def time_to_solution(X, y, contenders=None):
     """Time each contender's whole default ``fit`` on (X, y) and measure the
     relative excess loss it reached. ``contenders``: names from
     ``OUR_SOLVERS``, "SGDRegressor", "LinearRegression", "Ridge(sag)" and
     "normal eq." (default: all; Ridge(sag) only up to 30 million elements).
-    Our fits are compiled first on ``warmup_rows`` rows (untimed). Returns one
+    Our fits are compiled first on a slice of X big enough for the parallel
+    builds (untimed), and timed with no compilation inside (:func:`~fastgd.
+    benchmark.timed`: ``retimed`` says a first attempt compiled). Returns one
     dict per contender, the normal equation first: name, seconds,
     relative_excess, reached (<= 1e-4), x_normal_equation, solver (what "auto"
     ran) and n_iter."""
@@ -119,12 +136,12 @@ def time_to_solution(X, y, contenders=None, warmup_rows=2000):
                 # Compile what the timed fit runs: "auto" on a few rows could
                 # choose another solver than on all of them.
                 solver = name if name != "auto" else choose_solver(*X.shape, X.dtype)
-                GDRegressor(solver=solver).fit(X[:warmup_rows], y[:warmup_rows])
+                _warm(solver, X, y)
             model = make()
             started = time.perf_counter()
+            retimed = False
             try:
-                model.fit(X, y)
-                seconds = time.perf_counter() - started
+                seconds, _, retimed = timed(lambda model=model: model.fit(X, y))
                 mse = float(np.mean((model.predict(X) - y) ** 2, dtype=np.float64))
             except Exception as error:  # a diverging baseline is a result too
                 seconds, mse = time.perf_counter() - started, np.inf
@@ -138,6 +155,6 @@ def time_to_solution(X, y, contenders=None, warmup_rows=2000):
                  reached=bool(excess <= TARGET),
                  x_normal_equation=seconds / normal_seconds,
                  solver=model.solver_ if ours else None,
-                 n_iter=getattr(model, "n_iter_", None))
+                 n_iter=getattr(model, "n_iter_", None), retimed=retimed)
         )  # fmt: skip
     return rows

@@ -32,19 +32,20 @@ SPARSE_FEATURES = 1000
 SPARSE_ENTRIES_PER_ROW = 8
 
 
-def _parallel_rows(dtype):
-    """Rows for the parallel builds: at least two fixed row blocks, and X past the
-    size from which epochs use a second thread (both depend on the machine)."""
-    row_bytes = PARALLEL_FEATURES * np.dtype(dtype).itemsize
+def parallel_rows(row_bytes):
+    """Rows for the parallel builds, for rows of ``row_bytes`` bytes: at least
+    two fixed row blocks, and X past the size from which epochs use a second
+    thread (both depend on the machine)."""
     by_bytes = -(-_kernels.HELPER_MIN_BYTES // row_bytes) + 1
     return max(2 * _kernels.ROWS_PER_BLOCK, by_bytes)
+
+
+def _parallel_rows(dtype):
+    return parallel_rows(PARALLEL_FEATURES * np.dtype(dtype).itemsize)
 
 
 def _sparse_parallel_rows(dtype):
-    """As :func:`_parallel_rows`, for the CSR problems."""
-    row_bytes = SPARSE_ENTRIES_PER_ROW * (np.dtype(dtype).itemsize + 4)
-    by_bytes = -(-_kernels.HELPER_MIN_BYTES // row_bytes) + 1
-    return max(2 * _kernels.ROWS_PER_BLOCK, by_bytes)
+    return parallel_rows(SPARSE_ENTRIES_PER_ROW * (np.dtype(dtype).itemsize + 4))
 
 
 def _sparse_available():

@@ -9,8 +9,9 @@ Bits depend on the machine code: the kernels let LLVM reassociate sums, and the
 vector width differs between CPUs, and the NumPy twins call BLAS. So the saved
 files are keyed by JIT on/off and the host's LLVM CPU name. On a CPU with a file
 of its own the check is exact; on another one it compares with the nearest file
-of the same JIT mode at 1e-7 relative (1e-5 for float32 data; trajectories of a few epochs on small,
-well-conditioned problems move by rounding only), and says so.
+of the same JIT mode at 1e-7 relative, 1e-5 for float32 data (trajectories of a
+few epochs on small, well-conditioned problems move by rounding only), and says
+so.
 
 Regenerate (only when an arithmetic change is intended, and say so in the commit):
 ``python tests/test_golden.py --write``.

@@ -221,7 +221,8 @@ def test_averaging_reports_the_average():
 def test_divergence_is_recovered_by_halving_the_step():
     X, y, _ = make_problem(m=300, n=3)
     with pytest.warns(RuntimeWarning, match="halved the step size"):
-        model = GDRegressor(eta0=0.02, standardize=False, learning_rate="constant",
+        model = GDRegressor(solver="batch", eta0=0.02, standardize=False,
+                            learning_rate="constant",
                             random_state=0).fit(X * 10, y)  # fmt: skip
     assert np.all(np.isfinite(model.coef_))
     assert model.score(X * 10, y) > 0.9
@@ -232,7 +233,8 @@ def test_hopeless_divergence_raises_after_the_retries():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         with pytest.raises(DivergenceError, match="smaller eta0"):
-            GDRegressor(eta0=1e6, standardize=False, random_state=0).fit(X * 1e3, y)
+            GDRegressor(solver="batch", eta0=1e6, standardize=False,
+                        random_state=0).fit(X * 1e3, y)  # fmt: skip
 
 
 def test_pandas_feature_names():

@@ -32,6 +32,7 @@ Conventions shared by all kernels
   :mod:`.epochs`); no kernel takes more than 13 parameters.
 """
 
+from .compilations import count_compilations
 from .config import (
     FASTMATH_FLAGS,
     JIT_DISABLED,
@@ -89,6 +90,7 @@ __all__ = [
     "chunk_rows",
     "column_moments",
     "compiled_signatures",
+    "count_compilations",
     "cross_products",
     "get_num_threads",
     "has_duplicates",

@@ -16,6 +16,8 @@ Every engine answers one protocol, which is all the loop (:mod:`.loop`) knows:
   units, the L2 term included (what the excess-loss rule of :mod:`.excess`
   reads); set by ``run`` when the engine measures (batch, SVRG, or a stochastic
   engine asked to);
+* ``stalled``: True when the engine can make no further progress at this
+  precision (the loop then stops, not converged);
 * ``check_divergence``, ``rollback`` (back to the last safe state; returns how
   many recorded units that undoes), ``snapshot``/``restore``/``export_state``
   (the small resumable state), ``coefficients`` and ``validation_score``.
@@ -62,6 +64,9 @@ class _Engine:
     STATE = ("coef", "intercept", "t", "eta_scale", "opt_state")
     _SNAPSHOT = ("coef", "intercept", "t", "opt_state")
     gradient_norm = None
+    # True once the engine cannot improve the iterate at this precision (CG
+    # at its rounding floor): the loop stops without calling it converged.
+    stalled = False
 
     def __init__(self, data, dtype, spec, coef_init, intercept_init, recoverable):
         self.data = data

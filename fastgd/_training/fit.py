@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import optimizers, schedules
 from ..sources import as_source
-from .cg import CGEngine, TailExcess
+from .cg import SAMPLED_MAX_PARAMETERS, CGEngine, TailExcess
 from .data import auto_step_size, prepare
 from .engines import BatchEngine, StochasticEngine
 from .excess import ExcessEstimate, relative_floor
@@ -64,8 +64,12 @@ def _constant_step_converges(spec, source):
 def _stopping(spec, tol, patience_tol, data, engine):
     if spec.solver == "cg":
         # CG certifies itself (its decrements); nothing else to measure.
-        excess = None if tol is None else TailExcess(engine, tol,
-                                                     relative_floor(data))  # fmt: skip
+        excess = None
+        if tol is not None:
+            sampled = None
+            if data.n_features + 1 <= SAMPLED_MAX_PARAMETERS:
+                sampled = ExcessEstimate(data, spec.fit_intercept, spec.alpha)
+            excess = TailExcess(engine, tol, relative_floor(data), sampled)
         return Stopping(patience_tol=None, excess=excess, excess_tol=tol,
                         excess_floor=relative_floor(data))  # fmt: skip
     if _uses_excess_rule(spec) and tol is not None and ExcessEstimate.affordable(

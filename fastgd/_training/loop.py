@@ -179,6 +179,8 @@ def train(engine, schedule, stopping, *, max_iter, early_stopping=False,
             small = engine.gradient_norm <= stopping.gradient_tol * first_norm
         if small:
             converged = True
+        elif engine.stalled:
+            break
         elif stalled:
             shrinkable = eta_scale / ADAPTIVE_DIVISOR >= ADAPTIVE_MIN_RATIO
             if stopping.adaptive and shrinkable:
@@ -200,15 +202,25 @@ def train(engine, schedule, stopping, *, max_iter, early_stopping=False,
     if best_state is not None:
         best_state.pop("t", None)
         engine.restore(best_state)
-    if not converged and (stopping.patience_tol is not None
-                          or stopping.gradient_tol is not None
-                          or stopping.excess is not None):  # fmt: skip
+    if not converged and engine.stalled:
+        where = ("" if relative_excess is None else
+                 f", at an estimated relative excess of {relative_excess:.3g}")  # fmt: skip
+        warnings.warn(
+            f"{name} stopped at iteration {iteration}: rounding now decides its "
+            f"steps{where}. Loosen tol, or centre and scale the columns whose "
+            "mean is many times their spread.",
+            ConvergenceWarning,
+            stacklevel=stacklevel,
+        )
+    elif not converged and (stopping.patience_tol is not None
+                            or stopping.gradient_tol is not None
+                            or stopping.excess is not None):  # fmt: skip
         _warn_not_converged(name, max_iter, stacklevel)
     return Outcome(
         loss_history=history,
         validation_scores=scores,
         best_validation_loss=best_loss,
         converged=converged,
-        stop_reason="tol" if converged else "max_iter",
+        stop_reason="tol" if converged else "stalled" if engine.stalled else "max_iter",
         relative_excess=relative_excess,
     )

@@ -264,8 +264,8 @@ class SparseSource(DataSource):
         )  # fmt: skip
         # Y is y - t: its weighted mean is y_mean - t.
         y_offset = statistics.y_mean - y_shift
-        statistics.cross_covariance[columns] = (weighted.T @ Y.astype(np.float64)
-                                                - np.outer(offset, y_offset))  # fmt: skip
+        cross = weighted.T @ Y.astype(np.float64) - np.outer(offset, y_offset)
+        statistics.cross_covariance[columns] = cross
 
     def gram_passes(self, weighted):
         """X^T X's cost in gradient passes: sum nnz_i^2 pair updates against
