@@ -90,8 +90,8 @@ def reproduction(case, seed=0):
     if case == "offset column":
         Z = rng.normal(size=(5000, 4))
         column = 1e8 + rng.normal(size=5000)
-        return (np.column_stack([Z, column]),
-                Z.sum(axis=1) + 0.5 * (column - 1e8) + rng.normal(size=5000))  # fmt: skip
+        y = Z.sum(axis=1) + 0.5 * (column - 1e8) + rng.normal(size=5000)
+        return np.column_stack([Z, column]), y
     if case == "n > m":
         X = rng.normal(size=(300, 1000))
         return X, X[:, :10].sum(axis=1) + rng.normal(size=300)
@@ -137,7 +137,8 @@ def test_offsets_of_y_and_of_columns_do_not_cancel(offset):
     rng = np.random.default_rng(1)
     Z = rng.normal(size=(4000, 3))
     y = Z @ [1.0, -2.0, 0.5] + rng.normal(size=4000)
-    for X, target in [(Z + [offset, 0.0, -offset], y), (Z, y + offset)]:
+    shifted = Z + np.array([offset, 0.0, -offset])
+    for X, target in [(shifted, y), (Z, y + offset)]:
         for strategy in ("pass", "gram"):
             result = fit_cg(X, target, strategy=strategy)
             assert result.converged
@@ -191,7 +192,7 @@ def test_gram_statistics_are_centred_without_cancellation_in_every_source(weight
 def test_sparse_column_moments_recentre_a_nearly_dense_offset_column():
     rng = np.random.default_rng(3)
     X = np.column_stack([1e8 + rng.normal(size=2000), rng.normal(size=2000)])
-    mean, variance = SparseSource(sp.csr_matrix(X), X[:, 1]).column_moments(np.ones(1))
+    _, variance = SparseSource(sp.csr_matrix(X), X[:, 1]).column_moments(np.ones(1))
     np.testing.assert_allclose(variance, X.var(axis=0), rtol=1e-8)
 
 
@@ -202,11 +203,15 @@ def test_cg_twins_run_the_same_iterations():
     X, y = make_tabular_regression(
         600, categorical_levels=(4, 30), near_duplicate_gap=1e-3, random_state=0
     )
-    runs = {impl: fit_cg(X, y, impl=impl, max_iter=8, tol=None, strategy="pass",
-                         standardize=True) for impl in ("compiled", "numpy", "loop")}  # fmt: skip
+    runs = {
+        impl: fit_cg(X, y, impl=impl, max_iter=8, tol=None, strategy="pass",
+                     standardize=True)
+        for impl in ("compiled", "numpy", "loop")
+    }  # fmt: skip
     for impl in ("numpy", "loop"):
-        np.testing.assert_allclose(runs[impl].loss_history,
-                                   runs["compiled"].loss_history, rtol=1e-7)  # fmt: skip
+        np.testing.assert_allclose(
+            runs[impl].loss_history, runs["compiled"].loss_history, rtol=1e-7
+        )
 
 
 def test_cg_on_the_gram_matrix_equals_cg_by_passes():
@@ -215,8 +220,11 @@ def test_cg_on_the_gram_matrix_equals_cg_by_passes():
     )
     by_pass = fit_cg(X, y, strategy="pass", standardize=True, tol=1e-10)
     by_gram = fit_cg(X, y, strategy="gram", standardize=True, tol=1e-10)
-    np.testing.assert_allclose(X @ by_pass.coef + by_pass.intercept,
-                               X @ by_gram.coef + by_gram.intercept, atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        X @ by_pass.coef + by_pass.intercept,
+        X @ by_gram.coef + by_gram.intercept,
+        atol=1e-5,
+    )
 
 
 def test_a_singular_problem_gets_least_squares_predictions_and_min_norm_coefs():

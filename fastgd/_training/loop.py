@@ -203,8 +203,9 @@ def train(engine, schedule, stopping, *, max_iter, early_stopping=False,
         best_state.pop("t", None)
         engine.restore(best_state)
     if not converged and engine.stalled:
-        where = ("" if relative_excess is None else
-                 f", at an estimated relative excess of {relative_excess:.3g}")  # fmt: skip
+        where = ""
+        if relative_excess is not None:
+            where = f", at an estimated relative excess of {relative_excess:.3g}"
         warnings.warn(
             f"{name} stopped at iteration {iteration}: rounding now decides its "
             f"steps{where}. Loosen tol, or centre and scale the columns whose "
