@@ -16,6 +16,7 @@ True
 
 import time
 import warnings
+from functools import partial
 
 import numpy as np
 
@@ -99,7 +100,7 @@ def _warm(solver, X, y):
     rows = warm_rows(X)
     Xw, yw = X[:rows], y[:rows]
     GDRegressor(solver=solver).fit(Xw, yw)
-    routes = {"cg": fit_cg, "batch": fit_batch}
+    routes = {"cg": fit_cg, "batch": partial(fit_batch, eta0="auto")}
     if solver in routes:
         for strategy in ("pass", "gram"):
             routes[solver](Xw, yw, strategy=strategy, max_iter=3, tol=None)

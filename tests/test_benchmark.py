@@ -1,5 +1,9 @@
 """The shared registry: every implementation of a method does the same work."""
 
+import json
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -99,3 +103,23 @@ def test_machine_record_names_blas_threads_and_versions(monkeypatch):
     assert "OPENBLAS_CORETYPE=Haswell" in text
     assert record.numba_threads >= 1
     assert all("num_threads" in blas for blas in record.blas)
+
+
+@pytest.mark.skipif(_kernels.JIT_DISABLED, reason="nothing compiles without the JIT")
+def test_a_first_bench_run_times_no_compilation(tmp_path):
+    """Issue 25: with an empty numba cache, no timed region of `fastgd bench`
+    compiles. Every timed call listens to numba's compile events
+    (fastgd.benchmark.timed); the report lists any first attempt that
+    compiled, and the warm-ups must leave that list empty."""
+    report_path = tmp_path / "bench.json"
+    environment = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    subprocess.run(
+        [sys.executable, "-m", "fastgd", "bench", "--sizes", "20000x20",
+         "--repeats", "1", "--no-compile-times", "--impls", "compiled",
+         "--json", str(report_path), "--quiet"],
+        check=True, env=environment, capture_output=True, timeout=900,
+    )  # fmt: skip
+    report = json.loads(report_path.read_text())
+    assert report["retimed_compilations"] == []
+    size = report["sizes"][0]
+    assert size["fits"] and size["time_to_solution"]

@@ -14,7 +14,11 @@ few epochs on small, well-conditioned problems move by rounding only), and says
 so.
 
 Regenerate (only when an arithmetic change is intended, and say so in the commit):
-``python tests/test_golden.py --write``.
+``python tests/test_golden.py --write`` (and with ``NUMBA_DISABLE_JIT=1``), and
+drop the changed cases from the other hosts' files, which then compare those
+cases with this host's at the cross-host tolerance. Issue 24 changed, on
+purpose, the seven cases that run the Gram route or ``solver="auto"`` (centred
+Gram sums; auto fits by conjugate gradients), on znver3.
 """
 
 import sys
@@ -255,18 +259,23 @@ def _load(path):
         return {key: stored[key] for key in stored.files}
 
 
-def _golden():
-    """(saved arrays, exact?) for this host: its own file, or the nearest one of
-    the same JIT mode."""
+def _golden(name):
+    """(saved arrays, exact?) for case ``name`` on this host: its own file, or
+    the first other file of the same JIT mode that holds the case (a case
+    whose arithmetic changed on purpose is saved on the host that made the
+    change, and dropped from the others' files)."""
     key = _host_key()
     own = GOLDEN_DIR / f"{key}.npz"
     if own.exists():
-        return _load(own), True
+        saved = _load(own)
+        if f"{name}/loss" in saved:
+            return saved, True
     mode = key.split("-")[0]
-    others = sorted(GOLDEN_DIR.glob(f"{mode}-*.npz"))
-    if not others:
-        pytest.fail(f"no golden trajectories for {mode!r} in {GOLDEN_DIR}")
-    return _load(others[0]), False
+    for other in sorted(GOLDEN_DIR.glob(f"{mode}-*.npz")):
+        saved = _load(other)
+        if other != own and f"{name}/loss" in saved:
+            return saved, False
+    pytest.fail(f"no golden trajectory of {name!r} for {mode!r} in {GOLDEN_DIR}")
 
 
 CASES = _cases()
@@ -274,7 +283,7 @@ CASES = _cases()
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_trajectory_matches_the_saved_one(name):
-    golden, exact = _golden()
+    golden, exact = _golden(name)
     record = _run(name, CASES[name])
     for field, value in record.items():
         saved = golden[f"{name}/{field}"]

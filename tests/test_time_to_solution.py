@@ -132,7 +132,7 @@ def test_svrg_divergence_is_explained_not_returned():
 @pytest.mark.parametrize(
     ("options", "words"),
     [
-        (dict(optimizer="adam"), "solver='svrg' makes its own corrected steps"),
+        (dict(optimizer="adam"), "solver='svrg' makes its own steps"),
         (dict(average=True), "average is for solver='sgd' or 'minibatch'"),
     ],
 )
@@ -197,13 +197,18 @@ def test_batch_tolerance_no_longer_stops_far_from_the_optimum():
 
 
 def test_auto_chooses_by_the_documented_cost_model():
-    assert choose_solver(5_000_000, 20) == "batch"
-    assert choose_solver(1_000_000, 100) == "svrg"  # within GRAM_MARGIN
-    assert choose_solver(200_000, 1_000) == "svrg"
-    assert choose_solver(100_000, 5_000) == "svrg"  # X^T X not formed above 4096
+    # A fit on the whole data with plain steps: conjugate gradients.
+    assert choose_solver(5_000_000, 20) == "cg"
+    assert choose_solver(100_000, 5_000, gram=False) == "cg"
+    # Otherwise (partial_fit, other optimizers, early stopping): passes.
+    assert choose_solver(5_000_000, 20, cg=False) == "batch"
+    assert choose_solver(1_000_000, 100, cg=False) == "svrg"  # within GRAM_MARGIN
+    assert choose_solver(200_000, 1_000, cg=False) == "svrg"
+    # X^T X is not formed above 4096 features
+    assert choose_solver(100_000, 5_000, cg=False) == "svrg"
     # A source that cannot form X^T X: SVRG, whose averaged warm-start epoch
     # costs no more than averaged SGD's first.
-    assert choose_solver(100_000_000, 10, gram=False) == "svrg"
+    assert choose_solver(100_000_000, 10, gram=False, cg=False) == "svrg"
     costs = solver_costs(100_000_000, 10, gram=False)
     assert set(costs) == {"svrg", "sgd"} and costs["svrg"] <= costs["sgd"]
 
@@ -211,11 +216,13 @@ def test_auto_chooses_by_the_documented_cost_model():
 def test_auto_says_what_ran_and_partial_fit_keeps_it():
     X, y, _ = make_problem(m=300, n=4)
     model = GDRegressor(random_state=0).fit(X, y)
-    assert model.solver_ == choose_solver(300, 4)
+    assert model.solver_ == choose_solver(300, 4) == "cg"
+    model = GDRegressor(random_state=0, early_stopping=True).fit(X, y)
+    assert model.solver_ == choose_solver(300, 4, cg=False)
     model = GDRegressor(random_state=0)
     for _ in range(3):
         model.partial_fit(X, y)
-    assert model.solver_ == choose_solver(300, 4)
+    assert model.solver_ == choose_solver(300, 4, cg=False)
 
 
 @pytest.mark.speed
