@@ -55,17 +55,46 @@ def _as_kernel_array(array, dtype):
     return view
 
 
+def check_random_state(seed):
+    """scikit-learn's ``check_random_state`` without importing scikit-learn
+    (about a second, which the functional API does not need): None -> the
+    global RandomState, an integer -> a new one, a RandomState -> itself."""
+    if seed is None or seed is np.random:
+        return np.random.mtrand._rand
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        return np.random.RandomState(seed)
+    if isinstance(seed, np.random.RandomState):
+        return seed
+    raise ValueError(f"{seed!r} cannot be used to seed a numpy.random.RandomState "
+                     "instance")  # fmt: skip
+
+
+def _plain(array):
+    """Whether ``array`` is a non-empty 2-D NumPy array of numbers, which needs
+    no conversion that scikit-learn's check_array would make (lists, pandas,
+    object arrays, matrices and empty arrays go through it)."""
+    return (type(array) is np.ndarray and array.ndim == 2 and array.size > 0
+            and array.dtype.kind in "fiu")  # fmt: skip
+
+
 def check_data(X, y):
     """Validated (X, y) for the solvers.
 
     X becomes a read-only, C-contiguous (m, n) float32 or float64 array (integer
     data is cast once to float64); y a read-only array of X's dtype, of shape (m,)
     or (m, k). Non-finite values, empty arrays and mismatched lengths raise.
+    A plain NumPy array is checked here without importing scikit-learn.
     """
-    from sklearn.utils.validation import check_array  # imported when first needed
-
     reject_unusable_dtype(X, "X")
     reject_unusable_dtype(y, "y")
+    if _plain(X):
+        dtype = X.dtype if X.dtype in FLOAT_DTYPES else np.dtype(np.float64)
+        y = check_targets(y, X.shape[0], dtype.newbyteorder("="))
+        X = _as_kernel_array(X, dtype.newbyteorder("="))
+        _check_finite(X, "X")
+        return X, y
+    from sklearn.utils.validation import check_array  # imported when first needed
+
     try:
         X = check_array(
             X, dtype=FLOAT_DTYPES, order="C", input_name="X", ensure_all_finite=False
@@ -86,10 +115,13 @@ def check_data(X, y):
 def check_targets(y, n_samples, dtype):
     """y as a read-only C-contiguous array of ``dtype``, (m,) or (m, k), finite,
     with one row per sample of X."""
-    from sklearn.utils.validation import check_array
-
     reject_unusable_dtype(y, "y")
-    y = check_array(y, dtype=None, ensure_2d=False, input_name="y")
+    if not (type(y) is np.ndarray and y.ndim in (1, 2) and y.dtype.kind in "fiu"):
+        from sklearn.utils.validation import check_array
+
+        y = check_array(y, dtype=None, ensure_2d=False, input_name="y")
+    else:
+        _check_finite(y, "y")
     if y.dtype.kind not in "fiu":
         raise TypeError(f"y must be numeric, got dtype {y.dtype}.")
     if y.ndim not in (1, 2) or (y.ndim == 2 and y.shape[1] == 0):
@@ -105,27 +137,43 @@ def check_targets(y, n_samples, dtype):
 
 
 def _check_finite(X, name):
-    """Raise scikit-learn's NaN/inf error for X, scanning it once on all threads.
+    """Raise a NaN/inf error naming the first bad row and the fix, scanning X
+    once on all threads.
 
     A sum is finite only if every term is (NaN and inf propagate; inf - inf is NaN),
     so one parallel compiled sum settles the common case at the speed of a read;
     only a non-finite sum (bad data, or finite values whose sum overflows) pays
-    for scikit-learn's exact check and its message.
+    for an exact search.
     """
-    from sklearn.utils.validation import assert_all_finite
-
     from . import _kernels
 
-    if _kernels.JIT_DISABLED:  # the kernel would run as Python loops
-        assert_all_finite(X, input_name=name)
-        return
-    n_blocks = _kernels.n_gradient_blocks(X.shape[0])
-    if n_blocks == 1:  # nothing to share out: NumPy's sum, no kernel to compile
+    if X.ndim == 1 or _kernels.JIT_DISABLED or _kernels.n_gradient_blocks(
+            X.shape[0]) == 1:  # fmt: skip
+        # one block, a vector, or no JIT: NumPy's sum, no kernel to compile
         total = np.sum(X, dtype=np.float64)
     else:
-        total = _kernels.streaming_read(X, np.empty(n_blocks))
+        total = _kernels.streaming_read(X, np.empty(_kernels.n_gradient_blocks(
+            X.shape[0])))  # fmt: skip
     if not np.isfinite(total):
-        assert_all_finite(X, input_name=name)
+        _raise_non_finite(X, name)
+
+
+def _raise_non_finite(X, name):
+    """ValueError for the first non-finite entry of X (none: the sum overflowed)."""
+    bad = ~np.isfinite(X)
+    if not bad.any():
+        return
+    row = int(np.argmax(bad.any(axis=1)) if X.ndim == 2 else np.argmax(bad))
+    value = X[row][np.argmax(bad[row])] if X.ndim == 2 else X[row]
+    kind = "NaN" if np.isnan(value) else "infinity or a value too large"
+    where = f"at row {row}" + (f", column {int(np.argmax(bad[row]))}"
+                               if X.ndim == 2 else "")  # fmt: skip
+    # "Input X contains NaN" is scikit-learn's wording, which its checks expect.
+    raise ValueError(
+        f"Input {name} contains {kind} ({where}; {int(bad.sum())} such entries). "
+        "Remove or impute those rows (e.g. sklearn.impute.SimpleImputer) before "
+        "fitting."
+    )
 
 
 def check_int(name, value, minimum=1):

@@ -128,7 +128,7 @@ def minimize(
         raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}.")
     start = np.asarray(x0, dtype=np.float64)
     low, high = restart_range if restart_range is not None else (start - 10, start + 10)
-    from sklearn.utils import check_random_state  # imported when first needed
+    from ._validation import check_random_state
 
     rng = check_random_state(random_state)
     starts = [start] + [

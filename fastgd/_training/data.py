@@ -5,9 +5,8 @@ is derived from the data (the curvature behind eta0="auto")."""
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.utils import check_random_state
 
-from .._validation import check_sample_weight
+from .._validation import check_random_state, check_sample_weight
 from ..sources import DataSource
 from ..sources.reductions import sparse_covariance
 from ..sources.sparse import centred_row_norms

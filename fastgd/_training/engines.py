@@ -27,11 +27,10 @@ carries over between fits (partial_fit, warm_start) is small and free of the dat
 """
 
 import numpy as np
-from sklearn.utils import check_random_state
 
 from .. import _kernels, optimizers
 from .._errors import DivergenceError
-from .._validation import check_initial
+from .._validation import check_initial, check_random_state
 from ..sources import EpochWork
 from .data import to_original_units, to_z_units
 from .full_gradient import FullGradient

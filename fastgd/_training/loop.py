@@ -10,10 +10,9 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 
 from .. import schedules
-from .._errors import DivergenceError
+from .._errors import DivergenceError, convergence_warning
 
 # learning_rate="adaptive": divide the step by this when the loss stalls, and stop
 # once it has fallen below ADAPTIVE_MIN_RATIO times its start.
@@ -111,7 +110,7 @@ def _warn_not_converged(name, max_iter, stacklevel):
         f"{name} stopped after max_iter={max_iter} before meeting its tolerance. "
         "Increase max_iter, loosen tol, or raise eta0 if the loss is still falling "
         "steadily.",
-        ConvergenceWarning,
+        convergence_warning(),
         stacklevel=stacklevel,
     )
 
@@ -210,7 +209,7 @@ def train(engine, schedule, stopping, *, max_iter, early_stopping=False,
             f"{name} stopped at iteration {iteration}: rounding now decides its "
             f"steps{where}. Loosen tol, or centre and scale the columns whose "
             "mean is many times their spread.",
-            ConvergenceWarning,
+            convergence_warning(),
             stacklevel=stacklevel,
         )
     elif not converged and (stopping.patience_tol is not None

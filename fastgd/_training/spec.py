@@ -8,7 +8,6 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.utils import check_random_state
 
 from .. import optimizers, schedules
 from .._validation import (
@@ -18,6 +17,7 @@ from .._validation import (
     check_fraction,
     check_int,
     check_option,
+    check_random_state,
     check_tol,
 )
 
