@@ -160,6 +160,29 @@ class Reporter:
                 + (f"  ({RETIMED})" if row.get("retimed") else "")
             )
 
+    def table_case(self, name, shape, entries, reference_seconds, rows):
+        self._print(
+            f"\n  realistic table: {name}, {shape[0]:,} x {shape[1]:,} "
+            f"({entries / shape[0]:.1f} entries a row); relative excess loss "
+            f"against exact least squares ({reference_seconds:.2f}s):"
+        )
+        for row in rows:
+            name = row["name"]
+            if row.get("solver") and f"({row['solver']})" not in name:
+                name += f" -> {row['solver']}"
+            outcome = row["error"] or (
+                "reached 1e-4" if row["reached"] else "not reached")  # fmt: skip
+            said = ""
+            if row.get("estimated_excess") is not None:
+                said = f"  (said {row['estimated_excess']:.1e})"
+            warned = (
+                f"  warned: {', '.join(row['warnings'])}" if row["warnings"] else ""
+            )
+            self._print(
+                f"  {name:<28}{row['seconds']:>9.3f}s  "
+                f"excess {row['relative_excess']:.1e}{said}  {outcome}{warned}"
+            )
+
     def sparse_size(self, m, n, nnz, dtype, nbytes, generate_s):
         self._print(
             f"\n== sparse {m:,} x {n:,} {dtype}, {nnz:,} stored entries "

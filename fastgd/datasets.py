@@ -151,7 +151,7 @@ def make_tabular_regression(
     *,
     categorical_levels=(12, 400),
     zipf_exponent=1.2,
-    near_duplicate_gap=1e-6,
+    near_duplicate_gap=1e-3,
     noise=1.0,
     bias=1e3,
     sparse=False,
@@ -187,7 +187,7 @@ def make_tabular_regression(
     categorical_levels : sequence of int, default=(12, 400)
         Levels of each categorical (hundreds to tens of thousands).
     zipf_exponent : float, default=1.2
-    near_duplicate_gap : float, default=1e-6
+    near_duplicate_gap : float, default=1e-3
     noise, bias : float
     sparse : bool, default=False
         A SciPy CSR matrix (needs SciPy) instead of a dense array.

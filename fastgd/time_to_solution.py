@@ -31,7 +31,7 @@ KINDS = ("normal", "correlated")
 CORRELATION = 0.9
 SCALES = (1e-2, 1e2)
 TARGET = 1e-4
-OUR_SOLVERS = ("auto", "sgd", "minibatch", "batch", "svrg")
+OUR_SOLVERS = ("auto", "sgd", "minibatch", "batch", "svrg", "cg")
 # Ridge(solver="sag") is left out above this many elements of X: it took 22 s at
 # 300,000 x 100 (AMD EPYC), a third of the default benchmark, and minutes beyond.
 SAG_MAX_ELEMENTS = 10_000_000

@@ -116,6 +116,7 @@ def test_a_first_bench_run_times_no_compilation(tmp_path):
     subprocess.run(
         [sys.executable, "-m", "fastgd", "bench", "--sizes", "20000x20",
          "--repeats", "1", "--no-compile-times", "--impls", "compiled",
+         "--tables-scale", "0.05",
          "--json", str(report_path), "--quiet"],
         check=True, env=environment, capture_output=True, timeout=900,
     )  # fmt: skip

@@ -14,6 +14,7 @@ from .conftest import make_problem
 def test_bench_runs_end_to_end_with_json_and_plot(tmp_path, capsys):
     path, png = tmp_path / "bench.json", tmp_path / "bench.png"
     main(["bench", "--sizes", "1500x4", "--repeats", "1", "--json", str(path),
+          "--tables-scale", "0.02",
           "--plot", str(png)])  # fmt: skip
     out = capsys.readouterr().out
     assert "BLAS:" in out and "numba threads" in out
@@ -42,13 +43,21 @@ def test_bench_runs_end_to_end_with_json_and_plot(tmp_path, capsys):
     }
     assert fits["batch (pass)"]["strategy"] == "pass"
     assert fits["batch (auto)"]["x_normal_equation"] > 0
+    tables = {case["name"]: case for case in report["tables"]}
+    assert "realistic table" in out and len(tables) == 2
+    for case in tables.values():
+        fitted = {row["name"]: row for row in case["fits"]}
+        assert fitted["GDRegressor(auto)"]["solver"] == "cg"
+        assert fitted["GDRegressor(auto)"]["reached"]
+        assert "LinearRegression" in fitted and "SGDRegressor+scaler" in fitted
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
 
 def test_plain_text_output_and_extrapolation_note(capsys):
     args = build_parser().parse_args(
         ["bench", "--sizes", "2500x3", "--repeats", "1", "--methods", "sgd",
-         "--impls", "compiled,loop", "--no-fit", "--no-compile-times", "--threads",
+         "--impls", "compiled,loop", "--no-fit", "--no-compile-times", "--no-tables",
+         "--threads",
          "1", "--dtype", "float32"]
     )  # fmt: skip
     run_bench(args, reporter=Reporter(rich=False))
@@ -60,7 +69,8 @@ def test_plain_text_output_and_extrapolation_note(capsys):
 
 def test_dtype_ratio_times_both_dtypes_side_by_side(tmp_path, capsys):
     path = tmp_path / "bench.json"
-    main(["bench", "--sizes", "3000x5", "--repeats", "1", "--methods", "batch,sgd",
+    main(["bench", "--sizes", "3000x5", "--repeats", "1", "--no-tables",
+          "--methods", "batch,sgd",
           "--impls", "compiled", "--no-fit", "--no-compile-times", "--dtype-ratio",
           "--json", str(path)])  # fmt: skip
     assert "float64 against float32" in capsys.readouterr().out
@@ -72,7 +82,8 @@ def test_dtype_ratio_times_both_dtypes_side_by_side(tmp_path, capsys):
 
 
 def test_quiet_prints_only_record_and_tables(capsys):
-    main(["bench", "--sizes", "500x2", "--repeats", "1", "--methods", "batch",
+    main(["bench", "--sizes", "500x2", "--repeats", "1", "--no-tables",
+          "--methods", "batch",
           "--impls", "compiled", "--no-fit", "--no-compile-times",
           "--quiet"])  # fmt: skip
     out = capsys.readouterr().out
@@ -101,7 +112,7 @@ def test_bad_arguments_are_explained(argv, words, capsys):
 )
 def test_out_of_range_options_are_explained(argv, words):
     with pytest.raises(SystemExit, match=words):
-        main(["bench", "--sizes", "100x2", "--no-compile-times", *argv])
+        main(["bench", "--sizes", "100x2", "--no-compile-times", "--no-tables", *argv])
 
 
 # ------------------------------------------------------------------ fastgd fit
@@ -207,7 +218,7 @@ def test_plot_without_matplotlib_fails_before_the_run(monkeypatch):
 
     monkeypatch.setattr(plotting, "_pyplot", missing)
     with pytest.raises(SystemExit, match="--plot: plotting needs matplotlib"):
-        main(["bench", "--sizes", "100x2", "--plot", "chart.png"])
+        main(["bench", "--sizes", "100x2", "--no-tables", "--plot", "chart.png"])
 
 
 def test_warmup_command_compiles_and_reports(capsys):
