@@ -66,10 +66,25 @@ def _names(valid):
     return parse
 
 
+def _non_negative(text):
+    """An integer >= 0 (argparse reports anything else as a usage error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; use 0 or more")
+    return value
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="fastgd", description="Linear least squares by gradient descent, fast."
     )
+    from . import __version__
+
+    parser.add_argument("--version", action="version",
+                        version=f"fastgd {__version__}")  # fmt: skip
     commands = parser.add_subparsers(dest="command", required=True)
     bench = commands.add_parser(
         "bench",
@@ -201,11 +216,12 @@ def build_parser():
     fit.add_argument("--target", help="target column (name; index for .npy/.npz)")
     fit.add_argument(
         "--solver",
-        choices=["auto", "sgd", "minibatch", "batch", "svrg"],
+        choices=["auto", "sgd", "minibatch", "batch", "svrg", "cg"],
         default="auto",
     )
     fit.add_argument("--save", metavar="MODEL.json", help="save the fitted model")
-    fit.add_argument("--random-state", type=int, default=0)
+    fit.add_argument("--random-state", type=_non_negative, default=0,
+                     help="seed, an integer >= 0")  # fmt: skip
     fit.add_argument("--memory-budget", type=int, metavar="BYTES",
                      help="Parquet: bytes held in memory (default: a quarter of "
                      "RAM); larger data is streamed in blocks")  # fmt: skip
@@ -356,6 +372,8 @@ def run_bench(args, reporter=None):
         _kernels.set_num_threads(args.threads)
     if args.repeats < 1:
         raise SystemExit("--repeats must be at least 1.")
+    if args.batch_size < 1:
+        raise SystemExit("--batch-size must be at least 1.")
     if args.sparse:
         if args.plot:
             raise SystemExit("--plot does not apply to --sparse (no chart of it yet).")

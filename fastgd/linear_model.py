@@ -169,8 +169,8 @@ default="sgd"
     Divergence: if the loss becomes non-finite or explodes, the epoch is rolled
     back, the step size halved and a RuntimeWarning issued; after 5 such
     recoveries a :class:`fastgd.DivergenceError` is raised. Coefficients are never
-    NaN. ``sample_weight`` is supported by every solver. Sparse X is not (densify
-    it with ``X.toarray()``).
+    NaN. ``sample_weight`` is supported by every solver, and so are SciPy sparse
+    matrices, data sources (:mod:`fastgd.sources`) and Dask collections.
 
     Compared with ``sklearn.linear_model.SGDRegressor``: same names for the same
     ideas; our loss is the mean squared error (theirs half of it, so their

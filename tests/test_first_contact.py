@@ -75,3 +75,18 @@ def test_random_state_checks_without_scikit_learn():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_random_state(None)
+
+
+def test_cli_version_and_argument_errors(capsys):
+    from fastgd.cli import main
+
+    with pytest.raises(SystemExit) as exit_code:
+        main(["--version"])
+    assert exit_code.value.code == 0
+    assert capsys.readouterr().out.strip() == f"fastgd {fastgd.__version__}"
+    with pytest.raises(SystemExit) as exit_code:
+        main(["fit", "data.csv", "--random-state", "-1"])
+    assert exit_code.value.code == 2
+    assert "negative" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="--batch-size must be at least 1"):
+        main(["bench", "--sizes", "100x2", "--batch-size", "0"])
