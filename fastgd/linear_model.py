@@ -123,9 +123,14 @@ callable, default="adaptive"
         when the optimizer is "sgd" and ``learning_rate`` is "adaptive" or
         "constant"; otherwise no averaging.
     warm_start : bool, default=False
-        ``fit`` continues from the previous fit: coefficients, step count, step
-        size, shuffle stream and standardization, so ``fit`` with ``max_iter=k``
-        twice equals ``max_iter=2k`` (with ``tol=None``).
+        ``fit`` starts from the previous fit's coefficients. When no parameter
+        changed but ``max_iter``, ``tol``, ``n_iter_no_change`` or ``verbose``
+        (and X has as many columns), it continues the whole previous fit:
+        step count, step size, shuffle stream and standardization, so ``fit``
+        with ``max_iter=k`` twice equals ``max_iter=2k`` (with ``tol=None``).
+        Otherwise, as in scikit-learn, only the coefficients carry over and the
+        new parameters apply (solver, step size and standardization derived
+        anew from the data).
     verbose : int, default=0
         Print one line per epoch.
     impl : {"compiled", "numpy", "loop"}, default="compiled"
@@ -369,6 +374,15 @@ default="sgd"
 
     # ------------------------------------------------------------------ fitting
 
+    # Parameters a warm start may change and still continue the previous fit.
+    _CONTINUABLE = ("max_iter", "tol", "n_iter_no_change", "verbose", "warm_start")
+
+    def _run_key(self):
+        """What a fit that a warm start continues must share with this one."""
+        return tuple((name, repr(value)) for name, value
+                     in sorted(self.get_params().items())
+                     if name not in self._CONTINUABLE)  # fmt: skip
+
     def _fit(self, spec, X, y, sample_weight, first, **initial):
         """The one training path; stores what the estimator keeps."""
         if not first:
@@ -416,10 +430,14 @@ default="sgd"
         self
         """
         self._validate_params()  # every parameter, before the data is read
-        resume = self.warm_start and hasattr(self, "_state")
+        warm = self.warm_start and hasattr(self, "_state")
+        resume = warm and getattr(self, "_resume_key", None) == self._run_key()
         X, y = self._validate_data(X, y, reset=not resume)
+        resume = resume and X.shape[1] == self.n_features_in_
         solver = self.solver_ if resume else self._resolve_solver(X, sample_weight)
         spec = self._spec(solver)
+        if warm and not resume and coef_init is None and intercept_init is None:
+            coef_init, intercept_init = self.coef_, self.intercept_
         if coef_init is not None:  # scikit-learn's layout (n_targets, n_features)
             coef_init = np.array(coef_init, dtype=np.float64)
             coef_init = coef_init.T if coef_init.ndim == 2 else coef_init
@@ -427,6 +445,7 @@ default="sgd"
             intercept_init = np.reshape(np.array(intercept_init, np.float64), -1)
         initial = dict(coef_init=coef_init, intercept_init=intercept_init)
         outcome = self._fit(spec, X, y, sample_weight, not resume, **initial)
+        self._resume_key = self._run_key()
         self.solver_ = solver
         self.relative_excess_ = outcome.relative_excess
         self.n_iter_ = len(outcome.loss_history)
@@ -463,6 +482,7 @@ default="sgd"
                 "targets; keep the targets' shape across calls."
             )
         outcome = self._fit(spec, X, y, sample_weight, first)
+        self._resume_key = self._run_key()
         self.solver_ = solver
         self.relative_excess_ = None
         self.n_iter_ = 1

@@ -90,3 +90,21 @@ def test_cli_version_and_argument_errors(capsys):
     assert "negative" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="--batch-size must be at least 1"):
         main(["bench", "--sizes", "100x2", "--batch-size", "0"])
+
+
+def test_warm_start_applies_new_parameters_from_the_old_coefficients():
+    from fastgd import GDRegressor
+    from fastgd.datasets import make_regression
+
+    X, y, _ = make_regression(3000, 5, noise=0.5, random_state=0)
+    model = GDRegressor(warm_start=True, solver="batch", random_state=0).fit(X, y)
+    model.set_params(solver="sgd", eta0=0.001, optimizer="adam")
+    model.fit(X, y)
+    assert model.solver_ == "sgd" and model.eta0_ == 0.001  # the new step applies
+    assert model.score(X, y) > 0.99
+    # new data, other scales: derived anew, no divergence
+    model.set_params(solver="auto", eta0="auto", optimizer="sgd")
+    model.fit(X * 100, y)
+    assert model.solver_ == "cg"
+    np.testing.assert_allclose(model.coef_ * 100,
+                               GDRegressor().fit(X, y).coef_, rtol=1e-3)  # fmt: skip
