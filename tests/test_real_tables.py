@@ -15,40 +15,15 @@ import scipy.sparse as sp
 import fastgd
 from fastgd import GDRegressor, _kernels, fit_batch, fit_cg, fit_svrg
 from fastgd.datasets import make_tabular_regression
+from fastgd.reference import least_squares_loss
 from fastgd.sources import BlockSource, DenseSource, SparseSource, from_npy
 from fastgd.sources.readers import ArrayReader
 
 
 def optimum_loss(X, y, weights=None):
-    """min over (coef, b) of the weighted mean squared residual, to rounding:
-    dense X by lstsq, sparse X by lsqr run to 1e-14, both on centred, scaled
-    columns."""
-    y = np.asarray(y, dtype=np.float64)
-    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=np.float64)
-    root = np.sqrt(w / w.sum())
-    target = root * (y - np.average(y, weights=w))
-    if sp.issparse(X):
-        from scipy.sparse.linalg import LinearOperator, lsqr
-
-        X = sp.csr_matrix(X, dtype=np.float64)
-        mean = X.T @ (w / w.sum())
-        square = X.multiply(X).T @ (w / w.sum())
-        scale = np.sqrt(np.maximum(square - mean**2, 0.0))
-        scale[scale == 0] = 1.0
-        operator = LinearOperator(
-            X.shape, matvec=lambda v: root * (X @ (v / scale) - mean @ (v / scale)),
-            rmatvec=lambda r: (X.T @ (root * r) - mean * (root @ r)) / scale,
-        )  # fmt: skip
-        solution = lsqr(operator, target, atol=1e-14, btol=1e-14, iter_lim=50000)[0]
-        return float(np.sum((operator.matvec(solution) - target) ** 2))
-    X = np.asarray(X, dtype=np.float64)
-    mean = np.average(X, axis=0, weights=w)
-    centred = X - mean
-    scale = np.sqrt(np.average(centred**2, axis=0, weights=w))
-    scale[scale == 0] = 1.0
-    A = root[:, None] * centred / scale
-    coef, *_ = np.linalg.lstsq(A, target, rcond=None)
-    return float(np.sum((A @ coef - target) ** 2))
+    """The exact least-squares loss (the oracle of fastgd.reference, which
+    centres and scales the columns before lstsq or lsqr to 1e-14)."""
+    return least_squares_loss(X, y, weights)[0]
 
 
 def excess(X, y, coef, intercept, weights=None):
