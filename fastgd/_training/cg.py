@@ -75,8 +75,8 @@ class CGEngine(_Engine):
                  coef_init=None, intercept_init=None, recoverable=False):  # fmt: skip
         super().__init__(data, np.float64, spec, coef_init, intercept_init,
                          recoverable)  # fmt: skip
-        self.strategy, self.gram_after, self.evaluations = strategy, gram_after, 0
-        self._full_gradient = FullGradient(data, spec.impl, strategy)
+        self._full_gradient = FullGradient(data, spec.impl, strategy, gram_after,
+                                           unit="evaluation")  # fmt: skip
         mean, variance = data.z_moments()
         # Without an intercept nothing eliminates the mean: E[z^2] is the
         # curvature, and the centred intercept stays 0.
@@ -106,6 +106,11 @@ class CGEngine(_Engine):
         self._trial_step = 1.0
         self._first_rho = 0.0
 
+    @property
+    def strategy(self):
+        """What computes the products: "pass", "gram", or the switch made."""
+        return self._full_gradient.described
+
     # ------------------------------------------------------------ the algebra
     #
     # CG runs in centred coordinates: u = coef and v = intercept + zbar . coef
@@ -129,11 +134,6 @@ class CGEngine(_Engine):
 
     def _evaluate(self, u, v):
         """(objective, grad_u, grad_v) at a point: one pass or Gram product."""
-        if self.gram_after is not None and self.evaluations >= self.gram_after:
-            self._full_gradient.use("gram")
-            self.strategy = f"pass, then gram from evaluation {self.evaluations + 1}"
-            self.gram_after = None
-        self.evaluations += 1
         intercept = v - self._shift(u) if self.fit_intercept else np.zeros_like(v)
         with quiet_overflow():
             grad, grad_b, loss = self._full_gradient(u, intercept)

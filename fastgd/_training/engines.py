@@ -293,8 +293,7 @@ class BatchEngine(_Engine):
         super().__init__(data, np.float64, spec, coef_init, intercept_init,
                          recoverable)  # fmt: skip
         self.impl = spec.impl
-        self.strategy, self.gram_after, self.evaluations = strategy, gram_after, 0
-        self._full_gradient = FullGradient(data, spec.impl, strategy)
+        self._full_gradient = FullGradient(data, spec.impl, strategy, gram_after)
         self.gradient_norm = np.inf
         self.measurement = None
         self.accelerate = bool(spec.accelerate) and spec.optimizer == "sgd"
@@ -302,14 +301,14 @@ class BatchEngine(_Engine):
         self.previous_intercept = self.intercept.copy()
         self.momentum_count = 0
 
+    @property
+    def strategy(self):
+        """What computes the gradient: "pass", "gram", or the switch made."""
+        return self._full_gradient.described
+
     def run(self, etas):
         """Loss and gradient (kept for :meth:`advance`) at the current iterate;
         returns the loss and records the gradient norm."""
-        if self.gram_after is not None and self.evaluations >= self.gram_after:
-            self._full_gradient.use("gram")
-            self.strategy = f"pass, then gram from iteration {self.evaluations + 1}"
-            self.gram_after = None
-        self.evaluations += 1
         with quiet_overflow():
             self._grad, grad_b, loss = self._full_gradient(self.coef, self.intercept)
             self._grad_b = grad_b.copy()

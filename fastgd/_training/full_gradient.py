@@ -59,9 +59,15 @@ class FullGradient:
     back: scale * (grad_theta - shift dJ/db).
     """
 
-    def __init__(self, data, impl, strategy="pass"):
+    def __init__(self, data, impl, strategy="pass", gram_after=None,
+                 unit="iteration"):  # fmt: skip
         self.data, self.impl = data, impl
         self.use(strategy)
+        # strategy="auto"'s ski-rental switch (see strategy.plan_batch_strategy):
+        # "gram" from evaluation gram_after + 1 on; ``described`` says what ran,
+        # counting evaluations as the engine's ``unit``.
+        self.gram_after, self.evaluations, self._unit = gram_after, 0, unit
+        self.described = strategy
         # The standardization in float64, shaped for coef.
         column = (slice(None),) if data.y.ndim == 1 else (slice(None), None)
         self._scale = data.scale.astype(np.float64)[column]
@@ -79,6 +85,11 @@ class FullGradient:
 
     def __call__(self, coef, intercept):
         """(grad, grad_intercept, loss) at (coef, intercept) in z units."""
+        if self.gram_after is not None and self.evaluations >= self.gram_after:
+            self.use("gram")
+            self.described = f"pass, then gram from {self._unit} {self.evaluations + 1}"
+            self.gram_after = None
+        self.evaluations += 1
         scale, shift = self._scale, self._shift
         # to_original_units, inlined: this runs once per iteration.
         theta = scale * coef
