@@ -30,6 +30,7 @@ _LAZY = {
     "fit_sgd": "solvers",
     "fit_svrg": "solvers",
     "fit_cg": "solvers",
+    "load_model": "_fit_job",
     "normal_equation": "minimize",
 }
 _SUBMODULES = frozenset(
@@ -49,6 +50,7 @@ if TYPE_CHECKING:  # what static tools and IDEs see
         schedules,
         sources,
     )
+    from ._fit_job import load_model
     from ._training import choose_solver
     from .linear_model import GDRegressor
     from .minimize import MinimizeResult, check_gradient, normal_equation
@@ -93,6 +95,7 @@ __all__ = [
     "fit_minibatch",
     "fit_sgd",
     "fit_svrg",
+    "load_model",
     "minimize",
     "normal_equation",
     "reference",

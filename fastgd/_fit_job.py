@@ -6,6 +6,7 @@ files are loaded into memory."""
 
 import csv
 import json
+import os
 import time
 from pathlib import Path
 
@@ -37,7 +38,24 @@ def _table(columns, target, path):
     if not features:
         raise DataFileError(f"{path} has no feature columns besides {target!r}.")
     X = np.column_stack([columns[name].astype(np.float64) for name in features])
-    return X, columns[target].astype(np.float64), features
+    y = columns[target].astype(np.float64)
+    _check_finite(path, X, y, features, repr(target))
+    return X, y, features
+
+
+def _check_finite(path, X, y, features, target):
+    """A missing or infinite value, named by file, column and row (a data row
+    counted from 0, after any header)."""
+    names_of_x = [f"column {name!r}" for name in features]
+    for values, names in ((y[:, None], [f"target {target}"]), (X, names_of_x)):
+        bad = ~np.isfinite(values)
+        if bad.any():
+            row, column = np.argwhere(bad)[0]
+            raise DataFileError(
+                f"{path}: {names[column]} holds {values[row, column]} at data row "
+                f"{row} ({int(bad.sum())} such value(s)); remove or impute those "
+                "rows before fitting."
+            )
 
 
 def _numeric_or_text(values):
@@ -51,15 +69,33 @@ def _read_csv(path, target):
     try:
         import pandas as pd
     except ImportError:  # plain csv: header row, comma-separated
-        with open(path, newline="") as handle:
-            header, *rows = list(csv.reader(handle))
-        columns = {
-            name: _numeric_or_text([row[j] for row in rows])
-            for j, name in enumerate(header)
-        }
-        return _table(columns, target, path)
-    frame = pd.read_csv(path)
+        return _read_plain_csv(path, target)
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DataFileError(_EMPTY.format(path=path)) from None
+    if len(frame) == 0:
+        raise DataFileError(_HEADER_ONLY.format(path=path))
     return _table({c: frame[c].to_numpy() for c in frame.columns}, target, path)
+
+
+_EMPTY = "{path} is empty: expected a header row and data rows."
+_HEADER_ONLY = "{path} has a header but no data rows."
+
+
+def _read_plain_csv(path, target):
+    with open(path, newline="") as handle:
+        lines = list(csv.reader(handle))
+    if not lines:
+        raise DataFileError(_EMPTY.format(path=path))
+    header, *rows = lines
+    if not rows:
+        raise DataFileError(_HEADER_ONLY.format(path=path))
+    columns = {
+        name: _numeric_or_text([row[j] for row in rows])
+        for j, name in enumerate(header)
+    }
+    return _table(columns, target, path)
 
 
 def _read_parquet(path, target, memory_budget=None):
@@ -81,8 +117,16 @@ def _read_arrays(path, target):
     loaded = np.load(path, allow_pickle=False)
     if isinstance(loaded, np.lib.npyio.NpzFile):
         if "X" in loaded and "y" in loaded:
-            X = loaded["X"]
-            return X, loaded["y"], [f"x{j}" for j in range(X.shape[1])]
+            X, y = loaded["X"], loaded["y"]
+            if X.ndim != 2 or y.ndim != 1 or len(X) != len(y):
+                raise DataFileError(
+                    f"{path}: X must be 2-D and y 1-D with one value a row of X; "
+                    f"X has shape {X.shape} and y {y.shape}."
+                )
+            features = [f"x{j}" for j in range(X.shape[1])]
+            _check_finite(path, X.astype(np.float64), y.astype(np.float64), features,
+                          "'y'")  # fmt: skip
+            return X, y, features
         if len(loaded.files) != 1:
             raise DataFileError(
                 f"{path} must hold arrays named 'X' and 'y', or a single 2-D array; "
@@ -93,6 +137,12 @@ def _read_arrays(path, target):
         raise DataFileError(f"{path} holds a {loaded.ndim}-D array; expected 2-D.")
     if not np.issubdtype(loaded.dtype, np.number):
         raise DataFileError(f"{path} holds non-numeric data (dtype {loaded.dtype}).")
+    if target is None:
+        raise DataFileError(
+            f"{path} holds one array: say which column is the target with "
+            f"--target INDEX (0 to {loaded.shape[1] - 1}), or save arrays named "
+            "'X' and 'y' in an .npz file."
+        )
     try:
         column = int(target)
     except ValueError:
@@ -106,7 +156,10 @@ def _read_arrays(path, target):
         )
     column %= loaded.shape[1]
     features = [j for j in range(loaded.shape[1]) if j != column]
-    return loaded[:, features], loaded[:, column], [f"x{j}" for j in features]
+    X, y, names = loaded[:, features], loaded[:, column], [f"x{j}" for j in features]
+    _check_finite(path, X.astype(np.float64), y.astype(np.float64), names,
+                  f"(column {column})")  # fmt: skip
+    return X, y, names
 
 
 def load_table(path, target, memory_budget=None):
@@ -135,9 +188,56 @@ def load_table(path, target, memory_budget=None):
     return readers[path.suffix.lower()](path, target)
 
 
+def _check_writable(path):
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise DataFileError(f"--save {path}: that is a directory; name a file.")
+    if not folder.is_dir():
+        raise DataFileError(f"--save {path}: no directory {folder}; create it first.")
+    if not os.access(folder, os.W_OK):
+        raise DataFileError(f"--save {path}: {folder} is not writable.")
+
+
+def load_model(path):
+    """The :class:`~fastgd.GDRegressor` that ``fastgd fit ... --save PATH``
+    saved, ready to predict: its parameters, ``coef_`` and ``intercept_``, and
+    ``feature_names_in_`` when it was fitted on a table with column names
+    (CSV, Parquet), so that a DataFrame's columns are checked by name.
+
+    >>> import json, tempfile, numpy as np, fastgd
+    >>> record = {"model": "fastgd.GDRegressor", "params": {"solver": "auto"},
+    ...           "features": ["a", "b"], "named": True, "coef": [1.0, 2.0],
+    ...           "intercept": [0.5]}
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+    ...     json.dump(record, f)
+    >>> model = fastgd.load_model(f.name)
+    >>> model.predict(np.array([[1.0, 1.0]])).tolist()
+    [3.5]
+    """
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise DataFileError(f"cannot read a saved model from {path}: {exc}") from exc
+    if not isinstance(record, dict) or record.get("model") != "fastgd.GDRegressor":
+        raise DataFileError(
+            f"{path} is not a model saved by 'fastgd fit --save' (no "
+            '"model": "fastgd.GDRegressor" entry).'
+        )
+    model = GDRegressor(**record.get("params", {}))
+    model.coef_ = np.asarray(record["coef"], dtype=np.float64)
+    model.intercept_ = np.atleast_1d(np.asarray(record["intercept"], dtype=np.float64))
+    model.n_features_in_ = len(model.coef_)
+    if record.get("named"):
+        model.feature_names_in_ = np.asarray(record["features"], dtype=object)
+    return model
+
+
 def run_fit(path, target, solver="auto", save=None, random_state=0, out=print,
             memory_budget=None):  # fmt: skip
     """Fit GDRegressor on a file and report coefficients, R^2 and time."""
+    if save is not None:
+        _check_writable(Path(save))  # before the fit, not after it
     X, y, features = load_table(path, target, memory_budget)
     model = GDRegressor(solver=solver, random_state=random_state)
     start = time.perf_counter()
@@ -155,6 +255,9 @@ def run_fit(path, target, solver="auto", save=None, random_state=0, out=print,
             "model": "fastgd.GDRegressor",
             "params": {k: v for k, v in model.get_params().items() if not callable(v)},
             "features": features,
+            # Column names of a table (CSV, Parquet), not positions.
+            "named": Path(path).is_dir()
+            or Path(path).suffix.lower() in (".csv", ".parquet"),
             "target": str(target),
             "coef": model.coef_.tolist(),
             "intercept": model.intercept_.tolist(),

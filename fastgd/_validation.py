@@ -13,9 +13,11 @@ import numpy as np
 FLOAT_DTYPES = (np.float64, np.float32)
 
 
-def reject_unusable_dtype(array, name, sparse_ok=False):
-    """TypeError for boolean and string data, and for sparse data unless
-    ``sparse_ok``; ValueError for complex."""
+def reject_unusable_dtype(array, name, sparse_ok=False, bool_ok=False):
+    """TypeError for string data, boolean data unless ``bool_ok`` (features:
+    True and False are the numbers 1 and 0, as pandas' get_dummies makes them;
+    a boolean target is a class label, not a number to fit), and for sparse
+    data unless ``sparse_ok``; ValueError for complex."""
     if not sparse_ok and (hasattr(array, "tocsr") or hasattr(array, "sparse")):
         raise TypeError(
             f"{name} is a sparse matrix, which is accepted as X only; pass "
@@ -24,10 +26,10 @@ def reject_unusable_dtype(array, name, sparse_ok=False):
     dtype = getattr(array, "dtype", None)
     if dtype is None or not isinstance(dtype, np.dtype):
         return
-    if dtype.kind == "b":
+    if dtype.kind == "b" and not bool_ok:
         raise TypeError(
-            f"{name} has boolean dtype; fastgd fits numeric features. Convert it "
-            f"explicitly with {name}.astype(float)."
+            f"{name} has boolean dtype; a regression target must be numbers. Convert "
+            f"it explicitly with {name}.astype(float) if 0 and 1 are what you mean."
         )
     if dtype.kind == "c":
         # scikit-learn's wording (its estimator checks look for it), and the fix.
@@ -74,7 +76,7 @@ def _plain(array):
     no conversion that scikit-learn's check_array would make (lists, pandas,
     object arrays, matrices and empty arrays go through it)."""
     return (type(array) is np.ndarray and array.ndim == 2 and array.size > 0
-            and array.dtype.kind in "fiu")  # fmt: skip
+            and array.dtype.kind in "fiub")  # fmt: skip
 
 
 def check_data(X, y):
@@ -85,7 +87,7 @@ def check_data(X, y):
     or (m, k). Non-finite values, empty arrays and mismatched lengths raise.
     A plain NumPy array is checked here without importing scikit-learn.
     """
-    reject_unusable_dtype(X, "X")
+    reject_unusable_dtype(X, "X", bool_ok=True)
     reject_unusable_dtype(y, "y")
     if _plain(X):
         dtype = X.dtype if X.dtype in FLOAT_DTYPES else np.dtype(np.float64)

@@ -12,6 +12,7 @@ from ._validation import FLOAT_DTYPES, check_alpha, check_int, reject_unusable_d
 from .sources import DataSource, SparseSource, as_source, is_memmap, is_sparse
 from .sources.dask_source import is_dask_collection, lazy_predict
 from .sources.dask_source import r2 as dask_r2
+from .sources.sparse import check_sparse_fill
 
 SOLVERS = ("auto", *_training.SOLVERS)
 PENALTIES = (None, "l2")
@@ -345,10 +346,12 @@ default="sgd"
             source = as_source(X, y)
             source.targets  # noqa: B018 - a source without targets raises here
             self._check_n_features(source.shape[1], reset)
+            self._check_source_names(source.feature_names, reset)
             return source, None
-        reject_unusable_dtype(X, "X", sparse_ok=True)
+        reject_unusable_dtype(X, "X", sparse_ok=True, bool_ok=True)
         reject_unusable_dtype(y, "y")
         if is_sparse(X):
+            check_sparse_fill(X)  # before scikit-learn converts a pandas one
             # scikit-learn's checks of n_features_in_ and y; the matrix itself is
             # checked and converted (once, never in place) by the source.
             validate_data(self, X, y, reset=reset, accept_sparse=True, dtype=None,
@@ -361,6 +364,24 @@ default="sgd"
             self, X, y, reset=reset, dtype=FLOAT_DTYPES, order="C",
             multi_output=True, y_numeric=True, ensure_all_finite=False,
         )  # fmt: skip
+
+    def _check_source_names(self, names, reset):
+        """scikit-learn's feature_names_in_ rule, for the column names of data
+        it does not see (Parquet files, a dask DataFrame): set when fitting,
+        and the same names in the same order asked of later data."""
+        if reset:
+            if names is not None:
+                self.feature_names_in_ = np.asarray(names, dtype=object)
+            elif hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+            return
+        expected = getattr(self, "feature_names_in_", None)
+        if names is not None and expected is not None and list(expected) != names:
+            raise ValueError(
+                f"The feature names should match those that were passed during "
+                f"fit, in the same order: fitted on {list(expected)}, got {names}. "
+                "Select the columns in the fitted order."
+            )
 
     def _check_n_features(self, n_features, reset):
         """scikit-learn's n_features_in_ rule, for data it does not see."""
@@ -383,20 +404,41 @@ default="sgd"
                      in sorted(self.get_params().items())
                      if name not in self._CONTINUABLE)  # fmt: skip
 
-    def _fit(self, spec, X, y, sample_weight, first, **initial):
-        """The one training path; stores what the estimator keeps."""
-        if not first:
-            # Resume: the step size and standardization of the first fit.
+    def _fit(self, spec, X, y, sample_weight, first, incremental=False, **initial):
+        """The one training path; stores what the estimator keeps.
+
+        A resumed fit (warm_start) keeps the first fit's step size and
+        standardization. A later partial_fit call updates both from its batch
+        (:mod:`fastgd._training.incremental`): running column moments, and the
+        smaller of the step so far and its own batch's."""
+        eta0_cap = None
+        if not first and incremental and self.eta0 == "auto":
+            eta0_cap = self.eta0_
+        elif not first:
             spec = spec.replace(eta0=self.eta0_)
+        if (not first and incremental and self._statistics[0] is not None
+                and self._moments[0] < _training.RUNNING_ROWS):  # fmt: skip
+            self._moments = _training.running_moments(
+                as_source(X, y), sample_weight, self._moments
+            )  # fmt: skip
+            if _training.moved(self._statistics, self._moments[1:]):
+                self._state = _training.restandardize(
+                    self._state, self._statistics, self._moments[1:],
+                    self.fit_intercept,
+                )  # fmt: skip
+                self._statistics = self._moments[1:]
         fitted = _training.fit(
             spec, X, y, sample_weight=sample_weight,
             state=None if first else self._state,
-            statistics=None if first else self._statistics, stacklevel=5, **initial,
+            statistics=None if first else self._statistics, eta0_cap=eta0_cap,
+            stacklevel=5, **initial,
         )  # fmt: skip
         engine, data = fitted.engine, fitted.data
+        self.eta0_ = fitted.eta0
         if first:
             self._statistics = (data.mean, data.variance)
-            self.eta0_ = fitted.eta0
+            # partial_fit's running (rows seen, mean, variance)
+            self._moments = (len(data.train_rows), data.mean, data.variance)
         coef, intercept = engine.coefficients()
         self.coef_ = (coef if coef.ndim == 1 else coef.T).astype(data.dtype)
         self.intercept_ = intercept.astype(data.dtype)
@@ -460,8 +502,11 @@ default="sgd"
         """One epoch (one iteration for ``solver="batch"``) on (X, y).
 
         State (coefficients, step count, step size, shuffle stream and the
-        standardization computed on the first call) carries over between calls,
-        so k calls followed by k more equal 2k calls. No early stopping or
+        standardization) carries over between calls, so k calls followed by k
+        more equal 2k calls. The standardization follows the column moments of
+        every batch so far, and with ``eta0="auto"`` the step is the smaller of
+        the step so far and the one this batch asks for: any sequence of batch
+        sizes works, a first batch of one row included. No early stopping or
         stopping rule applies; divergence is handled as in :meth:`fit`.
 
         Returns
@@ -481,7 +526,7 @@ default="sgd"
                 "sample, but the model was fitted with a different number of "
                 "targets; keep the targets' shape across calls."
             )
-        outcome = self._fit(spec, X, y, sample_weight, first)
+        outcome = self._fit(spec, X, y, sample_weight, first, incremental=True)
         self._resume_key = self._run_key()
         self.solver_ = solver
         self.relative_excess_ = None
@@ -510,13 +555,16 @@ default="sgd"
         if is_dask_collection(X):
             n_features = len(X.columns) if hasattr(X, "columns") else X.shape[-1]
             self._check_n_features(n_features, reset=False)
+            names = [str(c) for c in X.columns] if hasattr(X, "columns") else None
+            self._check_source_names(names, reset=False)
             return lazy_predict(X, self.coef_.T, self.intercept_)
         if isinstance(X, DataSource) or is_memmap(X):
             source = as_source(X, None)
             self._check_n_features(source.shape[1], reset=False)
+            self._check_source_names(source.feature_names, reset=False)
             coef = self.coef_.T.astype(np.float64)
             return source.predict(coef, self.intercept_.astype(np.float64))
-        reject_unusable_dtype(X, "X", sparse_ok=True)
+        reject_unusable_dtype(X, "X", sparse_ok=True, bool_ok=True)
         X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES,
                           accept_sparse=("csr", "csc"))  # fmt: skip
         coef = self.coef_.astype(X.dtype, copy=False)

@@ -193,6 +193,25 @@ def test_fit_arrays(tmp_path, capsys):
         (lambda d: _write(d / "x.csv", "a,b\n1,2\n"), None, "--target"),
         (lambda d: _npy(d), "7", "out of range"),
         (lambda d: _npy(d), "price", "column index"),
+        (lambda d: _npy(d), None, "--target INDEX"),
+        (lambda d: _write(d / "x.csv", ""), "y", "is empty"),
+        (lambda d: _write(d / "x.csv", "a,y\n"), "y", "no data rows"),
+        (
+            lambda d: _write(d / "x.csv", "a,y\n1,2\nnan,3\n"),
+            "y",
+            "column 'a' holds nan at data row 1",
+        ),
+        (
+            lambda d: _write(d / "x.csv", "a,y\n1,2\n3,inf\n"),
+            "y",
+            "target 'y' holds inf at data row 1",
+        ),
+        (lambda d: _npz(d, np.ones((5, 2)), np.ones(4)), None, "one value a row of X"),
+        (
+            lambda d: _npz(d, np.ones((5, 2)), np.array([1, 2, np.nan, 4, 5])),
+            None,
+            "target 'y' holds nan at data row 2",
+        ),
     ],
 )
 def test_fit_errors_say_what_and_how(tmp_path, capsys, make, target, words):
@@ -207,6 +226,47 @@ def test_fit_errors_say_what_and_how(tmp_path, capsys, make, target, words):
 def _write(path, text):
     path.write_text(text)
     return path
+
+
+def _npz(directory, X, y):
+    path = directory / "x.npz"
+    np.savez(path, X=X, y=y)
+    return path
+
+
+def test_fit_checks_where_it_saves_before_it_fits(tmp_path, capsys):
+    path, _ = _frame_file(tmp_path, ".csv")
+    for target, words in [(tmp_path / "no" / "m.json", "create it first"),
+                          (tmp_path, "name a file")]:  # fmt: skip
+        assert main(["fit", str(path), "--target", "price", "--save", str(target)]) == 2
+        captured = capsys.readouterr()
+        assert words in captured.err and "R^2" not in captured.out
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".npz"])
+def test_a_saved_model_loads_back_and_predicts(tmp_path, suffix):
+    import fastgd
+
+    pd = pytest.importorskip("pandas")
+    X, y, _ = make_problem(m=300, n=3, noise=0.0, bias=1.0)
+    if suffix == ".csv":
+        path, _ = _frame_file(tmp_path, ".csv")
+        frame = pd.read_csv(path)
+        X, y = frame[["a", "b", "c"]], frame["price"]
+    else:
+        path = _npz(tmp_path, X, y)
+    saved = tmp_path / "m.json"
+    assert main(["fit", str(path), "--target", "price", "--save", str(saved)]) == 0
+    model = fastgd.load_model(saved)
+    np.testing.assert_allclose(model.predict(X), y, atol=1e-6)
+    if suffix == ".csv":  # fitted on named columns: a reordered frame is refused
+        with pytest.raises(ValueError, match="feature names"):
+            model.predict(X[["c", "a", "b"]])
+    else:
+        assert not hasattr(model, "feature_names_in_")
+    (tmp_path / "other.json").write_text("{}")
+    with pytest.raises(fastgd._errors.DataFileError, match="not a model saved"):
+        fastgd.load_model(tmp_path / "other.json")
 
 
 def _npy(directory):

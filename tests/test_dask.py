@@ -243,8 +243,13 @@ def test_bad_input_is_refused_with_the_fix(scheduler):
         GDRegressor().fit(Xd)
     with pytest.raises(ValueError, match="2-D"):
         fit_batch(Xd[:, 0], yd)
+    # Boolean features are the numbers 0 and 1 (one rule for every input).
+    np.testing.assert_allclose(
+        fit_batch(Xd > 0, yd, max_iter=5).coef,
+        fit_batch((Xd > 0).astype(float), yd, max_iter=5).coef,
+    )
     with pytest.raises(TypeError, match="boolean"):
-        fit_batch(Xd > 0, yd)
+        fit_batch(Xd, yd > 0)
     with pytest.raises(ValueError, match="shuffle='block'"):
         fit_sgd(Xd, yd, shuffle="block")
     frame = dd.from_pandas(pd.DataFrame({"a": X[:, 0], "name": ["x"] * 100}),

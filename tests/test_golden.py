@@ -18,7 +18,10 @@ Regenerate (only when an arithmetic change is intended, and say so in the commit
 drop the changed cases from the other hosts' files, which then compare those
 cases with this host's at the cross-host tolerance. Issue 24 changed, on
 purpose, the seven cases that run the Gram route or ``solver="auto"`` (centred
-Gram sums; auto fits by conjugate gradients), on znver3.
+Gram sums; auto fits by conjugate gradients), on znver3; then the seventeen
+stochastic cases with ``eta0="auto"`` (row visits: rows too heavy for SGD's step
+are visited several times at a fraction of their weight, and these small
+N(0, 1) problems hold a few such rows), on znver3.
 """
 
 import sys

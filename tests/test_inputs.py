@@ -5,7 +5,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from fastgd import fit_batch, fit_minibatch, fit_sgd
+from fastgd import GDRegressor, fit_batch, fit_minibatch, fit_sgd
 
 from .conftest import make_problem, relative_error
 
@@ -71,6 +71,20 @@ def test_fortran_and_strided_inputs_give_the_c_result(method):
         assert np.array_equal(other.coef, expected.coef)
 
 
+@pytest.mark.parametrize("kind", ["ndarray", "DataFrame"])
+def test_boolean_features_are_zeros_and_ones_for_every_input(kind):
+    """One rule: numpy bools and pandas bool columns (get_dummies) alike."""
+    X = X_OK > 0
+    if kind == "DataFrame":
+        pd = pytest.importorskip("pandas")
+        X = pd.DataFrame(X)
+    as_bool = GDRegressor(random_state=0, max_iter=5, tol=None).fit(X, Y_OK)
+    as_float = GDRegressor(random_state=0, max_iter=5, tol=None).fit(
+        (X_OK > 0).astype(float), Y_OK
+    )
+    np.testing.assert_array_equal(as_bool.coef_, as_float.coef_)
+
+
 def test_lists_are_accepted():
     X, y, _ = make_problem(m=30, n=2)
     result = fit_batch(X.tolist(), y.tolist(), max_iter=20, tol=None)
@@ -104,7 +118,7 @@ BAD_INPUTS = [
     ("y-3d", X_OK, Y_OK[:, None, None], {}, ValueError, "y"),
     ("no-samples", X_OK[:0], Y_OK[:0], {}, ValueError, "0 sample"),
     ("no-features", X_OK[:, :0], Y_OK, {}, ValueError, "0 feature"),
-    ("bool-X", X_OK > 0, Y_OK, {}, TypeError, "astype(float)"),
+    ("bool-y", X_OK, Y_OK > 0, {}, TypeError, "astype(float)"),
     ("complex-X", X_OK + 1j, Y_OK, {}, ValueError, "complex"),
     ("string-X", X_OK.astype(str), Y_OK, {}, TypeError, "strings"),
     ("object-X", np.array([["a", 1.0, 2.0]] * 20, dtype=object), Y_OK, {}, TypeError,

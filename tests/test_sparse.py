@@ -270,8 +270,11 @@ def test_bad_sparse_input_raises_clear_errors_and_changes_nothing():
     broken.indptr[5] = broken.indptr[6] + 1
     with pytest.raises(ValueError, match="indptr"):
         fit_sgd(broken, y)
+    as_bool = fit_sgd(X.astype(bool), y, random_state=0, max_iter=3)
+    as_float = fit_sgd(X.astype(bool).astype(float), y, random_state=0, max_iter=3)
+    np.testing.assert_array_equal(as_bool.coef, as_float.coef)  # bools are 0/1
     with pytest.raises(TypeError, match="boolean"):
-        fit_sgd(X.astype(bool), y)
+        fit_sgd(X, y > 0)
     with pytest.raises(TypeError, match="sparse"):
         fit_sgd(X.toarray(), sp.csr_matrix(y[:, None]))
 

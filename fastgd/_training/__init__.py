@@ -23,6 +23,7 @@ from .engines import (
 )
 from .excess import ExcessEstimate
 from .fit import Fitted, fit, target_variance
+from .incremental import RUNNING_ROWS, moved, restandardize, running_moments
 from .loop import MIN_UPDATES_PER_ROUND, Outcome, Stopping, train
 from .spec import BATCH_STRATEGIES, IMPLS, SOLVERS, FitSpec, make_spec
 from .strategy import (
@@ -39,6 +40,7 @@ __all__ = [
     "DIVERGENCE_FACTOR",
     "IMPLS",
     "MIN_UPDATES_PER_ROUND",
+    "RUNNING_ROWS",
     "SOLVERS",
     "BatchEngine",
     "BatchPlan",
@@ -55,10 +57,13 @@ __all__ = [
     "curvature",
     "fit",
     "make_spec",
+    "moved",
     "plan_batch_strategy",
     "prepare",
     "quiet_overflow",
     "resolve_batch_strategy",
+    "restandardize",
+    "running_moments",
     "solver_costs",
     "target_variance",
     "to_original_units",

@@ -109,6 +109,18 @@ class Data:
             )
         return self.cache["column_moments"]
 
+    def gram_statistics(self):
+        """The source's centred :class:`~fastgd.sources.reductions.GramStatistics`
+        over the training rows, about the column means and y's mean, computed
+        once (the Gram route and the excess estimate share them)."""
+        if "gram_statistics" not in self.cache:
+            x_mean = np.asarray(self.column_moments()[0], dtype=np.float64)
+            y_mean = np.atleast_1d(self.target_moments()[0]).astype(np.float64)
+            self.cache["gram_statistics"] = self.source.gram_statistics(
+                self.sample_weight, (x_mean, y_mean)
+            )
+        return self.cache["gram_statistics"]
+
     def z_moments(self):
         """(mean, variance) of z = (x - shift) * scale over the training rows."""
         mean, variance = self.column_moments()
@@ -123,6 +135,17 @@ class Data:
         total = sum(float(np.square(Y[start : start + rows], dtype=np.float64).sum())
                     for start in range(0, Y.shape[0], rows))  # fmt: skip
         return total / Y.size
+
+
+def standardization(mean, variance, fit_intercept, dtype):
+    """(shift, scale) of z = (x - shift) * scale from column moments: centred
+    when fitting an intercept (else b = 0 in the original units would move),
+    scaled to unit variance. Constant columns keep scale 1: their z is 0
+    (centred) and their coefficient never moves."""
+    std = np.sqrt(variance)
+    scale = np.where(std > 0, 1.0 / np.where(std > 0, std, 1.0), 1.0).astype(dtype)
+    shift = (mean if fit_intercept else np.zeros_like(mean)).astype(dtype)
+    return shift, scale
 
 
 def prepare(source, *, sample_weight=None, standardize=False, fit_intercept=True,
@@ -169,13 +192,7 @@ def prepare(source, *, sample_weight=None, standardize=False, fit_intercept=True
     shift = np.zeros(n, dtype=dtype)
     scale = np.ones(n, dtype=dtype)
     if standardize:
-        std = np.sqrt(variance)
-        # Constant columns keep scale 1: their z is 0 (centred) and their
-        # coefficient never moves.
-        scale = np.where(std > 0, 1.0 / np.where(std > 0, std, 1.0), 1.0)
-        scale = scale.astype(dtype)
-        if fit_intercept:
-            shift = mean.astype(dtype)
+        shift, scale = standardization(mean, variance, fit_intercept, dtype)
     for array in (shift, scale):
         array.flags.writeable = False
     return Data(
@@ -298,6 +315,13 @@ def curvature(data, fit_intercept, max_iter=100, rtol=1e-4):
     column of ones when fitting an intercept (handled implicitly, not stacked);
     from at most a million elements of evenly spaced rows (one small float64 copy,
     :func:`sample_rows`) and power iteration."""
+    key = ("curvature", fit_intercept, max_iter, rtol)
+    if key not in data.cache:  # eta0="auto" and the row visits read it
+        data.cache[key] = _power_iteration(data, fit_intercept, max_iter, rtol)
+    return data.cache[key]
+
+
+def _power_iteration(data, fit_intercept, max_iter, rtol):
     n = data.n_features
     Z, w = sample_rows(data)
     if isinstance(Z, CentredSparseRows):

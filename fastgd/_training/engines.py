@@ -152,9 +152,23 @@ class _Engine:
             data.validation_rows, data.original_weight,
             coef.reshape(coef.shape[0], -1), intercept,
         )  # fmt: skip
-        tiny = np.finfo(np.float64).tiny
-        r2 = float(np.mean(1.0 - squares / np.maximum(data.validation_sst, tiny)))
-        return r2, float(np.sum(squares) / (total_weight * data.n_targets))
+        return validation_r2(squares, data.validation_sst), float(
+            np.sum(squares) / (total_weight * data.n_targets))  # fmt: skip
+
+
+def validation_r2(squares, total_squares):
+    """R^2 averaged over outputs, with scikit-learn's convention (r2_score's
+    force_finite) where an output's validation targets do not vary (one
+    validation row, or a constant y): 1.0 for a perfect fit, else 0.0, not
+    -inf.
+
+    >>> validation_r2(np.array([1.0, 0.0, 2.0]), np.array([4.0, 0.0, 0.0]))
+    0.5833333333333334
+    """
+    varying = total_squares > 0
+    ratio = squares / np.where(varying, total_squares, 1.0)
+    r2 = np.where(varying, 1.0 - ratio, np.where(squares == 0, 1.0, 0.0))
+    return float(np.mean(r2))
 
 
 class StochasticEngine(_Engine):
@@ -170,11 +184,15 @@ class StochasticEngine(_Engine):
     _SNAPSHOT = ("coef", "intercept", "avg_coef", "avg_intercept", "t", "opt_state")
 
     def __init__(self, data, spec, *, coef_init=None, intercept_init=None,
-                 recoverable=False, measure=False):  # fmt: skip
+                 recoverable=False, measure=False, visits=None):  # fmt: skip
         dtype = data.dtype
         super().__init__(data, dtype, spec, coef_init, intercept_init, recoverable)
         rows = len(data.train_rows)
-        self.order = data.train_rows.copy()
+        # An epoch's sorted rows and weights: the training rows, or their row
+        # visits (heavy rows repeated at a fraction of their weight: .visits).
+        self._rows = data.train_rows if visits is None else visits.order
+        self._weights = data.sample_weight if visits is None else visits.sample_weight
+        self.order = self._rows.copy()
         self.batch_size = None if spec.batch_size is None else min(spec.batch_size,
                                                                    rows)  # fmt: skip
         self.rng_state = _rng_state(spec.random_state)
@@ -200,7 +218,7 @@ class StochasticEngine(_Engine):
             averaging = (self.avg_coef, self.avg_intercept, self.average_start)
         return EpochWork(
             coef=self.coef, intercept=self.intercept, fit_intercept=self.fit_intercept,
-            sample_weight=data.sample_weight,
+            sample_weight=self._weights,
             standardization=data.standardization, averaging=averaging,
             optimizer=self.optimizer, optimizer_state=self.opt_state,
             order=self.order, rng_state=self.rng_state, shuffle=self.shuffle,
@@ -226,7 +244,7 @@ class StochasticEngine(_Engine):
         if self.shuffle:
             # Every epoch shuffles the sorted rows, so an epoch's order depends on
             # the generator state alone and a fit can resume without the order.
-            np.copyto(self.order, self.data.train_rows)
+            np.copyto(self.order, self._rows)
         with quiet_overflow():
             squares = self._run(etas.astype(dtype), decays, self.t)
         self.t += self.steps_per_unit

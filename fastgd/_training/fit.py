@@ -15,8 +15,9 @@ from .data import auto_step_size, prepare
 from .engines import BatchEngine, StochasticEngine
 from .excess import ExcessEstimate, relative_floor
 from .loop import MIN_UPDATES_PER_ROUND, Outcome, Stopping, train
-from .strategy import resolve_batch_strategy
+from .strategy import exact_curvature_after, resolve_batch_strategy
 from .svrg import SVRGEngine
+from .visits import row_visits
 
 # Batch rounds for a step that shrinks on a stalled loss (see _stopping).
 SHRINK_ROUND_ITERATIONS = 10
@@ -85,7 +86,8 @@ def _stopping(spec, tol, patience_tol, data, engine):
             # first iterations overshoot and oscillate without being stuck.
             min_updates_per_round=SHRINK_ROUND_ITERATIONS if spec.full_batch
             else MIN_UPDATES_PER_ROUND,
-            excess=ExcessEstimate(data, spec.fit_intercept, spec.alpha),
+            excess=ExcessEstimate(data, spec.fit_intercept, spec.alpha,
+                                  exact_curvature_after(data, spec)),
             excess_tol=tol, excess_floor=relative_floor(data),
         )  # fmt: skip
     if (spec.full_batch and not spec.adaptive) or spec.solver == "svrg":
@@ -101,19 +103,31 @@ def _stopping(spec, tol, patience_tol, data, engine):
     )  # fmt: skip
 
 
+def _visits(spec, data):
+    """The stochastic solvers' :class:`~fastgd._training.visits.RowVisits`
+    (None: one visit a row), for eta0="auto" with steps that scale with the
+    row (not a normalized optimizer's)."""
+    if not spec.row_visits or spec.optimizer in optimizers.NORMALIZED:
+        return None
+    return row_visits(data, auto_step_size(data, 1, spec.fit_intercept),
+                      spec.fit_intercept)  # fmt: skip
+
+
 def target_variance(data):
     """Weighted variance of y on the training rows, averaged over outputs."""
     return data.target_moments()[1]
 
 
 def fit(spec, X, y=None, *, sample_weight=None, coef_init=None, intercept_init=None,
-        state=None, statistics=None, stacklevel=5):  # fmt: skip
+        state=None, statistics=None, eta0_cap=None, stacklevel=5):  # fmt: skip
     """Train by ``spec`` (a :class:`~fastgd._training.spec.FitSpec`) on X, y.
 
     ``state`` (an engine's exported state) resumes a previous fit and
     ``statistics`` (mean, variance) reuses its standardization; initial values,
-    when given, replace the resumed coefficients. ``spec.eta0`` must be a number
-    when resuming (the step size the first fit used).
+    when given, replace the resumed coefficients. When resuming, ``spec.eta0``
+    is the step size the first fit used, or "auto" with ``eta0_cap`` (the step
+    so far): the smaller of it and this data's own (partial_fit,
+    :mod:`.incremental`).
     """
     source = as_source(X, y).for_fit(spec.shuffle)
     data = prepare(
@@ -139,6 +153,8 @@ def fit(spec, X, y=None, *, sample_weight=None, coef_init=None, intercept_init=N
                 spec.optimizer, eta0, np.sqrt(data.target_moments()[1]),
                 data.n_features + 1, stochastic=not spec.full_batch,
             )  # fmt: skip
+        if eta0_cap is not None:
+            eta0 = min(eta0, eta0_cap)
     tol = spec.tol
     patience_tol = tol
     if spec.tol_scale == "target_variance" and tol is not None:
@@ -152,7 +168,7 @@ def fit(spec, X, y=None, *, sample_weight=None, coef_init=None, intercept_init=N
     initial = dict(coef_init=coef_init, intercept_init=intercept_init,
                    recoverable=spec.max_recoveries > 0)  # fmt: skip
     if spec.solver == "svrg":
-        engine = SVRGEngine(data, spec, **initial)
+        engine = SVRGEngine(data, spec, visits=_visits(spec, data), **initial)
     elif spec.solver in ("batch", "cg"):
         plan = resolve_batch_strategy(spec.strategy, spec.impl, data, spec.max_iter,
                                       tol)  # fmt: skip
@@ -160,9 +176,11 @@ def fit(spec, X, y=None, *, sample_weight=None, coef_init=None, intercept_init=N
         engine = kind(data, spec, strategy=plan.start, gram_after=plan.switch_after,
                       **initial)  # fmt: skip
     else:
-        measure = _uses_excess_rule(spec) and tol is not None
+        # No measuring pass that nothing reads: the estimate must be affordable.
+        measure = (_uses_excess_rule(spec) and tol is not None
+                   and ExcessEstimate.affordable(data.n_features))  # fmt: skip
         engine = StochasticEngine(data, spec, measure=measure,
-                                  **initial)  # fmt: skip
+                                  visits=_visits(spec, data), **initial)  # fmt: skip
     if state is not None:
         if coef_init is not None or intercept_init is not None:
             state = {k: v for k, v in state.items() if k not in ("coef", "intercept")}

@@ -13,7 +13,7 @@ def _gram_gradient(data):
     dJ/db = 2 delta and loss = theta^T C theta - 2 theta^T c + var(y) + delta^2.
     Centred sums keep an offset in y or in a column (1e12 times its spread)
     from cancelling the loss and the gradient."""
-    statistics = data.source.gram_statistics(data.sample_weight, gram_shift(data))
+    statistics = data.gram_statistics()
     covariance, cross, x_mean, y_mean, y_variance = statistics
     if data.y.ndim == 1:  # the common case, in as few NumPy calls as possible
         cross_1 = cross[:, 0]
@@ -41,13 +41,6 @@ def _gram_gradient(data):
         return grad, 2.0 * delta, float(np.mean(loss))
 
     return gradient
-
-
-def gram_shift(data):
-    """The point the Gram sums are taken about: the column means (those of
-    the standardization, or one pass) and y's weighted mean."""
-    return (np.asarray(data.column_moments()[0], dtype=np.float64),
-            np.atleast_1d(data.target_moments()[0]).astype(np.float64))  # fmt: skip
 
 
 class FullGradient:

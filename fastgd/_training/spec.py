@@ -44,7 +44,11 @@ class FitSpec:
     gradient descent with plain steps takes Nesterov's accelerated steps with
     adaptive restart (:class:`~fastgd._training.engines.BatchEngine`).
     ``eta0_rule``: "plain" (eta0="auto" is the plain step's) or "optimizer"
-    (each optimizer's own rule, :func:`fastgd.optimizers.auto_step_size`)."""
+    (each optimizer's own rule, :func:`fastgd.optimizers.auto_step_size`).
+    ``row_visits``: the stochastic solvers visit a row too heavy for their step
+    several times an epoch at a fraction of its weight
+    (:mod:`fastgd._training.visits`); None (the default) means "when eta0 is
+    'auto'" (an explicit eta0 runs as given), and a resumed fit keeps it."""
 
     solver: str
     batch_size: int | None = None
@@ -72,6 +76,7 @@ class FitSpec:
     intercept_start: str = "zero"
     accelerate: bool = False
     eta0_rule: str = "plain"
+    row_visits: bool | None = None
     name: str = "fit"
 
     @property
@@ -143,6 +148,9 @@ def make_spec(solver, **options):
         average=check_average(spec.average),
         max_recoveries=check_int("max_recoveries", spec.max_recoveries, minimum=0),
         shuffle=check_shuffle(spec.shuffle),
+        row_visits=spec.eta0 == "auto"
+        if spec.row_visits is None
+        else bool(spec.row_visits),
     )
     if solver == "minibatch":
         checked["batch_size"] = check_int("batch_size", spec.batch_size)

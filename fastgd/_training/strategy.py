@@ -106,6 +106,21 @@ def resolve_batch_strategy(strategy, impl, data, max_iter, tol):
                                data.source.gram_passes(weighted))  # fmt: skip
 
 
+def exact_curvature_after(data, spec):
+    """After how many excess estimates a fit pays for the exact covariance
+    (the Gram statistics) when the sampled one has not let it stop: as many
+    as cost what forming it costs, counted in the fit's units (an epoch of a
+    stochastic solver and its measuring pass, an iteration of batch)."""
+    weighted = data.sample_weight.shape[0] != 1
+    passes = data.source.gram_passes(weighted)
+    if passes is None:
+        passes = gram_cost_in_passes(data.n_features, data.dtype, weighted)
+    unit = 1.0
+    if not spec.full_batch:
+        unit += epoch_cost_in_passes(data.source.row_elements)
+    return max(1, math.ceil(passes / unit))
+
+
 # --------------------------------------------------------------------------- #
 # solver="auto"
 # --------------------------------------------------------------------------- #

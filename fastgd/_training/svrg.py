@@ -30,17 +30,20 @@ class SVRGEngine(_Engine):
     _SNAPSHOT = ("coef", "intercept", "t")
 
     def __init__(self, data, spec, *, coef_init=None, intercept_init=None,
-                 recoverable=False):  # fmt: skip
+                 recoverable=False, visits=None):  # fmt: skip
         dtype = data.dtype
         super().__init__(data, dtype, spec, coef_init, intercept_init, recoverable)
-        self.order = data.train_rows.copy()
+        # The training rows, or their row visits (see StochasticEngine).
+        self._rows = data.train_rows if visits is None else visits.order
+        weights = data.sample_weight if visits is None else visits.sample_weight
+        self.order = self._rows.copy()
         self.rng_state = _rng_state(spec.random_state)
         self.shuffle = bool(spec.shuffle)
         self._full_gradient = FullGradient(data, spec.impl)
         self._difference = np.zeros_like(self.coef)
         self._difference_intercept = np.zeros_like(self.intercept)
         self._drift = (np.zeros_like(self.coef), np.zeros_like(self.intercept))
-        weights = data.sample_weight * (len(self.order) / data.train_weight)
+        weights = weights * (len(data.train_rows) / data.train_weight)
         work = EpochWork(
             coef=self._difference, intercept=self._difference_intercept,
             fit_intercept=self.fit_intercept, sample_weight=weights.astype(dtype),
@@ -108,7 +111,7 @@ class SVRGEngine(_Engine):
         dtype = self.data.dtype
         decays = (1.0 - 2.0 * self.alpha * etas).astype(dtype)
         if self.shuffle:
-            np.copyto(self.order, self.data.train_rows)
+            np.copyto(self.order, self._rows)
         with quiet_overflow():
             epoch(etas.astype(dtype), decays, self.t)
         self.t += self.steps_per_unit

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import optimizers
+from .reductions import CHUNK_ELEMENTS, sparse_squared_row_norms, squared_row_norms
 
 
 @dataclass
@@ -100,6 +101,24 @@ class DataSource(ABC):
         near the means of X and y: sums taken about it do not cancel when a
         column or y carries a large offset (:mod:`fastgd.sources.reductions`)."""
 
+    def squared_row_norms(self, shift, scale):
+        """sum_j ((x_ij - shift_j) scale_j)^2 for every row i, float64 (m,): the
+        rows' squared norms in z units (the stochastic solvers' row visits,
+        :mod:`fastgd._training.visits`). An estimate good to a few digits
+        suffices. This default reads the rows through :meth:`take_rows`, a
+        block at a time; the sources override it with one pass of their own."""
+        m = self.shape[0]
+        norms = np.empty(m)
+        block = max(1, int(CHUNK_ELEMENTS // max(1.0, self.row_elements)))
+        for start in range(0, m, block):
+            rows = np.arange(start, min(m, start + block), dtype=np.int64)
+            part = self.take_rows(rows)
+            norms[start : start + len(rows)] = (
+                squared_row_norms(part, shift, scale) if isinstance(part, np.ndarray)
+                else sparse_squared_row_norms(part, shift, scale)
+            )  # fmt: skip
+        return norms
+
     @abstractmethod
     def take_rows(self, rows):
         """A float64 copy of the rows ``rows`` (sorted int64) of X: an ndarray, or
@@ -150,6 +169,13 @@ class DataSource(ABC):
     def gram_passes(self, weighted):
         """The one-off cost of :meth:`gram_statistics` in gradient passes, or None
         for the dense model (:func:`fastgd._training.strategy.gram_cost_in_passes`)."""
+        return None
+
+    @property
+    def feature_names(self):
+        """The columns' names (a list of str) where the data has them (Parquet
+        files, a dask DataFrame), else None: the estimator's
+        ``feature_names_in_``."""
         return None
 
     @property

@@ -37,7 +37,7 @@ from .._validation import check_targets
 from .base import DataSource
 from .dense import DenseSource
 from .readers import row_range
-from .reductions import row_chunks, weighted_gram
+from .reductions import merge_moments, row_chunks, squared_row_norms, weighted_gram
 
 # The share of memory_budget one buffer may take: two buffers (double
 # buffering) leave half of the budget for the targets, the row order and what
@@ -157,6 +157,11 @@ class BlockSource(DataSource):
             )
         return self._y
 
+    @property
+    def feature_names(self):
+        names = getattr(self.reader, "columns", None)
+        return None if names is None else [str(name) for name in names]
+
     def with_targets(self, y):
         """This source with targets ``y`` (an array in memory, one per row)."""
         if self._y is not None:
@@ -171,7 +176,13 @@ class BlockSource(DataSource):
         if shuffle == "block":
             return self
         if self.nbytes <= self.memory_budget:
-            return DenseSource(self.load(), self.targets)
+            try:
+                return DenseSource(self.load(), self.targets)
+            except ValueError as exc:  # NaN/inf: say which file holds it
+                name = getattr(self.reader, "name", None)
+                if name is None:
+                    raise
+                raise ValueError(f"{name}: {exc}") from None
         if shuffle is True:
             raise ValueError(
                 f"shuffle=True shuffles all rows, which reads X ({self.nbytes:,} "
@@ -367,6 +378,15 @@ class BlockSource(DataSource):
 
         return weighted_gram(chunks(), shift)
 
+    def squared_row_norms(self, shift, scale):
+        """Unit by unit, in file order."""
+        norms = np.empty(self.shape[0])
+        for X, segments in self._units(self._sequential_units()):
+            for _, start, stop, position in segments:
+                norms[start:stop] = squared_row_norms(
+                    X[position : position + stop - start], shift, scale)  # fmt: skip
+        return norms
+
     def take_rows(self, rows):
         out = np.empty((len(rows), self.shape[1]))
         done = 0
@@ -489,23 +509,6 @@ def _place_carried(carried, X, y, weights, spare, order):
     if row_weights is not None:
         weights[first:spare] = row_weights
     return np.concatenate([np.arange(first, spare, dtype=np.int64), order])
-
-
-def merge_moments(parts, n):
-    """Weighted (mean, variance) of n columns from parts (weight, mean, variance)
-    (None for a part without weight), merged in order by Chan et al.'s pairwise
-    update: no cancellation from E[x^2] - E[x]^2."""
-    mean, m2, total = np.zeros(n), np.zeros(n), 0.0
-    for part in parts:
-        if part is None:
-            continue
-        weight, part_mean, part_variance = part
-        delta = part_mean - mean
-        combined = total + weight
-        mean += delta * (weight / combined)
-        m2 += part_variance * weight + delta**2 * (total * weight / combined)
-        total = combined
-    return mean, m2 / total
 
 
 def unit_gradient(X, y, weights, weight_total, coef, intercept, impl):

@@ -114,6 +114,12 @@ def rows_loss(X, y, weights, rows, coef, intercept):
     return squares, total
 
 
+@one_thread
+def squared_row_norms(X, shift, scale):
+    """The chunk's rows' squared norms in z units (float64)."""
+    return reductions.squared_row_norms(_rows_array(X), shift, scale)
+
+
 def take(X, rows):
     """Rows ``rows`` of the chunk as float64."""
     return np.asarray(X)[rows].astype(np.float64)

@@ -35,8 +35,7 @@ import numpy as np
 from .._validation import reject_unusable_dtype
 from . import chunk_tasks
 from .base import DataSource
-from .blocks import merge_moments
-from .reductions import centred_statistics
+from .reductions import centred_statistics, merge_moments
 
 
 def is_dask_collection(X):
@@ -104,7 +103,7 @@ def _as_matrix(X, name="X"):
             f"{name} is a {type(X).__name__}; fastgd fits dask arrays and dask "
             "DataFrames (or call .to_dask_array())."
         )
-    reject_unusable_dtype(X, name)
+    reject_unusable_dtype(X, name, bool_ok=True)
     if X.ndim != 2:
         raise ValueError(
             f"{name} must be 2-D (samples x features); got {X.ndim} dimensions. "
@@ -288,6 +287,9 @@ class DaskSource(DataSource):
         _require_dask()
         client = _current_client()
         self._tasks = _ClusterTasks(client) if client is not None else _LocalTasks()
+        self._feature_names = (
+            [str(name) for name in X.columns] if hasattr(X, "columns") else None
+        )
         X = _as_matrix(X)
         y = _as_targets(y, X.dtype)
         X, y = self._persist(X, y)
@@ -301,6 +303,10 @@ class DaskSource(DataSource):
         self._held = {}
         self._targets = None
         self._check_finite()
+
+    @property
+    def feature_names(self):
+        return self._feature_names
 
     def _persist(self, X, y):
         """X and y persisted (the chunks load while the workers warm up), with
@@ -410,6 +416,11 @@ class DaskSource(DataSource):
         return centred_statistics(
             [tree_sum(values) for values in zip(*parts, strict=True)], shift
         )
+
+    def squared_row_norms(self, shift, scale):
+        per_chunk = [(X,) for X, _ in self._chunks]
+        parts = self._tasks.map(chunk_tasks.squared_row_norms, per_chunk, shift, scale)
+        return np.concatenate(parts) if parts else np.empty(0)
 
     def take_rows(self, rows):
         local = self._local_rows(rows)

@@ -9,6 +9,7 @@ from .reductions import (
     cancelling_columns,
     centred_statistics,
     row_chunks,
+    squared_row_norms,
     weighted_gram,
 )
 
@@ -94,6 +95,9 @@ class DenseSource(DataSource):
             # About the means just measured: nothing large left to cancel.
             shift = (statistics.x_mean, y_shift)
         return weighted_gram(row_chunks(X, Y, weights), shift)
+
+    def squared_row_norms(self, shift, scale):
+        return squared_row_norms(self.X, shift, scale)
 
     def for_fit(self, shuffle):
         """Itself; wrapped in a :class:`~fastgd.sources.BlockSource` for

@@ -79,7 +79,16 @@ def _targets(y, name):
         path = os.fspath(y)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"no such file: {path} ({name})")
-        return np.load(path)
+        y = np.load(path)
+        bad = ~np.isfinite(y) if np.issubdtype(y.dtype, np.number) else None
+        if bad is not None and bad.any():
+            row = int(np.argwhere(bad)[0][0])
+            raise ValueError(
+                f"{path} ({name}) holds {y.reshape(len(y), -1)[row][0]} at row {row} "
+                f"({int(bad.sum())} such value(s)); remove or impute those rows "
+                "before fitting."
+            )
+        return y
     return y
 
 

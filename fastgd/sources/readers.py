@@ -216,6 +216,21 @@ def _numeric_field(field, path):
     )
 
 
+def _open_parquet(path):
+    """A ``pyarrow.parquet.ParquetFile``, or a ValueError naming the file that is
+    empty, truncated or not Parquet at all (pyarrow's own error names none)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ValueError(
+            f"{path} is not a readable Parquet file ({exc}); remove it from the "
+            "directory or rewrite it."
+        ) from None
+
+
 class ParquetReader:
     """Blocks of Parquet files: one block per row group, the feature columns
     read with pyarrow (never the whole table) and written column by column into
@@ -226,10 +241,9 @@ class ParquetReader:
     """
 
     def __init__(self, paths, target, columns, block_rows=None):
-        import pyarrow.parquet as pq
 
         self.paths = paths
-        self.files = [pq.ParquetFile(path) for path in paths]
+        self.files = [_open_parquet(path) for path in paths]
         schema = self.files[0].schema_arrow
         names = schema.names
         if target is not None and target not in names:
@@ -239,6 +253,12 @@ class ParquetReader:
             )
         if columns is None:
             columns = [name for name in names if name != target]
+        if target is not None and target in columns:
+            raise ValueError(
+                f"the target column {target!r} is among columns={list(columns)}: "
+                "a model would fit y from itself. Leave it out of columns (or "
+                "pass columns=None: every column but the target)."
+            )
         missing = [name for name in columns if name not in names]
         if missing:
             raise ValueError(
@@ -309,12 +329,30 @@ class ParquetReader:
         return f"{self.paths[f]}, {row_range(start - first, stop - first)}"
 
 
+def _refuse_partitions(path):
+    """A directory whose subdirectories hold Parquet files is a partitioned
+    dataset (Hive-style ``key=value`` directories keep a column in their
+    names): reading only its top level would drop rows, and reading the files
+    would drop the partition columns. Refused, with the ways round."""
+    for root, _, names in os.walk(path):
+        if root != path and any(name.endswith(".parquet") for name in names):
+            raise ValueError(
+                f"{path} is a partitioned Parquet dataset ({root} holds Parquet "
+                "files): fastgd reads the *.parquet files of one directory. Pass "
+                "the files as a list (their partition columns are then not read), "
+                "or write the dataset into one directory with the partition "
+                "columns inside (pyarrow.dataset.write_dataset without "
+                "partitioning)."
+            )
+
+
 def parquet_paths(path_or_dir_or_list):
     """The Parquet files named: one path, a directory (its *.parquet files,
     sorted) or a list of paths."""
     if isinstance(path_or_dir_or_list, (str, os.PathLike)):
         path = os.fspath(path_or_dir_or_list)
         if os.path.isdir(path):
+            _refuse_partitions(path)
             paths = sorted(os.path.join(path, name) for name in os.listdir(path)
                            if name.endswith(".parquet"))  # fmt: skip
             if not paths:

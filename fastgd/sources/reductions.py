@@ -17,6 +17,11 @@ import numpy as np
 
 # Rows per chunk when forming X^T X in float64 (float32 data, weights, a shift).
 GRAM_CHUNK_ROWS = 8192
+# Elements (dense) and stored entries (sparse) a block of rows takes at a time
+# for the row norms: about a MiB of float64 temporaries (a fit on a large
+# sparse matrix may grow by O(m + n) arrays, not by blocks of its entries).
+CHUNK_ELEMENTS = 1 << 17
+SPARSE_CHUNK_ENTRIES = 1 << 15
 # A column whose centred second moment is below this fraction of its raw one
 # (a mean above about 1,000 standard deviations) has its centred products
 # formed about a shift: subtracting the mean afterwards would cancel digits.
@@ -41,6 +46,64 @@ def row_chunks(X, Y, weights):
     for start in range(0, X.shape[0], GRAM_CHUNK_ROWS):
         rows = slice(start, start + GRAM_CHUNK_ROWS)
         yield X[rows], Y[rows], weights[rows]
+
+
+def squared_row_norms(X, shift, scale):
+    """sum_j ((x_ij - shift_j) scale_j)^2 for each row of a dense ``X``, float64,
+    in chunks of rows cast to float64 (the row norms in z units behind the
+    stochastic solvers' row visits)."""
+    norms = np.empty(X.shape[0])
+    block = max(1, CHUNK_ELEMENTS // max(1, X.shape[1]))
+    for start in range(0, X.shape[0], block):
+        rows = slice(start, start + block)
+        z = X[rows].astype(np.float64)
+        z -= shift
+        z *= scale
+        norms[rows] = np.einsum("ij,ij->i", z, z)
+    return norms
+
+
+def sparse_squared_row_norms(X, shift, scale):
+    """:func:`squared_row_norms` for a SciPy CSR ``X``: the stored entries'
+    terms, and shift^2 scale^2 for each implicit zero, added without forming
+    the centred (dense) rows; in blocks of rows of at most
+    ``SPARSE_CHUNK_ENTRIES`` entries, so the temporaries stay small."""
+    scale = np.asarray(scale, dtype=np.float64)
+    shift = np.asarray(shift, dtype=np.float64)
+    zero_row = float(np.sum((shift * scale) ** 2))  # a row of implicit zeros
+    indptr = X.indptr
+    norms = np.empty(X.shape[0])
+    start = 0
+    while start < X.shape[0]:
+        stop = int(np.searchsorted(indptr, indptr[start] + SPARSE_CHUNK_ENTRIES,
+                                   side="right"))  # fmt: skip
+        stop = min(X.shape[0], max(stop - 1, start + 1))
+        first, last = indptr[start], indptr[stop]
+        columns = X.indices[first:last]
+        entries = X.data[first:last].astype(np.float64)
+        centred = (entries - shift[columns]) * scale[columns]
+        terms = centred * centred - (shift[columns] * scale[columns]) ** 2
+        rows = np.repeat(np.arange(stop - start), np.diff(indptr[start : stop + 1]))
+        norms[start:stop] = np.bincount(rows, terms, minlength=stop - start)
+        start = stop
+    return np.maximum(norms + zero_row, 0.0)
+
+
+def merge_moments(parts, n):
+    """Weighted (mean, variance) of n columns from parts (weight, mean, variance)
+    (None for a part without weight), merged in order by Chan et al.'s pairwise
+    update: no cancellation from E[x^2] - E[x]^2."""
+    mean, m2, total = np.zeros(n), np.zeros(n), 0.0
+    for part in parts:
+        if part is None:
+            continue
+        weight, part_mean, part_variance = part
+        delta = part_mean - mean
+        combined = total + weight
+        mean += delta * (weight / combined)
+        m2 += part_variance * weight + delta**2 * (total * weight / combined)
+        total = combined
+    return mean, m2 / total
 
 
 def gram_sums(chunks, shift):

@@ -10,7 +10,12 @@ import numpy as np
 from .. import _kernels, reference
 from .._validation import check_targets, reject_unusable_dtype
 from .base import DataSource
-from .reductions import cancelling_columns, centred_statistics, recentre_columns
+from .reductions import (
+    cancelling_columns,
+    centred_statistics,
+    recentre_columns,
+    sparse_squared_row_norms,
+)
 
 # A block of rows holds a float64 gradient of (n + 1) k values: blocks are capped
 # so that all of them hold at most one value per this many stored entries (the
@@ -31,10 +36,41 @@ def _scipy_sparse():
 
 
 def is_sparse(X):
-    """True for a SciPy sparse matrix or array (any format)."""
+    """True for a SciPy sparse matrix or array (any format), and for a pandas
+    DataFrame whose columns are all sparse."""
+    if _is_pandas_sparse(X):
+        return True
     if not hasattr(X, "tocsr"):
         return False
     return _scipy_sparse().issparse(X)
+
+
+def _is_pandas_sparse(X):
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is None or not hasattr(X, "sparse") or not len(dtypes):
+        return False
+    return all(type(dtype).__name__ == "SparseDtype" for dtype in dtypes)
+
+
+def _pandas_sparse_as_coo(X):
+    """A sparse DataFrame's entries as a SciPy COO matrix (a copy)."""
+    check_sparse_fill(X)
+    return X.sparse.to_coo()
+
+
+def check_sparse_fill(X):
+    """A pandas sparse DataFrame's fill value must be 0: a NaN fill value
+    means missing entries (ValueError naming the fix). Anything else passes."""
+    if not _is_pandas_sparse(X):
+        return
+    fills = {getattr(dtype, "fill_value", 0) for dtype in X.dtypes}
+    if any(not (fill == 0) for fill in fills):  # NaN != 0 too
+        raise ValueError(
+            f"X is a sparse DataFrame whose fill value is {sorted(map(str, fills))}, "
+            "not 0: its unstored entries would be missing values. Build it with "
+            "fill_value=0 (pd.arrays.SparseArray(values, fill_value=0)), or fill "
+            "them: X.sparse.to_dense().fillna(0)."
+        )
 
 
 def as_csr(X):
@@ -42,8 +78,10 @@ def as_csr(X):
     int32/int64 indices, its buffers read-only views of the caller's where they
     can be, checked (see :class:`SparseSource`)."""
     sparse = _scipy_sparse()
-    reject_unusable_dtype(X, "X", sparse_ok=True)  # before any conversion
+    reject_unusable_dtype(X, "X", sparse_ok=True, bool_ok=True)  # before conversion
     copied = False
+    if _is_pandas_sparse(X):
+        X = _pandas_sparse_as_coo(X)
     if X.format != "csr":
         X = X.tocsr()  # CSC, COO, LIL, DOK, BSR, DIA: one conversion, a copy
         copied = True
@@ -214,6 +252,9 @@ class SparseSource(DataSource):
     def predict(self, coef, intercept):
         return self.X @ coef.astype(self.dtype, copy=False) + intercept.astype(
             self.dtype, copy=False)  # fmt: skip
+
+    def squared_row_norms(self, shift, scale):
+        return sparse_squared_row_norms(self.X, shift, scale)
 
     def take_rows(self, rows):
         """The rows as a float64 CSR matrix (one copy of their entries only)."""
