@@ -15,8 +15,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-# Rows per chunk when forming X^T X in float64 (float32 data, weights, a shift).
+# Rows per chunk when forming X^T X in float64 (float32 data, weights, a shift),
+# and at most this many elements a chunk (32 MiB of float64: 8,192 rows up to
+# 512 columns; 8,192 rows of 4,096 columns would be 256 MiB of temporaries).
 GRAM_CHUNK_ROWS = 8192
+GRAM_CHUNK_ELEMENTS = GRAM_CHUNK_ROWS * 512
 # Elements (dense) and stored entries (sparse) a block of rows takes at a time
 # for the row norms: about a MiB of float64 temporaries (a fit on a large
 # sparse matrix may grow by O(m + n) arrays, not by blocks of its entries).
@@ -43,8 +46,9 @@ class GramStatistics(NamedTuple):
 
 def row_chunks(X, Y, weights):
     """(X, Y, weights) in chunks of rows small enough to cast to float64."""
-    for start in range(0, X.shape[0], GRAM_CHUNK_ROWS):
-        rows = slice(start, start + GRAM_CHUNK_ROWS)
+    block = max(1, min(GRAM_CHUNK_ROWS, GRAM_CHUNK_ELEMENTS // max(1, X.shape[1])))
+    for start in range(0, X.shape[0], block):
+        rows = slice(start, start + block)
         yield X[rows], Y[rows], weights[rows]
 
 
