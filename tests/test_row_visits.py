@@ -52,8 +52,8 @@ def prepared(X, y, weights=None):
 
 
 def test_visit_counts_split_only_rows_too_heavy_for_the_step():
-    counts = visit_counts(0.5, np.array([1.0, 1.0, 2.0, 0.5]),
-                          np.array([1.0, 2.5, 2.5, 2.0]))  # fmt: skip
+    step, weights = 0.5, np.array([1.0, 1.0, 2.0, 0.5])
+    counts = visit_counts(step * weights * np.array([1.0, 2.5, 2.5, 2.0]))
     np.testing.assert_array_equal(counts, [1, 2, 3, 1])
 
 

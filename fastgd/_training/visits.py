@@ -43,20 +43,20 @@ class RowVisits:
     sample_weight: np.ndarray
 
 
-def visit_counts(step, weights, squared_norms):
-    """r_i = ceil(step w_i |z_i|^2) where that exceeds 1, else 1 (int64).
+def visit_counts(load):
+    """Visits an epoch for rows of ``load`` = step w |z|^2: ceil(load), and at
+    least 1 (a row whose step is stable keeps its one visit), int32.
 
-    >>> visit_counts(0.01, np.ones(3), np.array([10.0, 150.0, 99.0]))
-    array([1, 2, 1])
+    >>> visit_counts(np.array([0.1, 1.0, 1.5, 0.0]))
+    array([1, 1, 2, 1], dtype=int32)
     """
-    load = step * weights * squared_norms
-    return np.where(load > 1.0, np.ceil(load), 1.0).astype(np.int64)
+    return np.maximum(np.ceil(load), 1.0).astype(np.int32)
 
 
 def row_visits(data, step, fit_intercept):
     """The :class:`RowVisits` for SGD's per-sample ``step`` (weights scaled as
     SGD scales them), or None when no training row is heavy for it. Without
-    heavy rows it costs one pass and one float64 array of m, no more."""
+    heavy rows it costs one pass and two arrays of m, no more."""
     m = data.source.shape[0]
     shift, scale = data.shift.astype(np.float64), data.scale.astype(np.float64)
     load = data.source.squared_row_norms(shift, scale)  # becomes step w |z|^2
@@ -69,14 +69,10 @@ def row_visits(data, step, fit_intercept):
     else:
         load *= weights
     rows = data.train_rows
-    heavy = load[rows] > 1.0 if len(rows) < m else load > 1.0
-    if not heavy.any():
-        return None
-    # Few rows are heavy: keep theirs, free the rest before the new arrays.
-    heavy_counts = np.ceil(load[rows[heavy]])
+    counts = visit_counts(load[rows] if len(rows) < m else load)
     del load
-    counts = np.ones(len(rows), dtype=np.int32)
-    counts[heavy] = heavy_counts
+    if counts.max() == 1:
+        return None
     order = np.repeat(rows, counts)
     split = np.broadcast_to(weights, (m,)).astype(data.dtype)  # the caller's stays
     split[rows] /= counts.astype(data.dtype)
