@@ -8,8 +8,7 @@ import numpy as np
 
 from .._validation import check_random_state, check_sample_weight
 from ..sources import DataSource
-from ..sources.reductions import sparse_covariance
-from ..sources.sparse import centred_row_norms
+from ..sources.reductions import centred_row_norms, sparse_covariance
 
 # --------------------------------------------------------------------------- #
 # Prepared data

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import optimizers
-from .reductions import CHUNK_ELEMENTS, sparse_squared_row_norms, squared_row_norms
+from .reductions import CHUNK_ELEMENTS, centred_row_norms, squared_row_norms
 
 
 @dataclass
@@ -115,7 +115,7 @@ class DataSource(ABC):
             part = self.take_rows(rows)
             norms[start : start + len(rows)] = (
                 squared_row_norms(part, shift, scale) if isinstance(part, np.ndarray)
-                else sparse_squared_row_norms(part, shift, scale)
+                else centred_row_norms(part, shift, scale)
             )  # fmt: skip
         return norms
 

@@ -15,16 +15,16 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import _kernels
+
 # Rows per chunk when forming X^T X in float64 (float32 data, weights, a shift),
 # and at most this many elements a chunk (32 MiB of float64: 8,192 rows up to
 # 512 columns; 8,192 rows of 4,096 columns would be 256 MiB of temporaries).
 GRAM_CHUNK_ROWS = 8192
 GRAM_CHUNK_ELEMENTS = GRAM_CHUNK_ROWS * 512
-# Elements (dense) and stored entries (sparse) a block of rows takes at a time
-# for the row norms: about a MiB of float64 temporaries (a fit on a large
-# sparse matrix may grow by O(m + n) arrays, not by blocks of its entries).
+# Elements a block of dense rows takes at a time for the row norms: about a
+# MiB of float64 temporaries.
 CHUNK_ELEMENTS = 1 << 17
-SPARSE_CHUNK_ENTRIES = 1 << 15
 # A column whose centred second moment is below this fraction of its raw one
 # (a mean above about 1,000 standard deviations) has its centred products
 # formed about a shift: subtracting the mean afterwards would cancel digits.
@@ -67,30 +67,18 @@ def squared_row_norms(X, shift, scale):
     return norms
 
 
-def sparse_squared_row_norms(X, shift, scale):
-    """:func:`squared_row_norms` for a SciPy CSR ``X``: the stored entries'
-    terms, and shift^2 scale^2 for each implicit zero, added without forming
-    the centred (dense) rows; in blocks of rows of at most
-    ``SPARSE_CHUNK_ENTRIES`` entries, so the temporaries stay small."""
-    scale = np.asarray(scale, dtype=np.float64)
-    shift = np.asarray(shift, dtype=np.float64)
-    zero_row = float(np.sum((shift * scale) ** 2))  # a row of implicit zeros
-    indptr = X.indptr
-    norms = np.empty(X.shape[0])
-    start = 0
-    while start < X.shape[0]:
-        stop = int(np.searchsorted(indptr, indptr[start] + SPARSE_CHUNK_ENTRIES,
-                                   side="right"))  # fmt: skip
-        stop = min(X.shape[0], max(stop - 1, start + 1))
-        first, last = indptr[start], indptr[stop]
-        columns = X.indices[first:last]
-        entries = X.data[first:last].astype(np.float64)
-        centred = (entries - shift[columns]) * scale[columns]
-        terms = centred * centred - (shift[columns] * scale[columns]) ** 2
-        rows = np.repeat(np.arange(stop - start), np.diff(indptr[start : stop + 1]))
-        norms[start:stop] = np.bincount(rows, terms, minlength=stop - start)
-        start = stop
-    return np.maximum(norms + zero_row, 0.0)
+def centred_row_norms(Z, shift, scale):
+    """|(z_i - shift) * scale|^2 for the rows of a SciPy CSR ``Z`` (shift and
+    scale float64), in one compiled pass: no centred copy."""
+    norms = np.empty(Z.shape[0])
+    csr = (Z.data, unsigned(Z.indices), unsigned(Z.indptr))
+    _kernels.centred_row_norms(csr, shift, scale, norms)
+    return norms
+
+
+def unsigned(array):
+    """The same integers viewed as unsigned (they are >= 0): no copy."""
+    return array.view(np.dtype(f"u{array.dtype.itemsize}"))
 
 
 def merge_moments(parts, n):

@@ -12,9 +12,10 @@ from .._validation import check_targets, reject_unusable_dtype
 from .base import DataSource
 from .reductions import (
     cancelling_columns,
+    centred_row_norms,
     centred_statistics,
     recentre_columns,
-    sparse_squared_row_norms,
+    unsigned,
 )
 
 # A block of rows holds a float64 gradient of (n + 1) k values: blocks are capped
@@ -191,7 +192,7 @@ class SparseSource(DataSource):
         self.X = X
         self.y = check_targets(y, X.shape[0], X.dtype)
         # Unsigned views for the kernels (the indices were checked >= 0).
-        self.csr = (X.data, _unsigned(X.indices), _unsigned(X.indptr))
+        self.csr = (X.data, unsigned(X.indices), unsigned(X.indptr))
         self._bounds = {}
 
     @property
@@ -254,7 +255,7 @@ class SparseSource(DataSource):
             self.dtype, copy=False)  # fmt: skip
 
     def squared_row_norms(self, shift, scale):
-        return sparse_squared_row_norms(self.X, shift, scale)
+        return centred_row_norms(self.X, shift, scale)
 
     def take_rows(self, rows):
         """The rows as a float64 CSR matrix (one copy of their entries only)."""
@@ -394,20 +395,6 @@ class SparseSource(DataSource):
             )  # fmt: skip
 
         return run
-
-
-def centred_row_norms(Z, shift, scale):
-    """|(z_i - shift) * scale|^2 for the rows of a float64 CSR ``Z`` (shift and
-    scale float64), in one compiled pass: no centred copy."""
-    norms = np.empty(Z.shape[0])
-    csr = (Z.data, _unsigned(Z.indices), _unsigned(Z.indptr))
-    _kernels.centred_row_norms(csr, shift, scale, norms)
-    return norms
-
-
-def _unsigned(array):
-    """The same integers viewed as unsigned (they are >= 0): no copy."""
-    return array.view(np.dtype(f"u{array.dtype.itemsize}"))
 
 
 def _scaling(standardization):
