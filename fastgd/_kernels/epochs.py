@@ -20,10 +20,12 @@ Grouped arguments, shared by every function here:
 
 import numpy as np
 from numba import prange
+from numba.core import types
+from numba.extending import overload
 
 from .config import jit as _jit
 from .memory import PREFETCH_AHEAD, prefetch, prefetch_positions
-from .parallel import parallel_kernel, serial_build
+from .parallel import parallel_kernel
 from .shuffling import shuffle
 from .steps import (
     _add_row_products,
@@ -302,12 +304,15 @@ def _apply_batch_gradient_multi(model, standardization, optimizer, grad, weight_
                     params, count)  # fmt: skip
 
 
-@_jit()
 def _train_units(X, y, sample_weight, standardization, model, averaging, optimizer,
                  drift, schedule, order, batch_size, first, last):  # fmt: skip
     """Units first..last-1 of the epoch with the row loop of this configuration
     (``drift`` not None: SVRG's inner steps; ``batch_size`` None: SGD, units are
-    samples; else mini-batch, units are batches)."""
+    samples; else mini-batch, units are batches).
+
+    From Python (the serial path, and every kernel without the JIT) this body
+    picks the compiled row loop; compiled callers get :func:`_typed_train_units`,
+    which picks it while typing the call."""
     if drift is not None:
         if y.ndim == 1:
             return _svrg_rows(X, sample_weight, standardization, model, drift,
@@ -329,8 +334,45 @@ def _train_units(X, y, sample_weight, standardization, model, averaging, optimiz
                                  first, last)  # fmt: skip
 
 
-# The same dispatch from Python (it calls the compiled row loops).
-_train_units_py = getattr(_train_units, "py_func", _train_units)
+@overload(_train_units)
+def _typed_train_units(X, y, sample_weight, standardization, model, averaging,
+                       optimizer, drift, schedule, order, batch_size, first,
+                       last):  # fmt: skip
+    """:func:`_train_units` in compiled code: the row loop is chosen from the
+    argument types, so only that one loop is typed and compiled. (numba prunes a
+    branch on ``arg is None`` only when the argument is None: a jitted
+    ``_train_units`` compiled all three loops for mini-batch and SVRG, 2 s each on
+    a fresh install.)"""
+    one_output = y.ndim == 1
+    if not isinstance(drift, types.NoneType):
+        loop = _svrg_rows if one_output else _svrg_rows_multi
+
+        def train_svrg(X, y, sample_weight, standardization, model, averaging,
+                       optimizer, drift, schedule, order, batch_size, first,
+                       last):  # fmt: skip
+            return loop(X, sample_weight, standardization, model, drift, schedule,
+                        order, first, last)  # fmt: skip
+
+        return train_svrg
+    if isinstance(batch_size, types.NoneType):
+        loop = _sgd_rows if one_output else _sgd_rows_multi
+
+        def train_sgd(X, y, sample_weight, standardization, model, averaging,
+                      optimizer, drift, schedule, order, batch_size, first,
+                      last):  # fmt: skip
+            return loop(X, y, sample_weight, standardization, model, averaging,
+                        optimizer, schedule, order, first, last)  # fmt: skip
+
+        return train_sgd
+    loop = _minibatch_rows if one_output else _minibatch_rows_multi
+
+    def train_minibatch(X, y, sample_weight, standardization, model, averaging,
+                        optimizer, drift, schedule, order, batch_size, first,
+                        last):  # fmt: skip
+        return loop(X, y, sample_weight, standardization, model, averaging,
+                    optimizer, schedule, order, batch_size, first, last)  # fmt: skip
+
+    return train_minibatch
 
 
 @_jit()
@@ -347,22 +389,30 @@ def _run_epoch_one_thread(X, y, sample_weight, standardization, model, averaging
     """:func:`run_epoch` on the calling thread (its serial build).
 
     Plain Python calling the compiled shuffle and row loop: one Python call an
-    epoch, and on a fresh install a small fit compiles only the row loop it runs,
-    not two jitted layers around it (the first sgd fit on ``load_diabetes``:
-    4.1 -> 2.6 s). Chunked data runs the two-thread driver's serial build, so
-    its rounding is that of two threads."""
-    if options[1] > 0:  # the same chunks as on two threads (the same rounding)
-        return _run_epoch_chunks_serially(X, y, sample_weight, standardization,
-                                          model, averaging, optimizer, drift,
-                                          schedule, order, rng_state, options,
-                                          batch_size)  # fmt: skip
-    if options[0]:
+    epoch (a chunk, for chunked data), and on a fresh install a fit compiles
+    only the row loop it runs, not jitted layers around it (the first sgd fit
+    on ``load_diabetes``: 4.1 -> 2.6 s; a first serial fit of 1,000,000 x 100
+    no longer compiles a serial copy of the two-thread driver, 4 s). Chunked
+    data is trained chunk by chunk and the chunks' losses summed in the same
+    order as on two threads, so the result is the same bit for bit."""
+    do_shuffle, helper_chunk = options
+    if do_shuffle:
         shuffle(order, rng_state)
     unit = 1 if batch_size is None else batch_size
     n_units = (order.shape[0] + unit - 1) // unit
-    return _train_units_py(X, y, sample_weight, standardization, model, averaging,
-                           optimizer, drift, schedule, order, batch_size, 0,
-                           n_units)  # fmt: skip
+    per_chunk = max(1, helper_chunk // unit) if helper_chunk > 0 else n_units
+    loss = 0.0
+    for first in range(0, n_units, per_chunk):
+        last = min(first + per_chunk, n_units)
+        chunk_loss = _train_units(X, y, sample_weight, standardization, model,
+                                  averaging, optimizer, drift, schedule, order,
+                                  batch_size, first, last)  # fmt: skip
+        if helper_chunk <= 0:
+            return chunk_loss
+        loss += chunk_loss
+        if not np.isfinite(loss):
+            return loss
+    return loss
 
 
 def _helper_chunk_set(*args):
@@ -399,11 +449,9 @@ def run_epoch(X, y, sample_weight, standardization, model, averaging, optimizer,
     per_chunk = max(1, helper_chunk // unit)
     if do_shuffle:
         shuffle(order, rng_state)
-    if helper_chunk <= 0 or per_chunk >= n_units:
-        return _train_units(
-            X, y, sample_weight, standardization, model, averaging, optimizer,
-            drift, schedule, order, batch_size, 0, n_units,
-        )  # fmt: skip
+    # No shortcut for a single chunk: a second call site of _train_units here
+    # (with a literal first unit) would compile the row loop a second time in
+    # this build, 2-3 s of a fresh install's first large fit.
     loss = 0.0
     chunk_loss = np.zeros(2)
     for first in range(0, n_units, per_chunk):
@@ -425,8 +473,3 @@ def run_epoch(X, y, sample_weight, standardization, model, averaging, optimizer,
         if not np.isfinite(loss):
             return loss
     return loss
-
-
-# The two-thread driver compiled for one thread (prange runs as range): what a fit
-# on chunked data runs where threads are unsafe or taken (fastgd._kernels.parallel).
-_run_epoch_chunks_serially = serial_build(run_epoch.parallel)
