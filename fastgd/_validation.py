@@ -139,24 +139,16 @@ def check_targets(y, n_samples, dtype):
 
 
 def _check_finite(X, name):
-    """Raise a NaN/inf error naming the first bad row and the fix, scanning X
-    once on all threads.
+    """Raise a NaN/inf error naming the first bad row and the fix.
 
     A sum is finite only if every term is (NaN and inf propagate; inf - inf is NaN),
-    so one parallel compiled sum settles the common case at the speed of a read;
-    only a non-finite sum (bad data, or finite values whose sum overflows) pays
-    for an exact search.
+    so one sum settles the common case at the speed of a read; only a non-finite
+    sum (bad data, or finite values whose sum overflows) pays for an exact search.
+    NumPy's pairwise sum, not a compiled parallel one: on 1,000,000 x 100 float64
+    (AMD EPYC, 2 threads) it read as fast (0.059 s against 0.068 s), and a fresh
+    install's first large fit then does not compile a kernel for it (1-1.5 s).
     """
-    from . import _kernels
-
-    if X.ndim == 1 or _kernels.JIT_DISABLED or _kernels.n_gradient_blocks(
-            X.shape[0]) == 1:  # fmt: skip
-        # one block, a vector, or no JIT: NumPy's sum, no kernel to compile
-        total = np.sum(X, dtype=np.float64)
-    else:
-        total = _kernels.streaming_read(X, np.empty(_kernels.n_gradient_blocks(
-            X.shape[0])))  # fmt: skip
-    if not np.isfinite(total):
+    if not np.isfinite(np.sum(X, dtype=np.float64)):
         _raise_non_finite(X, name)
 
 
