@@ -51,9 +51,18 @@ class FitResult(NamedTuple):
         update, so it costs nothing extra) or per batch iteration (at the iterate
         the gradient was evaluated at). The L2 penalty is not included.
     converged : bool
-        Whether a stopping rule was met before ``max_iter``.
+        Whether the fit stopped near the optimum before ``max_iter``: its
+        measured relative excess loss is at most ``tol`` (SVRG, CG,
+        ``tol_rule="excess"``), or, for a rule that does not measure it (the
+        loss plateau, batch's gradient ratio), the excess estimate taken once
+        where the rule fired is at most 1e-3. Never True on a plateau far from
+        the optimum. Up to 4,095 features; beyond, the excess is not estimated
+        and a rule's stop counts as converged.
     stop_reason : str
-        ``"tol"`` or ``"max_iter"``.
+        ``"tol"`` (converged), ``"max_iter"``, ``"uncertified"`` (the rule
+        fired, but the measured relative excess is above 1e-3: a
+        ConvergenceWarning says so), or ``"stalled"`` (CG at its rounding
+        floor).
     validation_scores : ndarray of shape (n_iter,)
         R^2 on the validation split after each epoch (empty without early stopping).
     eta0 : float
@@ -62,9 +71,10 @@ class FitResult(NamedTuple):
         What batch gradient descent ran: ``"pass"``, ``"gram"``, or ``"pass, then
         gram from iteration i"`` (``strategy="auto"``); None for SGD and mini-batch.
     relative_excess : float or None
-        The estimated relative excess loss (F - F*) / F* where the fit stopped,
-        when its stopping rule measures it (SVRG; ``tol_rule="excess"``), else
-        None.
+        The estimated relative excess loss (F - F*) / F* where the fit stopped
+        (at max_iter too: how far it got). None with early stopping, beyond
+        4,095 features (except CG, which certifies itself at any width), and for
+        a rule that stopped a fit where nothing measures it.
     """
 
     coef: np.ndarray

@@ -1,9 +1,13 @@
 """Every method reaches the closed-form least-squares solution (numpy.linalg.lstsq)."""
 
+import warnings
+
 import numpy as np
 import pytest
 
 from fastgd import fit_batch, fit_minibatch, fit_sgd
+from fastgd._errors import convergence_warning
+from fastgd._training.fit import CERTIFIED_EXCESS
 
 from .conftest import lstsq, make_problem, relative_error
 
@@ -52,8 +56,13 @@ def test_stochastic_methods_reach_lstsq_within_noise(
 @pytest.mark.parametrize("fit", [fit_sgd, fit_minibatch])
 def test_tol_stops_a_stochastic_fit_when_the_loss_stalls(fit):
     X, y, _ = make_problem(m=300, n=3, noise=1.0)
-    result = fit(X, y, eta0=0.01, tol=1e-3, n_iter_no_change=3, random_state=0)
-    assert result.converged and result.stop_reason == "tol"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", convergence_warning())
+        result = fit(X, y, eta0=0.01, tol=1e-3, n_iter_no_change=3, random_state=0)
+    # The rule stopped it; the excess measured there says whether that is the
+    # optimum (test_honest_convergence.py).
+    assert result.stop_reason in ("tol", "uncertified")
+    assert result.converged == (result.relative_excess <= CERTIFIED_EXCESS)
     assert result.n_iter < 1000
     assert result.n_steps == result.n_iter * (300 if fit is fit_sgd else 10)
     assert len(result.loss_history) == result.n_iter

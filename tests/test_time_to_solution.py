@@ -290,7 +290,8 @@ def test_every_optimizer_with_defaults_reaches_the_least_squares_r2(
 
 
 def test_fit_batch_functional_defaults_are_unchanged():
-    """The functional API keeps its rules (relative gradient norm for batch)."""
+    """The functional API keeps its rules (relative gradient norm for batch);
+    the excess measured where the rule fired confirms it."""
     X, y, _ = make_problem(m=300, n=3, noise=0.0)
     result = fit_batch(X, y, eta0=0.1, tol=1e-10)
-    assert result.converged and result.relative_excess is None
+    assert result.converged and result.relative_excess <= 1e-3

@@ -139,9 +139,13 @@ class _Engine:
         """The resumable state (see STATE), copied."""
         return self.snapshot(self.STATE)
 
+    def reported_iterate(self):
+        """(coef, intercept) in z units: the iterate the fit would report now."""
+        return self.coef, self.intercept
+
     def coefficients(self):
         """(coef, intercept) in the original units, float64."""
-        return to_original_units(self.data, self.coef, self.intercept)
+        return to_original_units(self.data, *self.reported_iterate())
 
     def validation_score(self):
         """(R^2, weighted mean squared error) on the validation rows at the
@@ -230,10 +234,10 @@ class StochasticEngine(_Engine):
         rows = len(self.order)
         return rows if self.batch_size is None else -(-rows // self.batch_size)
 
-    def coefficients(self):
+    def reported_iterate(self):
         if 0 <= self.average_start < self.t:
-            return to_original_units(self.data, self.avg_coef, self.avg_intercept)
-        return super().coefficients()
+            return self.avg_coef, self.avg_intercept
+        return self.coef, self.intercept
 
     def run(self, etas):
         """One epoch with step sizes ``etas`` (one per step, or one); returns the
@@ -257,15 +261,19 @@ class StochasticEngine(_Engine):
         self.measurement = None
         if self._full_gradient is None:
             return
-        averaged = 0 <= self.average_start < self.t
-        if self.average_start >= 0 and not averaged:
+        if self.average_start >= 0 and not self.average_start < self.t:
             return  # the burn-in: what the fit would report is not yet averaged
-        coef, intercept = (self.avg_coef, self.avg_intercept) if averaged else (
-            self.coef, self.intercept)  # fmt: skip
-        coef = coef.astype(np.float64)
-        with quiet_overflow():
-            grad, grad_b, loss = self._full_gradient(coef, intercept)
-            self.measurement = _penalized(self, coef, grad, grad_b, loss)
+        self.measurement = measure(self, self._full_gradient)
+
+
+def measure(engine, full_gradient):
+    """(objective, gradient, intercept gradient) at the engine's reported
+    iterate, by ``full_gradient`` (a :class:`.full_gradient.FullGradient`)."""
+    coef, intercept = engine.reported_iterate()
+    coef = coef.astype(np.float64)
+    with quiet_overflow():
+        grad, grad_b, loss = full_gradient(coef, intercept)
+        return _penalized(engine, coef, grad, grad_b, loss)
 
 
 def _penalized(engine, coef, grad, grad_b, loss):
