@@ -211,10 +211,10 @@ def _certify(outcome, spec, data, engine, whole_fit, stacklevel):
     fit converged only if it is at most ``CERTIFIED_EXCESS`` (else stop_reason
     "uncertified", with a ConvergenceWarning). A fit stopped at max_iter short
     of its tol is measured too, so that it says how far it got (not one run
-    with tol=None: it asked for max_iter units and nothing else). Early stopping aims at the
-    validation score, not the training optimum, and is left alone; beyond
-    ``excess.MAX_PARAMETERS`` the estimate is not formed and the rule's word
-    stands."""
+    with tol=None: it asked for max_iter units and nothing else). Early
+    stopping aims at the validation score, not the training optimum, and is
+    left alone; beyond ``excess.MAX_PARAMETERS`` the estimate is not formed and
+    the rule's word stands."""
     stopped_at_limit = outcome.stop_reason == "max_iter"
     if (not (outcome.converged or stopped_at_limit) or spec.tol is None
             or outcome.relative_excess is not None
