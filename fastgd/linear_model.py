@@ -159,8 +159,10 @@ default="sgd"
     solver_ : str
         The solver that ran ("auto" resolved).
     relative_excess_ : float or None
-        The estimated relative excess loss where the last ``fit`` stopped (None
-        when its stopping rule does not measure it).
+        The estimated relative excess loss where the last ``fit`` stopped, at
+        any number of features (conjugate gradients on the Hessian beyond
+        4,095); None after ``partial_fit``, with ``early_stopping`` and with
+        ``tol=None``.
     validation_scores_ : list of float
         Validation R^2 per epoch (only with ``early_stopping``).
     best_loss_ : float

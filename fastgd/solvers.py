@@ -56,8 +56,7 @@ class FitResult(NamedTuple):
         ``tol_rule="excess"``), or, for a rule that does not measure it (the
         loss plateau, batch's gradient ratio), the excess estimate taken once
         where the rule fired is at most 1e-3. Never True on a plateau far from
-        the optimum. Up to 4,095 features; beyond, the excess is not estimated
-        and a rule's stop counts as converged.
+        the optimum.
     stop_reason : str
         ``"tol"`` (converged), ``"max_iter"``, ``"uncertified"`` (the rule
         fired, but the measured relative excess is above 1e-3: a
@@ -72,9 +71,8 @@ class FitResult(NamedTuple):
         gram from iteration i"`` (``strategy="auto"``); None for SGD and mini-batch.
     relative_excess : float or None
         The estimated relative excess loss (F - F*) / F* where the fit stopped
-        (at max_iter too: how far it got). None with early stopping, beyond
-        4,095 features (except CG, which certifies itself at any width), and for
-        a rule that stopped a fit where nothing measures it.
+        (at max_iter too: how far it got); None with early stopping and
+        ``tol=None``.
     """
 
     coef: np.ndarray

@@ -27,9 +27,9 @@ from .reference import least_squares_loss
 TARGET = 1e-4
 SOLVERS = ("auto", "cg", "batch", "svrg")
 # SGD and mini-batch converge on these tables (row visits), but averaged SGD
-# needs about (n + 1) / (m tol) epochs to a relative excess of tol, and above
-# 4,095 columns nothing measures their excess: seconds to minutes a table, so
-# only ``fastgd bench --full`` times them (docs/performance.md, "Row visits").
+# needs about (n + 1) / (m tol) epochs to a relative excess of tol: seconds to
+# minutes a table, so only ``fastgd bench --full`` times them
+# (docs/performance.md, "Row visits").
 FULL_SOLVERS = (*SOLVERS, "sgd", "minibatch")
 # (name, rows, categorical levels, sparse): the default bench's tables.
 GENERATED = (

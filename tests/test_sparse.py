@@ -444,6 +444,10 @@ def test_threads_and_blocks_do_not_change_a_result():
 # --------------------------------------------------------------------------- #
 
 
+# n-vectors the excess estimate holds beyond excess.MAX_PARAMETERS columns.
+ESTIMATE_VECTORS = 16
+
+
 @pytest.mark.skipif(_kernels.JIT_DISABLED, reason="a size that needs the JIT")
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads /proc")
 @pytest.mark.parametrize("solver", ["sgd", "svrg", "batch"])
@@ -451,11 +455,14 @@ def test_a_fit_grows_memory_by_a_tenth_of_the_matrix_at_most(solver):
     """Peak resident memory during a fit (sampled every 0.5 ms, in a fresh
     process, after a first fit compiled the kernels) grows by at most 10% of
     the matrix's bytes plus 64 bytes per row and column (the O(m + n) arrays:
-    the order, weights, coefficients, their lazy state and snapshots). A copy
-    of the matrix, or of a twentieth of it with temporaries, fails it."""
+    the order, weights, coefficients, their lazy state and snapshots), plus
+    ESTIMATE_VECTORS vectors of n for the excess estimate at this width (the
+    measuring pass and KrylovExcess's conjugate-gradient vectors: 14.2 -> 19.2
+    MB for sgd when it came). A copy of the matrix fails it."""
     m, n = 200_000, 50_000
     growth, matrix_bytes = memory_growth(m, n, 10, solver=solver)
-    assert growth <= 0.10 * matrix_bytes + 64 * (m + n), (growth, matrix_bytes)
+    allowed = 0.10 * matrix_bytes + 64 * (m + n) + ESTIMATE_VECTORS * 8 * n
+    assert growth <= allowed, (growth, matrix_bytes)
 
 
 @pytest.mark.parametrize("options", [dict(early_stopping=True, solver="sgd"),

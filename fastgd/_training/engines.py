@@ -33,7 +33,7 @@ from .._errors import DivergenceError
 from .._validation import check_initial, check_random_state
 from ..sources import EpochWork
 from .data import to_original_units, to_z_units
-from .full_gradient import FullGradient
+from .full_gradient import FullGradient, shared_pass
 
 # A loss this many times the loss of the zero model (mean y^2) means divergence.
 DIVERGENCE_FACTOR = 1e6
@@ -212,7 +212,7 @@ class StochasticEngine(_Engine):
         self._run = data.source.epoch_pass(self._work(), spec.impl)
         # The excess-loss rule reads the exact loss and gradient at the reported
         # iterate: one extra fused pass per epoch, taken only when asked.
-        self._full_gradient = FullGradient(data, spec.impl) if measure else None
+        self._full_gradient = shared_pass(data, spec.impl) if measure else None
         self.measurement = None
 
     def _work(self):

@@ -16,9 +16,10 @@ from .cg import SAMPLED_MAX_PARAMETERS, CGEngine, TailExcess
 from .data import auto_step_size, prepare
 from .engines import BatchEngine, StochasticEngine, measure
 from .excess import ExcessEstimate, relative_floor
-from .full_gradient import FullGradient
+from .full_gradient import shared_pass
+from .krylov import KrylovExcess
 from .loop import MIN_UPDATES_PER_ROUND, Outcome, Stopping, train
-from .strategy import exact_curvature_after, resolve_batch_strategy
+from .strategy import exact_curvature_after, resolve_batch_strategy, unit_cost_in_passes
 from .svrg import SVRGEngine
 from .visits import row_visits
 
@@ -81,8 +82,7 @@ def _stopping(spec, tol, patience_tol, data, engine):
             excess = TailExcess(engine, tol, relative_floor(data), sampled)
         return Stopping(patience_tol=None, excess=excess, excess_tol=tol,
                         excess_floor=relative_floor(data))  # fmt: skip
-    if _uses_excess_rule(spec) and tol is not None and ExcessEstimate.affordable(
-            data.n_features):  # fmt: skip
+    if _uses_excess_rule(spec) and tol is not None:
         # Stop on the measured excess; a step that must shrink (if any) shrinks
         # whenever the loss has not improved at all for n_iter_no_change rounds:
         # shrinking on a small improvement would shrink it before it got there.
@@ -94,8 +94,8 @@ def _stopping(spec, tol, patience_tol, data, engine):
             # first iterations overshoot and oscillate without being stuck.
             min_updates_per_round=SHRINK_ROUND_ITERATIONS if spec.full_batch
             else MIN_UPDATES_PER_ROUND,
-            excess=ExcessEstimate(data, spec.fit_intercept, spec.alpha,
-                                  exact_curvature_after(data, spec)),
+            excess=excess_estimate(data, spec, exact_curvature_after(data, spec),
+                                   unit_cost_in_passes(data, spec)),
             excess_tol=tol, excess_floor=relative_floor(data),
         )  # fmt: skip
     if (spec.full_batch and not spec.adaptive) or spec.solver == "svrg":
@@ -109,6 +109,19 @@ def _stopping(spec, tol, patience_tol, data, engine):
         n_iter_no_change=spec.n_iter_no_change, adaptive=spec.adaptive,
         min_updates_per_round=1 if spec.full_batch else MIN_UPDATES_PER_ROUND,
     )  # fmt: skip
+
+
+def excess_estimate(data, spec, exact_after=None, unit_passes=None):
+    """The excess-loss estimate for this width: the formed Hessian's
+    (:class:`~fastgd._training.excess.ExcessEstimate`, sampled, exact after
+    ``exact_after`` estimates) up to ``excess.MAX_PARAMETERS``, conjugate
+    gradients on it beyond (:class:`~fastgd._training.krylov.KrylovExcess`,
+    estimating again once the fit has spent ``unit_passes`` a unit as much as
+    the last estimate cost; None: at every call)."""
+    if ExcessEstimate.affordable(data.n_features):
+        return ExcessEstimate(data, spec.fit_intercept, spec.alpha, exact_after)
+    return KrylovExcess(data, spec.fit_intercept, spec.alpha, spec.impl,
+                        unit_passes)  # fmt: skip
 
 
 def _visits(spec, data):
@@ -184,9 +197,8 @@ def fit(spec, X, y=None, *, sample_weight=None, coef_init=None, intercept_init=N
         engine = kind(data, spec, strategy=plan.start, gram_after=plan.switch_after,
                       **initial)  # fmt: skip
     else:
-        # No measuring pass that nothing reads: the estimate must be affordable.
-        measure = (_uses_excess_rule(spec) and tol is not None
-                   and ExcessEstimate.affordable(data.n_features))  # fmt: skip
+        # No measuring pass that nothing reads.
+        measure = _uses_excess_rule(spec) and tol is not None
         engine = StochasticEngine(data, spec, measure=measure,
                                   visits=_visits(spec, data), **initial)  # fmt: skip
     if state is not None:
@@ -213,19 +225,16 @@ def _certify(outcome, spec, data, engine, whole_fit, stacklevel):
     of its tol is measured too, so that it says how far it got (not one run
     with tol=None: it asked for max_iter units and nothing else). Early
     stopping aims at the validation score, not the training optimum, and is
-    left alone; beyond ``excess.MAX_PARAMETERS`` the estimate is not formed and
-    the rule's word stands."""
+    left alone."""
     stopped_at_limit = outcome.stop_reason == "max_iter"
     if (not (outcome.converged or stopped_at_limit) or spec.tol is None
             or outcome.relative_excess is not None
-            or spec.early_stopping or not whole_fit
-            or not ExcessEstimate.affordable(data.n_features)):  # fmt: skip
+            or spec.early_stopping or not whole_fit):  # fmt: skip
         return
-    objective, grad, grad_b = measure(engine, FullGradient(data, spec.impl))
+    objective, grad, grad_b = measure(engine, shared_pass(data, spec.impl))
     # The exact covariance once the fit has already cost what it does.
     exact = exact_curvature_after(data, spec) <= len(outcome.loss_history)
-    estimate = ExcessEstimate(data, spec.fit_intercept, spec.alpha,
-                              0 if exact else None)  # fmt: skip
+    estimate = excess_estimate(data, spec, 0 if exact else None)
     excess = estimate(grad, grad_b)
     outcome.relative_excess = excess / max(objective - excess, relative_floor(data))
     if stopped_at_limit or outcome.relative_excess <= CERTIFIED_EXCESS:

@@ -94,3 +94,15 @@ class FullGradient:
         grad, grad_b, loss = self._gradient(theta, intercept - shifted)
         shift_term = np.multiply.outer(shift, grad_b).reshape(grad.shape)
         return scale * (grad - shift_term), np.array(grad_b, dtype=np.float64), loss
+
+
+def shared_pass(data, impl):
+    """The fit's one :class:`FullGradient` by passes for ``impl``, shared by
+    everything that measures (the stochastic engines' measuring pass, SVRG's
+    snapshot, the excess estimates and the stop's certificate): one set of the
+    source's pass buffers (per block, n + 1 sums each: 6 MB at 50,000 columns),
+    not one each. Its results are fresh arrays, so sharing aliases nothing."""
+    key = ("full_gradient", impl)
+    if key not in data.cache:
+        data.cache[key] = FullGradient(data, impl)
+    return data.cache[key]

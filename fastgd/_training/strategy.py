@@ -115,10 +115,16 @@ def exact_curvature_after(data, spec):
     passes = data.source.gram_passes(weighted)
     if passes is None:
         passes = gram_cost_in_passes(data.n_features, data.dtype, weighted)
+    return max(1, math.ceil(passes / unit_cost_in_passes(data, spec)))
+
+
+def unit_cost_in_passes(data, spec):
+    """What one unit of a fit that measures its excess costs, in passes over
+    X: an iteration of batch; an epoch and its measuring pass otherwise."""
     unit = 1.0
     if not spec.full_batch:
         unit += epoch_cost_in_passes(data.source.row_elements)
-    return max(1, math.ceil(passes / unit))
+    return unit
 
 
 # --------------------------------------------------------------------------- #

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..sources import EpochWork
 from .engines import _Engine, _penalized, _rng_state, quiet_overflow
-from .full_gradient import FullGradient
+from .full_gradient import shared_pass
 
 
 class SVRGEngine(_Engine):
@@ -39,7 +39,7 @@ class SVRGEngine(_Engine):
         self.order = self._rows.copy()
         self.rng_state = _rng_state(spec.random_state)
         self.shuffle = bool(spec.shuffle)
-        self._full_gradient = FullGradient(data, spec.impl)
+        self._full_gradient = shared_pass(data, spec.impl)
         self._difference = np.zeros_like(self.coef)
         self._difference_intercept = np.zeros_like(self.intercept)
         self._drift = (np.zeros_like(self.coef), np.zeros_like(self.intercept))
