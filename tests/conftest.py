@@ -3,7 +3,17 @@
 import numpy as np
 import pytest
 
+from fastgd import _kernels
 from fastgd.datasets import make_regression
+
+# For tests that reach their accuracy through thousands of per-sample steps:
+# without the JIT they run for a minute each, under coverage for longer, and
+# only repeat kernel lines that quicker tests already cover. The JIT run of the
+# suite checks them (.ci/run runs both).
+slow_without_jit = pytest.mark.skipif(
+    _kernels.JIT_DISABLED,
+    reason="thousands of per-sample steps as Python: the JIT run checks it",
+)
 
 
 def make_problem(m=200, n=5, k=1, dtype=np.float64, seed=0, noise=0.1, bias=0.5):

@@ -14,7 +14,7 @@ from sklearn.preprocessing import StandardScaler
 
 from fastgd import DivergenceError, GDRegressor
 
-from .conftest import lstsq, make_problem, relative_error
+from .conftest import lstsq, make_problem, relative_error, slow_without_jit
 
 SOLVERS = ["sgd", "minibatch", "batch"]
 
@@ -193,7 +193,10 @@ def test_default_fit_does_not_depend_on_the_scale_of_sample_weight(solver):
         np.testing.assert_allclose(scaled.coef_, plain.coef_, rtol=1e-6, atol=1e-9)
 
 
-@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("solver", [
+    pytest.param(solver, marks=slow_without_jit) if solver in ("sgd", "minibatch")
+    else solver for solver in SOLVERS
+])  # fmt: skip
 def test_l2_penalty_matches_ridge(solver):
     from sklearn.linear_model import Ridge
 

@@ -21,7 +21,7 @@ from fastgd._training import ExcessEstimate, prepare, solver_costs
 from fastgd._validation import check_data
 from fastgd.sources import DenseSource
 
-from .conftest import lstsq, make_problem, relative_error
+from .conftest import lstsq, make_problem, relative_error, slow_without_jit
 
 
 def _objective_optimum(X, y, w, alpha):
@@ -268,6 +268,7 @@ def _problems():
     )
 
 
+@slow_without_jit
 @pytest.mark.parametrize("solver", ["sgd", "minibatch", "batch"])
 @pytest.mark.parametrize(
     "optimizer", ["momentum", "nesterov", "adagrad", "rmsprop", "adam"]
