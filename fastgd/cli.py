@@ -291,13 +291,15 @@ def _fits(X, y, true_coef, methods, args):
             X, y, eta0=0.3, tol=1e-8, max_iter=2000, strategy="auto"
         ),
         "normal eq.": lambda X, y: np.linalg.solve(X.T @ X, X.T @ y),
+        # Averaged from the second epoch with the derived step: a constant step
+        # alone plateaus short of the optimum, and the fit now says so
+        # (converged=False: its measured excess is above 1e-3).
         "sgd": lambda X, y: solvers.fit_sgd(
-            X, y, eta0=benchmark.benchmark_step_size(X) / 10, max_iter=10, tol=1e-4,
-            random_state=0,
+            X, y, eta0="auto", average="auto", max_iter=10, tol=1e-4, random_state=0,
         ),
         "minibatch": lambda X, y: solvers.fit_minibatch(
-            X, y, batch_size=args.batch_size, eta0=0.01, max_iter=10, tol=1e-4,
-            random_state=0,
+            X, y, batch_size=args.batch_size, eta0="auto", average="auto",
+            max_iter=10, tol=1e-4, random_state=0,
         ),
     }  # fmt: skip
     results = []
