@@ -320,7 +320,9 @@ class TailExcess:
     * up to ``SAMPLED_MAX_PARAMETERS`` parameters, the sampled-Hessian
       estimate of :mod:`.excess` (g^T H^-1 g / 4 with the exact gradient; it
       overestimates where the sample misses rare rows, so it errs late), and
-      the estimate reported is the larger of the two;
+      the estimate reported is the larger of the two; once the Gram
+      statistics exist (the Gram route), that estimate is exact and is the
+      one reported;
     * beyond, the fit goes on for as many iterations again as it took to get
       there (at least ``CONFIRM_MIN_ITERATIONS``), and stops only if the loss
       fell by less than ``tol`` times the optimum meanwhile (that fall is a
@@ -354,7 +356,10 @@ class TailExcess:
         if engine.finished:  # no iteration left to confirm it with
             return excess
         if self.sampled is not None:
-            return max(excess, self.sampled(grad, grad_intercept))
+            second = self.sampled(grad, grad_intercept)
+            # From the exact covariance (the Gram route formed it) the second
+            # opinion is g^T H^-1 g itself, not an estimate: it is the answer.
+            return second if self.sampled.exact else max(excess, second)
         if self._candidate is None:
             if not self._small(excess, objective):
                 return excess

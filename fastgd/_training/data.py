@@ -120,6 +120,10 @@ class Data:
             )
         return self.cache["gram_statistics"]
 
+    def has_gram_statistics(self):
+        """Whether :meth:`gram_statistics` has been formed (it is then free)."""
+        return "gram_statistics" in self.cache
+
     def z_moments(self):
         """(mean, variance) of z = (x - shift) * scale over the training rows."""
         mean, variance = self.column_moments()

@@ -81,7 +81,9 @@ class ExcessEstimate:
         # Estimates left before the exact covariance replaces the sample's
         # (None: never; see the module docstring).
         self._exact_after = exact_after
-        curvature = _sampled_covariance(data, data.z_moments()[1])
+        curvature = None
+        if not data.has_gram_statistics():
+            curvature = _sampled_covariance(data, data.z_moments()[1])
         self.exact = curvature is None
         if self.exact:
             # The sample cannot resolve some column (a rare one-hot level, a
@@ -115,11 +117,15 @@ class ExcessEstimate:
     def __call__(self, grad, grad_intercept):
         """g^T H^-1 g / 4, averaged over outputs: ``grad`` (n,) or (n, k) and
         ``grad_intercept`` (k,) are the objective's gradient in z units."""
-        if not self.exact and self._exact_after is not None:
-            if self._exact_after <= 0:
+        if not self.exact:
+            due = self._exact_after is not None and self._exact_after <= 0
+            if due or self._data.has_gram_statistics():
+                # Paid for, or already there (the Gram route formed them): the
+                # exact covariance costs only its factor from now on.
                 self.exact = True
                 self._factor(self._exact_covariance())
-            self._exact_after -= 1
+            elif self._exact_after is not None:
+                self._exact_after -= 1
         G = np.reshape(grad, (grad.shape[0], -1))
         total = 0.0
         if self.mean is not None:
