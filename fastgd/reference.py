@@ -382,9 +382,10 @@ def svrg_epoch_numpy(
 
 
 def _run_epoch_twin(impl, X, y, sample_weight, standardization, model, averaging,
-                    optimizer, drift, schedule, order, rng_state, options,
+                    optimizer, drift, schedule, order, visit,
                     batch_size):  # fmt: skip
-    if options[0]:  # the seeded shuffle is shared with the kernels, not twinned
+    rng_state, do_shuffle, _ = visit
+    if do_shuffle:  # the seeded shuffle is shared with the kernels, not twinned
         from ._kernels import shuffle
 
         shuffle(order, rng_state)
@@ -416,24 +417,24 @@ def _run_epoch_twin(impl, X, y, sample_weight, standardization, model, averaging
 
 
 def run_epoch_numpy(X, y, sample_weight, standardization, model, averaging,
-                    optimizer, drift, schedule, order, rng_state, options,
+                    optimizer, drift, schedule, order, visit,
                     batch_size):  # fmt: skip
     """:func:`sgd_epoch_numpy`, :func:`minibatch_epoch_numpy` or
     :func:`svrg_epoch_numpy` with the compiled
     epoch's arguments (``fastgd._kernels.run_epoch``), so an engine or a test can
-    swap one for the other. ``options[1]`` (the helper thread) does not apply."""
+    swap one for the other. ``visit[2]`` (the helper thread) does not apply."""
     return _run_epoch_twin("numpy", X, y, sample_weight, standardization, model,
-                           averaging, optimizer, drift, schedule, order, rng_state,
-                           options, batch_size)  # fmt: skip
+                           averaging, optimizer, drift, schedule, order, visit,
+                           batch_size)  # fmt: skip
 
 
 def run_epoch_loop(X, y, sample_weight, standardization, model, averaging,
-                   optimizer, drift, schedule, order, rng_state, options,
+                   optimizer, drift, schedule, order, visit,
                    batch_size):  # fmt: skip
     """As :func:`run_epoch_numpy`, with the pure-Python loop twins."""
     return _run_epoch_twin("loop", X, y, sample_weight, standardization, model,
-                           averaging, optimizer, drift, schedule, order, rng_state,
-                           options, batch_size)  # fmt: skip
+                           averaging, optimizer, drift, schedule, order, visit,
+                           batch_size)  # fmt: skip
 
 
 def least_squares_loss(X, y, sample_weight=None):

@@ -45,7 +45,7 @@ def test_chunked_epoch_shuffles_as_the_plain_one(method, n_targets, diverge):
         schedule = (np.array([eta], X.dtype), np.ones(1, X.dtype), 0)
         loss = _kernels.run_epoch(
             X, y, np.ones(1, X.dtype), None, (coef, intercept, True), None, None,
-            None, schedule, order, state, (True, helper_chunk),
+            None, schedule, order, (state, True, helper_chunk),
             None if method == "sgd" else 4,
         )  # fmt: skip
         outcomes.append((loss, coef, intercept, order, state[0]))

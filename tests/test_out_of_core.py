@@ -20,7 +20,7 @@ import pytest
 
 from fastgd import GDRegressor, _kernels, fit_batch, fit_minibatch, fit_sgd, fit_svrg
 from fastgd.cli import main
-from fastgd.sources import BlockSource, DenseSource, as_source, from_npy
+from fastgd.sources import BlockSource, DenseSource, as_source, for_fit, from_npy
 from fastgd.sources.readers import ArrayReader
 
 from .conftest import make_problem
@@ -202,7 +202,7 @@ def test_in_memory_data_can_be_block_shuffled():
     X, y = problem()
     got = fit_sgd(X, y, eta0=0.01, max_iter=2, tol=None, shuffle="block",
                   random_state=0)  # fmt: skip
-    assert isinstance(as_source(X, y).for_fit("block"), BlockSource)
+    assert isinstance(for_fit(as_source(X, y), "block"), BlockSource)
     assert np.all(np.isfinite(got.coef))
 
 
@@ -212,9 +212,9 @@ def test_in_memory_data_can_be_block_shuffled():
 def test_a_file_that_fits_the_budget_is_read_into_memory(files):
     x_path, y_path, X, y = files
     source = from_npy(x_path, y_path)  # the default budget: a quarter of RAM
-    assert isinstance(source.for_fit("auto"), DenseSource)
-    assert isinstance(source.for_fit(True), DenseSource)
-    assert source.for_fit("block") is source
+    assert isinstance(for_fit(source, "auto"), DenseSource)
+    assert isinstance(for_fit(source, True), DenseSource)
+    assert for_fit(source, "block") is source
     expected = fit_sgd(X, y, eta0=0.01, max_iter=3, tol=None, random_state=0)
     got = fit_sgd(source, eta0=0.01, max_iter=3, tol=None, random_state=0)
     np.testing.assert_array_equal(got.coef, expected.coef)
@@ -223,7 +223,7 @@ def test_a_file_that_fits_the_budget_is_read_into_memory(files):
 def test_auto_streams_a_file_larger_than_the_budget_and_true_is_refused(files):
     x_path, y_path, _, _ = files
     source = streamed(x_path, y_path)
-    assert source.for_fit("auto") is source and source.for_fit(False) is source
+    assert for_fit(source, "auto") is source and for_fit(source, False) is source
     with pytest.raises(ValueError, match="shuffle='auto' or 'block'"):
         fit_sgd(source, shuffle=True)
     with pytest.raises(ValueError, match="memory_budget"):

@@ -41,7 +41,7 @@ def _run_kernel(X, y, coef, intercept, order, etas, fit_intercept, batch_size=No
     schedule = (etas, np.ones(len(etas), X.dtype), 0)
     return _kernels.run_epoch(
         X, y, np.ones(1, X.dtype), None, (coef, intercept, fit_intercept), None, None,
-        None, schedule, order, np.array([seed], dtype=np.uint64), (True, HELPER_CHUNK),
+        None, schedule, order, (np.array([seed], dtype=np.uint64), True, HELPER_CHUNK),
         batch_size,
     )  # fmt: skip
 
@@ -238,7 +238,7 @@ def test_weighted_standardized_penalized_averaged_epochs_replay(
         return (
             X, y, weights, (shift, scale), (coef, intercept, fit_intercept),
             (avg_coef, avg_b, average_start), None, None, (etas, decays, t_start),
-            order, np.array([31], dtype=np.uint64), (shuffle, HELPER_CHUNK),
+            order, (np.array([31], dtype=np.uint64), shuffle, HELPER_CHUNK),
             batch_size,
         )  # fmt: skip
 

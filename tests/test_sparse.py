@@ -22,7 +22,7 @@ from fastgd import (  # noqa: E402
     fit_sgd,
     fit_svrg,
 )
-from fastgd._kernels import sparse as lazy_kernels  # noqa: E402
+from fastgd._kernels.sparse import epochs as lazy_kernels  # noqa: E402
 from fastgd.sources import EpochWork, SparseSource, as_source  # noqa: E402
 from fastgd.sparse_benchmark import memory_growth  # noqa: E402
 

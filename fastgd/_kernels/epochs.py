@@ -305,14 +305,16 @@ def _apply_batch_gradient_multi(model, standardization, optimizer, grad, weight_
 
 
 def _train_units(X, y, sample_weight, standardization, model, averaging, optimizer,
-                 drift, schedule, order, batch_size, first, last):  # fmt: skip
-    """Units first..last-1 of the epoch with the row loop of this configuration
-    (``drift`` not None: SVRG's inner steps; ``batch_size`` None: SGD, units are
-    samples; else mini-batch, units are batches).
+                 drift, schedule, order, batch_size, units):  # fmt: skip
+    """Units first..last-1 (``units`` = (first, last)) of the epoch with the row
+    loop of this configuration (``drift`` not None: SVRG's inner steps;
+    ``batch_size`` None: SGD, units are samples; else mini-batch, units are
+    batches).
 
     From Python (the serial path, and every kernel without the JIT) this body
     picks the compiled row loop; compiled callers get :func:`_typed_train_units`,
     which picks it while typing the call."""
+    first, last = units
     if drift is not None:
         if y.ndim == 1:
             return _svrg_rows(X, sample_weight, standardization, model, drift,
@@ -336,8 +338,8 @@ def _train_units(X, y, sample_weight, standardization, model, averaging, optimiz
 
 @overload(_train_units)
 def _typed_train_units(X, y, sample_weight, standardization, model, averaging,
-                       optimizer, drift, schedule, order, batch_size, first,
-                       last):  # fmt: skip
+                       optimizer, drift, schedule, order, batch_size,
+                       units):  # fmt: skip
     """:func:`_train_units` in compiled code: the row loop is chosen from the
     argument types, so only that one loop is typed and compiled. (numba prunes a
     branch on ``arg is None`` only when the argument is None: a jitted
@@ -348,29 +350,30 @@ def _typed_train_units(X, y, sample_weight, standardization, model, averaging,
         loop = _svrg_rows if one_output else _svrg_rows_multi
 
         def train_svrg(X, y, sample_weight, standardization, model, averaging,
-                       optimizer, drift, schedule, order, batch_size, first,
-                       last):  # fmt: skip
+                       optimizer, drift, schedule, order, batch_size,
+                       units):  # fmt: skip
             return loop(X, sample_weight, standardization, model, drift, schedule,
-                        order, first, last)  # fmt: skip
+                        order, units[0], units[1])  # fmt: skip
 
         return train_svrg
     if isinstance(batch_size, types.NoneType):
         loop = _sgd_rows if one_output else _sgd_rows_multi
 
         def train_sgd(X, y, sample_weight, standardization, model, averaging,
-                      optimizer, drift, schedule, order, batch_size, first,
-                      last):  # fmt: skip
+                      optimizer, drift, schedule, order, batch_size,
+                      units):  # fmt: skip
             return loop(X, y, sample_weight, standardization, model, averaging,
-                        optimizer, schedule, order, first, last)  # fmt: skip
+                        optimizer, schedule, order, units[0], units[1])  # fmt: skip
 
         return train_sgd
     loop = _minibatch_rows if one_output else _minibatch_rows_multi
 
     def train_minibatch(X, y, sample_weight, standardization, model, averaging,
-                        optimizer, drift, schedule, order, batch_size, first,
-                        last):  # fmt: skip
+                        optimizer, drift, schedule, order, batch_size,
+                        units):  # fmt: skip
         return loop(X, y, sample_weight, standardization, model, averaging,
-                    optimizer, schedule, order, batch_size, first, last)  # fmt: skip
+                    optimizer, schedule, order, batch_size, units[0],
+                    units[1])  # fmt: skip
 
     return train_minibatch
 
@@ -384,7 +387,7 @@ def _rows_per_unit(batch_size):
 
 
 def _run_epoch_one_thread(X, y, sample_weight, standardization, model, averaging,
-                          optimizer, drift, schedule, order, rng_state, options,
+                          optimizer, drift, schedule, order, visit,
                           batch_size):  # fmt: skip
     """:func:`run_epoch` on the calling thread (its serial build).
 
@@ -395,7 +398,7 @@ def _run_epoch_one_thread(X, y, sample_weight, standardization, model, averaging
     no longer compiles a serial copy of the two-thread driver, 4 s). Chunked
     data is trained chunk by chunk and the chunks' losses summed in the same
     order as on two threads, so the result is the same bit for bit."""
-    do_shuffle, helper_chunk = options
+    rng_state, do_shuffle, helper_chunk = visit
     if do_shuffle:
         shuffle(order, rng_state)
     unit = 1 if batch_size is None else batch_size
@@ -406,7 +409,7 @@ def _run_epoch_one_thread(X, y, sample_weight, standardization, model, averaging
         last = min(first + per_chunk, n_units)
         chunk_loss = _train_units(X, y, sample_weight, standardization, model,
                                   averaging, optimizer, drift, schedule, order,
-                                  batch_size, first, last)  # fmt: skip
+                                  batch_size, (first, last))  # fmt: skip
         if helper_chunk <= 0:
             return chunk_loss
         loss += chunk_loss
@@ -415,19 +418,22 @@ def _run_epoch_one_thread(X, y, sample_weight, standardization, model, averaging
     return loss
 
 
-def _helper_chunk_set(*args):
-    """``uses_threads`` of :func:`run_epoch`: ``options[1]`` (helper_chunk) > 0."""
-    return args[11][1] > 0
+def _helper_chunk_set(X, y, sample_weight, standardization, model, averaging,
+                      optimizer, drift, schedule, order, visit,
+                      batch_size):  # fmt: skip
+    """``uses_threads`` of :func:`run_epoch`: a helper chunk is set."""
+    return visit[2] > 0
 
 
 @parallel_kernel(_helper_chunk_set, serial=_run_epoch_one_thread)
 def run_epoch(X, y, sample_weight, standardization, model, averaging, optimizer,
-              drift, schedule, order, rng_state, options, batch_size):  # fmt: skip
+              drift, schedule, order, visit, batch_size):  # fmt: skip
     """One epoch; returns the weighted sum of squared residuals (each taken before
     its update), non-finite as soon as one is (divergence).
 
-    ``options`` = (do_shuffle, helper_chunk). Shuffles ``order`` in place first
-    (if asked), then visits it. SGD (``batch_size`` None), with step eta_t, decay_t
+    ``visit`` = (rng_state, do_shuffle, helper_chunk). Shuffles ``order`` in
+    place first (if asked, with the generator state ``rng_state``), then visits
+    it. SGD (``batch_size`` None), with step eta_t, decay_t
     and weight w_i: r = z_i.coef + b - y_i; coef = decay_t coef - eta_t 2 w_i r z_i;
     b -= eta_t 2 w_i r. Mini-batch: consecutive groups B of ``batch_size``
     positions (the last may be shorter and is used), W_B their weight:
@@ -442,7 +448,7 @@ def run_epoch(X, y, sample_weight, standardization, model, averaging, optimizer,
     same with or without it; with ``helper_chunk`` 0 the serial build
     (:func:`_run_epoch_one_thread`) runs (:mod:`fastgd._kernels.parallel`).
     """
-    do_shuffle, helper_chunk = options
+    rng_state, do_shuffle, helper_chunk = visit
     n_rows = order.shape[0]
     unit = _rows_per_unit(batch_size)
     n_units = (n_rows + unit - 1) // unit
@@ -465,7 +471,7 @@ def run_epoch(X, y, sample_weight, standardization, model, averaging, optimizer,
             if worker == trainer:
                 chunk_loss[worker] = _train_units(
                     X, y, sample_weight, standardization, model, averaging,
-                    optimizer, drift, schedule, order, batch_size, first, last,
+                    optimizer, drift, schedule, order, batch_size, (first, last),
                 )  # fmt: skip
             else:
                 prefetch_positions(X, y, order, stop, next_stop)

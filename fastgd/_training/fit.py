@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import optimizers, schedules
 from .._errors import convergence_warning
-from ..sources import as_source
+from ..sources import as_source, for_fit
 from .cg import SAMPLED_MAX_PARAMETERS, CGEngine, TailExcess
 from .data import auto_step_size, prepare
 from .engines import BatchEngine, StochasticEngine, measure
@@ -150,7 +150,7 @@ def fit(spec, X, y=None, *, sample_weight=None, coef_init=None, intercept_init=N
     so far): the smaller of it and this data's own (partial_fit,
     :mod:`.incremental`).
     """
-    source = as_source(X, y).for_fit(spec.shuffle)
+    source = for_fit(as_source(X, y), spec.shuffle)
     data = prepare(
         source, sample_weight=sample_weight, standardize=spec.standardize,
         fit_intercept=spec.fit_intercept,

@@ -13,6 +13,7 @@ from .blocks import BlockSource, default_memory_budget
 from .dask_source import DaskSource, is_dask_collection
 from .dense import DenseSource
 from .files import from_npy, from_parquet, is_memmap
+from .readers import ArrayReader
 from .sparse import SparseSource, is_sparse
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "SparseSource",
     "as_source",
     "default_memory_budget",
+    "for_fit",
     "from_npy",
     "from_parquet",
 ]
@@ -55,3 +57,42 @@ def as_source(X, y):
     if is_dask_collection(X):
         return DaskSource(X, y)
     return DenseSource(X, y)
+
+
+def for_fit(source, shuffle):
+    """The source a fit with this ``shuffle`` option trains on: ``source``
+    itself, or another view of the same data. Every conversion between sources
+    is made here, the one module that knows them all:
+
+    * an array in memory with ``shuffle="block"`` is read in blocks (a
+      :class:`BlockSource` over it);
+    * X in a file that fits its ``memory_budget`` is read into memory once (a
+      :class:`DenseSource`), unless the fit asks for blocks; a larger one is
+      streamed, and ``shuffle=True`` is refused for it;
+    * ``shuffle="block"`` is refused for every other source.
+
+    >>> import numpy as np
+    >>> type(for_fit(as_source(np.zeros((3, 2)), np.zeros(3)), "block")).__name__
+    'BlockSource'
+    """
+    if isinstance(source, DenseSource):
+        if shuffle == "block":
+            return BlockSource(ArrayReader(source.X), source.y)
+        return source
+    if isinstance(source, BlockSource):
+        if shuffle == "block":
+            return source
+        arrays = source.in_memory()
+        if arrays is None:
+            source.check_shuffle(shuffle)
+            return source
+        try:
+            return DenseSource(*arrays)
+        except ValueError as exc:  # NaN/inf: say which file holds it
+            raise source.located(exc) from None
+    if shuffle == "block":
+        raise ValueError(
+            f"shuffle='block' reads dense rows in blocks; a {type(source).__name__} "
+            "is shuffled in full: use shuffle=True or 'auto'."
+        )
+    return source

@@ -140,17 +140,6 @@ class DataSource(ABC):
         """A callable (etas, decays, t_start) -> weighted sum of squared residuals
         that runs one shuffled epoch on ``work`` (an :class:`EpochWork`)."""
 
-    def for_fit(self, shuffle):
-        """The source a fit with this ``shuffle`` option trains on: itself, or
-        another view of the same data (a file that fits in memory read into it,
-        an array read in blocks for ``shuffle="block"``)."""
-        if shuffle == "block":
-            raise ValueError(
-                f"shuffle='block' reads dense rows in blocks; a {type(self).__name__} "
-                "is shuffled in full: use shuffle=True or 'auto'."
-            )
-        return self
-
     def predict(self, coef, intercept):
         """X @ coef + intercept of X's dtype, with ``coef`` (n,) or (n, k) and
         ``intercept`` (1,) or (k,) in the original units."""

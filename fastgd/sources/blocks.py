@@ -35,9 +35,14 @@ import numpy as np
 from .. import _kernels, reference
 from .._validation import check_targets
 from .base import DataSource
-from .dense import DenseSource
 from .readers import row_range
-from .reductions import merge_moments, row_chunks, squared_row_norms, weighted_gram
+from .reductions import (
+    merge_moments,
+    row_chunks,
+    squared_row_norms,
+    unit_gradient,
+    weighted_gram,
+)
 
 # The share of memory_budget one buffer may take: two buffers (double
 # buffering) leave half of the budget for the targets, the row order and what
@@ -170,27 +175,29 @@ class BlockSource(DataSource):
             )
         return type(self)(self.reader, y, self.memory_budget)
 
-    def for_fit(self, shuffle):
-        """Stream in blocks, or read X into memory once when it fits in
-        ``memory_budget`` and the fit does not ask for blocks."""
-        if shuffle == "block":
-            return self
-        if self.nbytes <= self.memory_budget:
-            try:
-                return DenseSource(self.load(), self.targets)
-            except ValueError as exc:  # NaN/inf: say which file holds it
-                name = getattr(self.reader, "name", None)
-                if name is None:
-                    raise
-                raise ValueError(f"{name}: {exc}") from None
-        if shuffle is True:
+    def in_memory(self):
+        """A :class:`~fastgd.sources.DenseSource`'s arrays: (X read into memory,
+        the targets), or None when X is larger than ``memory_budget``. A NaN or
+        infinity found on the way is reported with the file's name (by
+        :func:`fastgd.sources.for_fit`, which makes the conversion)."""
+        if self.nbytes > self.memory_budget:
+            return None
+        return self.load(), self.targets
+
+    def located(self, error):
+        """``error`` (about X's values) naming the file it came from."""
+        name = getattr(self.reader, "name", None)
+        return error if name is None else ValueError(f"{name}: {error}")
+
+    def check_shuffle(self, shuffle):
+        """Refuse ``shuffle=True`` on X streamed from storage."""
+        if shuffle is True and self.nbytes > self.memory_budget:
             raise ValueError(
                 f"shuffle=True shuffles all rows, which reads X ({self.nbytes:,} "
                 f"bytes, more than memory_budget={self.memory_budget:,}) in random "
                 "order; use shuffle='auto' or 'block' (a random order of blocks, "
                 "rows shuffled within them), or a larger memory_budget."
             )
-        return self
 
     def load(self):
         """X in memory: the array itself when the reader maps one of the right
@@ -486,12 +493,12 @@ class BlockSource(DataSource):
                 steps = -(-used // batch)
                 rates = slice(step, step + steps) if len(etas) > 1 else slice(None)
                 order = np.ascontiguousarray(order[:used])
-                options = (False, _kernels.helper_chunk_rows(X, used))
+                visit = (work.rng_state, False, _kernels.helper_chunk_rows(X, used))
                 squares += epoch(
                     X, y, weights, work.standardization, model, work.averaging,
                     optimizer, work.drift,
                     (etas[rates], decays[rates], t_start + step), order,
-                    work.rng_state, options, work.batch_size,
+                    visit, work.batch_size,
                 )  # fmt: skip
                 step += steps
             return squares
@@ -509,36 +516,6 @@ def _place_carried(carried, X, y, weights, spare, order):
     if row_weights is not None:
         weights[first:spare] = row_weights
     return np.concatenate([np.arange(first, spare, dtype=np.int64), order])
-
-
-def unit_gradient(X, y, weights, weight_total, coef, intercept, impl):
-    """(gradient, intercept gradient, loss) of one unit's rows, each a share of
-    the whole fit's weighted mean (divided by ``weight_total``)."""
-    n = X.shape[1]
-    if impl != "compiled":
-        twin = getattr(reference, f"batch_gradient_{impl}")
-        unit_weight = float(np.sum(np.broadcast_to(weights, (X.shape[0],)),
-                                   dtype=np.float64))  # fmt: skip
-        if unit_weight <= 0:
-            return 0.0, 0.0, 0.0
-        grad, grad_b, loss = twin(X, y, coef, intercept, weights)
-        share = unit_weight / weight_total
-        return (np.asarray(grad) * share, np.atleast_1d(grad_b) * share,
-                float(loss) * share)  # fmt: skip
-    blocks = _kernels.n_gradient_blocks(X.shape[0])
-    if y.ndim == 1:
-        grad = np.empty(n)
-        partial = np.empty((blocks, n + 2))
-        loss, grad_b = _kernels.batch_gradient(
-            X, y, weights, weight_total, coef.astype(X.dtype, copy=False), intercept,
-            grad, partial,
-        )  # fmt: skip
-        return grad, grad_b, loss
-    grad, grad_b = np.empty((n, y.shape[1])), np.empty(y.shape[1])
-    partial = np.empty((blocks, n + 3, y.shape[1]))
-    loss = _kernels.batch_gradient_multi(X, y, weights, weight_total, coef, intercept,
-                                         grad, grad_b, partial)  # fmt: skip
-    return grad, grad_b, loss
 
 
 def _check_block_finite(block, reader, start):

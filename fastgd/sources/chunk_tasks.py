@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import _kernels, optimizers, reference
 from . import reductions
-from .blocks import unit_gradient
+from .reductions import unit_gradient
 
 
 def one_thread(task):
@@ -184,7 +184,7 @@ def local_epoch(X, y, weights, rows, seed, average_start, steps, work):
     squares = epoch(
         X, y, weights, work.standardization, (coef, intercept, work.fit_intercept),
         averaging, optimizer, work.drift, (etas, decays, work.t_start), order,
-        np.array([seed], dtype=np.uint64), (work.shuffle, 0), work.batch_size,
+        (np.array([seed], dtype=np.uint64), work.shuffle, 0), work.batch_size,
     )  # fmt: skip
     averaged = (None, None) if averaging is None else averaging[:2]
     return coef, intercept, *averaged, state, squares

@@ -99,16 +99,6 @@ class DenseSource(DataSource):
     def squared_row_norms(self, shift, scale):
         return squared_row_norms(self.X, shift, scale)
 
-    def for_fit(self, shuffle):
-        """Itself; wrapped in a :class:`~fastgd.sources.BlockSource` for
-        ``shuffle="block"``."""
-        if shuffle == "block":
-            from .blocks import BlockSource
-            from .readers import ArrayReader
-
-            return BlockSource(ArrayReader(self.X), self.y)
-        return self
-
     def predict(self, coef, intercept):
         return self.X @ coef.astype(self.X.dtype, copy=False) + intercept.astype(
             self.X.dtype, copy=False)  # fmt: skip
@@ -159,11 +149,15 @@ class DenseSource(DataSource):
 
         def run(etas, decays, t_start):
             # Decided per epoch: it follows the current thread count.
-            options = (work.shuffle, _kernels.helper_chunk_rows(X, len(work.order)))
+            visit = (
+                work.rng_state,
+                work.shuffle,
+                _kernels.helper_chunk_rows(X, len(work.order)),
+            )
             return epoch(
                 X, y, work.sample_weight, work.standardization, model,
                 work.averaging, optimizer, work.drift, (etas, decays, t_start),
-                work.order, work.rng_state, options, work.batch_size,
+                work.order, visit, work.batch_size,
             )  # fmt: skip
 
         return run

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import _kernels
+from .. import _kernels, reference
 
 # Rows per chunk when forming X^T X in float64 (float32 data, weights, a shift),
 # and at most this many elements a chunk (32 MiB of float64: 8,192 rows up to
@@ -186,3 +186,33 @@ def sparse_covariance(X, weights):
     if len(columns):
         recentre_columns(X, weights, mean, covariance, columns)
     return covariance, mean
+
+
+def unit_gradient(X, y, weights, weight_total, coef, intercept, impl):
+    """(gradient, intercept gradient, loss) of one unit's rows, each a share of
+    the whole fit's weighted mean (divided by ``weight_total``)."""
+    n = X.shape[1]
+    if impl != "compiled":
+        twin = getattr(reference, f"batch_gradient_{impl}")
+        unit_weight = float(np.sum(np.broadcast_to(weights, (X.shape[0],)),
+                                   dtype=np.float64))  # fmt: skip
+        if unit_weight <= 0:
+            return 0.0, 0.0, 0.0
+        grad, grad_b, loss = twin(X, y, coef, intercept, weights)
+        share = unit_weight / weight_total
+        return (np.asarray(grad) * share, np.atleast_1d(grad_b) * share,
+                float(loss) * share)  # fmt: skip
+    blocks = _kernels.n_gradient_blocks(X.shape[0])
+    if y.ndim == 1:
+        grad = np.empty(n)
+        partial = np.empty((blocks, n + 2))
+        loss, grad_b = _kernels.batch_gradient(
+            X, y, weights, weight_total, coef.astype(X.dtype, copy=False), intercept,
+            grad, partial,
+        )  # fmt: skip
+        return grad, grad_b, loss
+    grad, grad_b = np.empty((n, y.shape[1])), np.empty(y.shape[1])
+    partial = np.empty((blocks, n + 3, y.shape[1]))
+    loss = _kernels.batch_gradient_multi(X, y, weights, weight_total, coef, intercept,
+                                         grad, grad_b, partial)  # fmt: skip
+    return grad, grad_b, loss

@@ -444,7 +444,7 @@ def _twin_epoch(source, work, impl):
         return epoch(
             rows, source.y, work.sample_weight, work.standardization, model,
             work.averaging, optimizer, work.drift, (etas, decays, t_start),
-            work.order, work.rng_state, (work.shuffle, 0), work.batch_size,
+            work.order, (work.rng_state, work.shuffle, 0), work.batch_size,
         )  # fmt: skip
 
     return run
