@@ -7,7 +7,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _training, optimizers, schedules
+from . import _training, losses, optimizers, schedules
 from ._validation import FLOAT_DTYPES, check_alpha, check_int, reject_unusable_dtype
 from .sources import DataSource, SparseSource, as_source, is_memmap, is_sparse
 from .sources.dask_source import is_dask_collection, lazy_predict
@@ -226,6 +226,9 @@ default="sgd"
         "verbose": ["verbose"],
         "impl": [StrOptions(set(_training.IMPLS))],
         "optimizer": [StrOptions(set(optimizers.OPTIMIZERS))],
+        "loss": [StrOptions(set(losses.LOSSES))],
+        "epsilon": [Interval(numbers.Real, 0, None, closed="left")],
+        "quantile": [Interval(numbers.Real, 0, 1, closed="neither")],
     }  # fmt: skip
 
     def __init__(
@@ -252,6 +255,9 @@ default="sgd"
         verbose=0,
         impl="compiled",
         optimizer="sgd",
+        loss="squared_error",
+        epsilon=0.1,
+        quantile=0.5,
     ):
         self.solver = solver
         self.batch_size = batch_size
@@ -274,6 +280,9 @@ default="sgd"
         self.verbose = verbose
         self.impl = impl
         self.optimizer = optimizer
+        self.loss = loss
+        self.epsilon = epsilon
+        self.quantile = quantile
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -295,6 +304,12 @@ default="sgd"
             )
         if self.solver != "auto":
             return self.solver
+        if self.loss != "squared_error":
+            # Not a quadratic: no CG, SVRG or Gram route (make_spec says why).
+            # Accelerated batch steps converge on a smooth loss; on one with
+            # kinks only averaged stochastic steps settle.
+            smooth = self.loss in ("huber", "squared_epsilon_insensitive")
+            return "batch" if smooth else "sgd"
         tol = self.tol if isinstance(self.tol, numbers.Real) else None
         source = X if isinstance(X, SparseSource) else None
         cg = not incremental and self.optimizer == "sgd" and not self.early_stopping
@@ -334,6 +349,7 @@ default="sgd"
             max_recoveries=MAX_RECOVERIES, tol_scale="target_variance",
             tol_rule="excess", intercept_start="mean", eta0_rule="optimizer",
             accelerate=self.optimizer == "sgd", name=type(self).__name__,
+            loss=self.loss, epsilon=self.epsilon, quantile=self.quantile,
         )  # fmt: skip
         # Checked even where unused (other solvers, no penalty), as scikit-learn does.
         check_int("batch_size", self.batch_size)

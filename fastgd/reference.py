@@ -25,6 +25,11 @@ kernel ran: pass the order the kernel left in its index array. ``coef`` and
 ``intercept`` are updated in place and the weighted sum of squared residuals (each
 taken before its update) is returned, exactly as the kernels do.
 
+Every method also takes ``loss``: None for the squared loss above, or the
+kernels' [kind, parameter] of :func:`fastgd.losses.kernel_loss`. Then r_i^2
+becomes loss(r_i) and 2 r_i its derivative (:func:`fastgd.losses.values`,
+:func:`fastgd.losses.derivatives`; the loop versions call the scalar rules).
+
 Shapes: ``y`` (m,) with ``coef`` (n,) and ``intercept`` (1,), or ``y`` (m, k) with
 ``coef`` (n, k) and ``intercept`` (k,). The loop versions use Python floats and
 explicit loops over samples, features and outputs; the NumPy versions vectorize
@@ -33,7 +38,7 @@ over features (and outputs), looping in Python only over samples or batches.
 
 import numpy as np
 
-from . import optimizers
+from . import losses, optimizers
 
 
 def _per_step(values, t):
@@ -53,6 +58,29 @@ def _row_weights(sample_weight, rows, dtype):
     if len(sample_weight) == 1:
         return np.full(len(rows), sample_weight[0], dtype=dtype)
     return sample_weight[rows]
+
+
+def _half_slopes(loss, residual):
+    """``residual`` itself for the squared loss, else half the loss's slope: what
+    the gradient sums in place of r (the factor 2 is applied with the step)."""
+    if loss is None:
+        return residual
+    return 0.5 * losses.derivatives(loss[0], residual, loss[1])
+
+
+def _loss_sum(loss, residual, weights):
+    """sum_i w_i loss(r_i) in float64 (``weights`` broadcast against
+    ``residual``), for a loss other than the squared."""
+    return float(np.sum(weights * losses.values(loss[0], residual, loss[1])))
+
+
+def _weighted_terms(loss, weight, r):
+    """(weight * loss(r), half its slope) for one residual, in the loop versions
+    (the squared loss summed as w r r, in that order)."""
+    if loss is None:
+        return weight * r * r, r
+    value = float(losses.value(loss[0], r, loss[1]))
+    return weight * value, 0.5 * float(losses.derivative(loss[0], r, loss[1]))
 
 
 def _as_columns(y, coef, intercept):
@@ -82,7 +110,7 @@ def _row_entries(X, i):
     return [(j, float(X[i, j])) for j in range(X.shape[1])]
 
 
-def batch_gradient_loop(X, y, coef, intercept, sample_weight=None):
+def batch_gradient_loop(X, y, coef, intercept, sample_weight=None, loss=None):
     """Batch gradient element by element; returns (grad_coef, grad_intercept, loss).
 
     ``grad_coef`` has the shape of ``coef`` and ``grad_intercept`` that of
@@ -104,16 +132,17 @@ def batch_gradient_loop(X, y, coef, intercept, sample_weight=None):
             r = float(b[c]) - float(Y[i, c])
             for j, x in entries:
                 r += x * float(C[j, c])
+            value, half = _weighted_terms(loss, weight, r)
             for j, x in entries:
-                grad[j][c] += weight * r * x
-            grad_b[c] += weight * r
-            squares += weight * r * r
+                grad[j][c] += weight * half * x
+            grad_b[c] += weight * half
+            squares += value
     grad_coef = np.array(grad).reshape(coef.shape) * (2.0 / total_weight)
     grad_intercept = np.array(grad_b) * (2.0 / total_weight)
     return grad_coef, grad_intercept, squares / (total_weight * k)
 
 
-def batch_gradient_numpy(X, y, coef, intercept, sample_weight=None):
+def batch_gradient_numpy(X, y, coef, intercept, sample_weight=None, loss=None):
     """Batch gradient on BLAS (on SciPy's sparse products for a sparse X):
     2/W X^T (w (X theta + b - y)); returns as the loop one."""
     m = X.shape[0]
@@ -121,11 +150,15 @@ def batch_gradient_numpy(X, y, coef, intercept, sample_weight=None):
     residual = X @ coef.astype(X.dtype, copy=False) - y
     residual += intercept.astype(X.dtype, copy=False)
     weights = _row_weights(sample_weight, np.arange(m), X.dtype)
-    weighted = residual * (weights if y.ndim == 1 else weights[:, None])
+    row_weights = weights if y.ndim == 1 else weights[:, None]
+    weighted = _half_slopes(loss, residual) * row_weights
     total_weight = float(np.sum(weights, dtype=np.float64))
     grad_coef = (2.0 / total_weight) * (X.T @ weighted)
     grad_intercept = np.atleast_1d((2.0 / total_weight) * weighted.sum(axis=0))
-    squares = float(np.sum(weighted * residual, dtype=np.float64))
+    if loss is None:
+        squares = float(np.sum(weighted * residual, dtype=np.float64))
+    else:
+        squares = _loss_sum(loss, residual, row_weights)
     n_targets = 1 if y.ndim == 1 else y.shape[1]
     return grad_coef, grad_intercept, squares / (total_weight * n_targets)
 
@@ -163,14 +196,14 @@ def _running_mean(avg_coef, avg_intercept, coef, intercept, t, average_start):
 def sgd_epoch_loop(
     X, y, coef, intercept, order, etas, fit_intercept=True, *, sample_weight=None,
     shift=None, scale=None, decays=None, avg_coef=None, avg_intercept=None,
-    t_start=0, average_start=-1,
+    t_start=0, average_start=-1, loss=None,
 ):  # fmt: skip
     """One SGD epoch in pure Python loops over samples, features and outputs."""
     Y, C, b = _as_columns(y, coef, intercept)
     n = X.shape[1]
     k = Y.shape[1]
     shift, scale = _standardizer(n, shift, scale)
-    loss = 0.0
+    total = 0.0
     for t, i in enumerate(order):
         eta = float(_per_step(etas, t))
         decay = 1.0 if decays is None else float(_per_step(decays, t))
@@ -181,8 +214,9 @@ def sgd_epoch_loop(
             r = float(b[c]) - float(Y[i, c])
             for j in range(n):
                 r += z[j] * float(C[j, c])
-            residuals.append(r)
-            loss += weight * r * r
+            value, half = _weighted_terms(loss, weight, r)
+            residuals.append(half)
+            total += value
         for c in range(k):
             step = 2.0 * eta * weight * residuals[c]
             for j in range(n):
@@ -191,23 +225,30 @@ def sgd_epoch_loop(
                 b[c] -= step
         _running_mean(avg_coef, avg_intercept, coef, intercept, t_start + t,
                       average_start)  # fmt: skip
-    return loss
+    return total
 
 
 def sgd_epoch_numpy(
     X, y, coef, intercept, order, etas, fit_intercept=True, *, sample_weight=None,
     shift=None, scale=None, decays=None, avg_coef=None, avg_intercept=None,
-    t_start=0, average_start=-1, optimizer=None, opt_state=None,
+    t_start=0, average_start=-1, optimizer=None, opt_state=None, loss=None,
 ):  # fmt: skip
     """One SGD epoch: a Python loop over samples with vectorized row arithmetic."""
     standardize = shift is not None
-    loss = 0.0
+    total = 0.0
+    rule = loss
     for t, i in enumerate(order):
         eta = _per_step(etas, t)
         weight = _weight(sample_weight, i)
         z = (X[i] - shift) * scale if standardize else X[i]
         residual = z @ coef + intercept - y[i]
-        loss += float(weight) * float(np.sum(np.square(residual, dtype=np.float64)))
+        if rule is None:
+            total += float(weight) * float(
+                np.sum(np.square(residual, dtype=np.float64))
+            )
+        else:
+            total += float(weight) * _loss_sum(rule, residual, 1.0)
+            residual = _half_slopes(rule, residual)
         if decays is not None:
             coef *= _per_step(decays, t)
         if optimizer is not None:
@@ -223,7 +264,7 @@ def sgd_epoch_numpy(
                 intercept -= step
         _running_mean(avg_coef, avg_intercept, coef, intercept, t_start + t,
                       average_start)  # fmt: skip
-    return loss
+    return total
 
 
 # --------------------------------------------------------------------------- #
@@ -234,14 +275,14 @@ def sgd_epoch_numpy(
 def minibatch_epoch_loop(
     X, y, coef, intercept, order, etas, batch_size, fit_intercept=True, *,
     sample_weight=None, shift=None, scale=None, decays=None, avg_coef=None,
-    avg_intercept=None, t_start=0, average_start=-1,
+    avg_intercept=None, t_start=0, average_start=-1, loss=None,
 ):  # fmt: skip
     """One mini-batch epoch in pure Python loops; the last short batch is used."""
     Y, C, b = _as_columns(y, coef, intercept)
     n = X.shape[1]
     k = Y.shape[1]
     shift, scale = _standardizer(n, shift, scale)
-    loss = 0.0
+    rule, loss = loss, 0.0
     for t, start in enumerate(range(0, len(order), batch_size)):
         rows = order[start : start + batch_size]
         eta = float(_per_step(etas, t))
@@ -257,10 +298,11 @@ def minibatch_epoch_loop(
                 r = float(b[c]) - float(Y[i, c])
                 for j in range(n):
                     r += z[j] * float(C[j, c])
-                loss += weight * r * r
+                value, half = _weighted_terms(rule, weight, r)
+                loss += value
                 for j in range(n):
-                    grad[j][c] += weight * r * z[j]
-                grad_b[c] += weight * r
+                    grad[j][c] += weight * half * z[j]
+                grad_b[c] += weight * half
         if total_weight <= 0:
             continue
         step = 2.0 * eta / total_weight
@@ -278,17 +320,23 @@ def minibatch_epoch_numpy(
     X, y, coef, intercept, order, etas, batch_size, fit_intercept=True, *,
     sample_weight=None, shift=None, scale=None, decays=None, avg_coef=None,
     avg_intercept=None, t_start=0, average_start=-1, optimizer=None, opt_state=None,
+    loss=None,
 ):  # fmt: skip
     """One mini-batch epoch: a Python loop over batches, BLAS within each batch."""
     standardize = shift is not None
-    loss = 0.0
+    rule, loss = loss, 0.0
     for t, start in enumerate(range(0, len(order), batch_size)):
         rows = order[start : start + batch_size]
         Z = (X[rows] - shift) * scale if standardize else X[rows]
         residual = Z @ coef + intercept - y[rows]
         weights = _row_weights(sample_weight, rows, X.dtype)
-        weighted = residual * (weights if y.ndim == 1 else weights[:, None])
-        loss += float(np.sum(weighted * residual, dtype=np.float64))
+        row_weights = weights if y.ndim == 1 else weights[:, None]
+        if rule is None:
+            weighted = residual * row_weights
+            loss += float(np.sum(weighted * residual, dtype=np.float64))
+        else:
+            weighted = (_half_slopes(rule, residual) * row_weights).astype(X.dtype)
+            loss += _loss_sum(rule, residual, row_weights)
         total_weight = float(np.sum(weights, dtype=np.float64))
         if total_weight <= 0:
             continue
@@ -389,7 +437,7 @@ def _run_epoch_twin(impl, X, y, sample_weight, standardization, model, averaging
         from ._kernels import shuffle
 
         shuffle(order, rng_state)
-    coef, intercept, fit_intercept = model
+    coef, intercept, fit_intercept, loss = model
     etas, decays, t_start = schedule
     shift, scale = standardization or (None, None)
     if drift is not None:
@@ -412,7 +460,7 @@ def _run_epoch_twin(impl, X, y, sample_weight, standardization, model, averaging
         X, y, coef, intercept, order, etas, *size, fit_intercept,
         sample_weight=sample_weight, shift=shift, scale=scale, decays=decays,
         avg_coef=avg_coef, avg_intercept=avg_intercept, t_start=t_start,
-        average_start=average_start, **extra,
+        average_start=average_start, loss=loss, **extra,
     )  # fmt: skip
 
 

@@ -172,6 +172,21 @@ _COMMON_PARAMETERS = """
         epoch with its state kept between epochs. Default "sgd": plain steps.
     verbose : int, default=0
         Print one line per epoch (loss, step size, time).
+    loss : {"squared_error", "huber", "epsilon_insensitive", \
+"squared_epsilon_insensitive", "quantile"}, default="squared_error"
+        What the fit minimizes, with scikit-learn's definitions (see
+        :mod:`fastgd.losses`; fastgd's losses are twice scikit-learn's, so the
+        same ``alpha`` gives the same model). With a loss other than the
+        squared one, ``r_i`` in the updates below stands for half the loss's
+        slope, ``loss_history`` holds the mean loss, and ``converged`` means
+        that the stopping rule fired: no excess estimate measures these losses
+        yet (``relative_excess`` is None).
+    epsilon : float, default=0.1
+        ``"huber"``: where the loss turns from quadratic to linear;
+        ``"epsilon_insensitive"`` and ``"squared_epsilon_insensitive"``: the
+        residuals below it cost nothing. In the units of y.
+    quantile : float, default=0.5
+        ``"quantile"``: the quantile of y the fit predicts, in (0, 1).
 """
 
 
@@ -186,7 +201,8 @@ def fit_sgd(
     max_iter=1000, tol=1e-3, n_iter_no_change=5, fit_intercept=True, shuffle="auto",
     random_state=None, average=False, standardize=False, early_stopping=False,
     validation_fraction=0.1, sample_weight=None, coef_init=None, intercept_init=None,
-    impl="compiled", verbose=0, optimizer="sgd",
+    impl="compiled", verbose=0, optimizer="sgd", loss="squared_error", epsilon=0.1,
+    quantile=0.5,
 ):  # fmt: skip
     """Fit linear least squares by stochastic gradient descent, one sample a step.
 
@@ -239,6 +255,7 @@ def fit_minibatch(
     shuffle="auto", random_state=None, average=False, standardize=False,
     early_stopping=False, validation_fraction=0.1, sample_weight=None,
     coef_init=None, intercept_init=None, impl="compiled", verbose=0, optimizer="sgd",
+    loss="squared_error", epsilon=0.1, quantile=0.5,
 ):  # fmt: skip
     """Fit linear least squares by mini-batch gradient descent.
 
@@ -280,7 +297,7 @@ def fit_batch(
     strategy="auto", standardize=False, early_stopping=False,
     validation_fraction=0.1, sample_weight=None, coef_init=None,
     intercept_init=None, random_state=None, impl="compiled", verbose=0,
-    optimizer="sgd",
+    optimizer="sgd", loss="squared_error", epsilon=0.1, quantile=0.5,
 ):  # fmt: skip
     """Fit linear least squares by (full) batch gradient descent.
 

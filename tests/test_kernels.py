@@ -44,7 +44,7 @@ def test_chunked_epoch_shuffles_as_the_plain_one(method, n_targets, diverge):
         state = np.array([11], dtype=np.uint64)
         schedule = (np.array([eta], X.dtype), np.ones(1, X.dtype), 0)
         loss = _kernels.run_epoch(
-            X, y, np.ones(1, X.dtype), None, (coef, intercept, True), None, None,
+            X, y, np.ones(1, X.dtype), None, (coef, intercept, True, None), None, None,
             None, schedule, order, (state, True, helper_chunk),
             None if method == "sgd" else 4,
         )  # fmt: skip
@@ -141,13 +141,13 @@ def test_batch_gradient_matches_numpy_for_any_shape(m, n, k, single, seed):
     if y.ndim == 1:
         grad = np.empty(n)
         loss, grad_b = _kernels.batch_gradient(
-            X, y, np.ones(1, X.dtype), float(m), coef, intercept, grad,
+            X, y, np.ones(1, X.dtype), float(m), coef, intercept, None, grad,
             np.empty((n_blocks, n + 2)),
         )  # fmt: skip
     else:
         grad, grad_b = np.empty(coef.shape), np.empty(y.shape[1])
         loss = _kernels.batch_gradient_multi(
-            X, y, np.ones(1, X.dtype), float(m), coef, intercept, grad, grad_b,
+            X, y, np.ones(1, X.dtype), float(m), coef, intercept, None, grad, grad_b,
             np.empty((n_blocks, n + 3, y.shape[1])),
         )  # fmt: skip
     expected = reference.batch_gradient_numpy(X, y, coef, intercept)

@@ -127,10 +127,10 @@ def test_serial_and_parallel_builds_agree_bit_for_bit():
         "column_moments": lambda: (X, w, np.empty(n), np.empty(n),
                                    np.empty((blocks, 2 * n + 1))),
         "cross_products": lambda: (X, Y, np.empty((blocks, 3, n))),
-        "batch_gradient": lambda: (X, y, w, w.sum(), coef, b, np.empty(n),
+        "batch_gradient": lambda: (X, y, w, w.sum(), coef, b, None, np.empty(n),
                                    np.empty((blocks, n + 2))),
         "batch_gradient_multi": lambda: (
-            X, Y, w, w.sum(), rng.standard_normal((n, 2)), np.zeros(2),
+            X, Y, w, w.sum(), rng.standard_normal((n, 2)), np.zeros(2), None,
             np.empty((n, 2)), np.empty(2), np.empty((blocks, n + 3, 2))),
     }  # fmt: skip
     for name, make_arguments in calls.items():

@@ -40,9 +40,9 @@ def _run_kernel(X, y, coef, intercept, order, etas, fit_intercept, batch_size=No
     """One plain (unweighted, unstandardized, unaveraged) compiled epoch, shuffled."""
     schedule = (etas, np.ones(len(etas), X.dtype), 0)
     return _kernels.run_epoch(
-        X, y, np.ones(1, X.dtype), None, (coef, intercept, fit_intercept), None, None,
-        None, schedule, order, (np.array([seed], dtype=np.uint64), True, HELPER_CHUNK),
-        batch_size,
+        X, y, np.ones(1, X.dtype), None, (coef, intercept, fit_intercept, None),
+        None, None, None, schedule, order,
+        (np.array([seed], dtype=np.uint64), True, HELPER_CHUNK), batch_size,
     )  # fmt: skip
 
 
@@ -141,8 +141,8 @@ def test_batch_gradient_kernel_matches_twins(dtype, n_targets):
     if n_targets == 1:
         grad_coef = np.empty(X.shape[1])
         loss, grad_b = _kernels.batch_gradient(
-            X, y, np.ones(1, X.dtype), float(X.shape[0]), coef, intercept, grad_coef,
-            np.empty((n_blocks, X.shape[1] + 2)),
+            X, y, np.ones(1, X.dtype), float(X.shape[0]), coef, intercept, None,
+            grad_coef, np.empty((n_blocks, X.shape[1] + 2)),
         )  # fmt: skip
         grad_intercept = np.array([grad_b])
     else:
@@ -150,8 +150,8 @@ def test_batch_gradient_kernel_matches_twins(dtype, n_targets):
         grad_intercept = np.empty(n_targets)
         partial = np.empty((n_blocks, X.shape[1] + 3, n_targets))
         loss = _kernels.batch_gradient_multi(
-            X, y, np.ones(1, X.dtype), float(X.shape[0]), coef, intercept, grad_coef,
-            grad_intercept, partial,
+            X, y, np.ones(1, X.dtype), float(X.shape[0]), coef, intercept, None,
+            grad_coef, grad_intercept, partial,
         )  # fmt: skip
     # The loop twin computes in float64 like the kernel: tight in both dtypes.
     loop = reference.batch_gradient_loop(X, y, coef, intercept)
@@ -236,7 +236,7 @@ def test_weighted_standardized_penalized_averaged_epochs_replay(
     def arguments(coef, intercept, avg_coef, avg_b, shuffle):
         """The kernel's arguments; the twin takes the very same ones."""
         return (
-            X, y, weights, (shift, scale), (coef, intercept, fit_intercept),
+            X, y, weights, (shift, scale), (coef, intercept, fit_intercept, None),
             (avg_coef, avg_b, average_start), None, None, (etas, decays, t_start),
             order, (np.array([31], dtype=np.uint64), shuffle, HELPER_CHUNK),
             batch_size,
@@ -263,14 +263,14 @@ def test_weighted_batch_gradient_matches_twins(dtype, n_targets):
     if n_targets == 1:
         grad = np.empty(X.shape[1])
         loss, grad_b = _kernels.batch_gradient(
-            X, y, weights, total, coef, intercept, grad,
+            X, y, weights, total, coef, intercept, None, grad,
             np.empty((n_blocks, X.shape[1] + 2)),
         )  # fmt: skip
         grad_b = np.array([grad_b])
     else:
         grad, grad_b = np.empty(coef.shape), np.empty(n_targets)
         loss = _kernels.batch_gradient_multi(
-            X, y, weights, total, coef, intercept, grad, grad_b,
+            X, y, weights, total, coef, intercept, None, grad, grad_b,
             np.empty((n_blocks, X.shape[1] + 3, n_targets)),
         )  # fmt: skip
     loop = reference.batch_gradient_loop(X, y, coef, intercept, weights)

@@ -415,7 +415,7 @@ def test_threads_and_blocks_do_not_change_a_result():
         grad, grad_b = np.empty((n, 1)), np.empty(1)
         buffers = (bounds, np.empty(4), np.empty((4, n + 1, 1)))
         loss = build(source.csr, Y, np.ones(1), 3000.0, np.ones((n, 1)), np.zeros(1),
-                     grad, grad_b, *buffers)  # fmt: skip
+                     None, grad, grad_b, *buffers)  # fmt: skip
         results.append((loss, grad.copy(), grad_b.copy()))
     assert results[0][0] == results[1][0]
     assert np.array_equal(results[0][1], results[1][1])
@@ -431,7 +431,7 @@ def test_threads_and_blocks_do_not_change_a_result():
         schedule = (np.array([0.002]), np.array([0.9999]), 0)
         loss = build(source.csr, y, np.ones(1), scaling, no_drift, lazy, schedule,
                      order, (True, 1, 128, True, 100))  # fmt: skip
-        lazy_kernels._write_back(lazy, scaling, no_drift, (coef, intercept, True),
+        lazy_kernels._write_back(lazy, scaling, no_drift, (coef, intercept, True, None),
                                  averaging, 0)  # fmt: skip
         epochs.append((loss, coef, averaging[0]))
     assert epochs[0][0] == epochs[1][0]

@@ -104,9 +104,9 @@ def test_svrg_epoch_kernel_replays_on_its_twins(dtype_, n_targets):
     decays = np.array([0.999], dtype_)
 
     def arguments(coef, intercept, shuffle, order):
-        return (X, y, weights, (shift, scale), (coef, intercept, True), None, None,
-                drift, (etas, decays, 0), order, (np.array([5], np.uint64), shuffle, 7),
-                None)  # fmt: skip
+        return (X, y, weights, (shift, scale), (coef, intercept, True, None), None,
+                None, drift, (etas, decays, 0), order,
+                (np.array([5], np.uint64), shuffle, 7), None)  # fmt: skip
 
     coef, intercept = start.copy(), start_b.copy()
     order = np.arange(97, dtype=np.int64)

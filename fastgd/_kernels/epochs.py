@@ -11,7 +11,9 @@ Grouped arguments, shared by every function here:
 * ``standardization``: (shift, scale) or None; ``averaging``: (avg_coef,
   avg_intercept, average_start) or None; ``optimizer``: (state, kind, params) or
   None for plain steps (see :mod:`fastgd._kernels.steps`);
-* ``model``: (coef, intercept, fit_intercept), updated in place;
+* ``model``: (coef, intercept, fit_intercept, loss), coef and intercept
+  updated in place; ``loss`` None (squared) or [kind, parameter] of
+  :mod:`fastgd.losses` (see :mod:`fastgd._kernels.steps`);
 * ``drift``: None, or SVRG's full gradient at the snapshot (mu_coef,
   mu_intercept), which makes the epoch SVRG's inner loop;
 * ``schedule``: (etas, decays, t_start): one step size and decay per update, or
@@ -36,7 +38,10 @@ from .steps import (
     _step_at,
     _step_then_residual,
     _update_average,
+    half_slope,
     optimizer_delta,
+    slope,
+    weighted_loss,
 )
 from .variance_reduced import _svrg_rows, _svrg_rows_multi
 
@@ -65,7 +70,7 @@ def _sgd_rows(X, y, sample_weight, standardization, model, averaging, optimizer,
               schedule, order, start, stop):  # fmt: skip
     """The SGD updates for positions start..stop-1 of ``order`` (one output);
     returns their weighted sum of squared residuals, non-finite on divergence."""
-    coef, intercept, fit_intercept = model
+    coef, intercept, fit_intercept, rule = model
     etas, decays, t_start = schedule
     constant_step = etas.shape[0] == 1
     uniform = sample_weight.shape[0] == 1
@@ -81,11 +86,11 @@ def _sgd_rows(X, y, sample_weight, standardization, model, averaging, optimizer,
         if s == start or optimizer is not None:
             # Without an optimizer, the previous update already computed r.
             r = _residual(X, i, coef, intercept[0] - y[i], standardization)
-        loss += np.float64(weight) * np.float64(r) * np.float64(r)
+        loss += weighted_loss(rule, weight, r)
         if not np.isfinite(r):
             return loss
         if optimizer is None:
-            step = eta * (r + r) * weight
+            step = eta * slope(rule, r) * weight
             if fit_intercept:
                 intercept[0] -= step
             if s + 1 < stop:
@@ -97,7 +102,7 @@ def _sgd_rows(X, y, sample_weight, standardization, model, averaging, optimizer,
                 _decay_and_step(coef, X, i, decay, step, standardization)
         else:
             _optimizer_row_step(model, X, i, standardization, decay,
-                                (r + r) * weight, eta, optimizer,
+                                slope(rule, r) * weight, eta, optimizer,
                                 t_start + s + 1)  # fmt: skip
         if averaging is not None:
             _update_average(averaging, coef, intercept, t_start + s)
@@ -108,7 +113,7 @@ def _sgd_rows(X, y, sample_weight, standardization, model, averaging, optimizer,
 def _sgd_rows_multi(X, Y, sample_weight, standardization, model, averaging,
                     optimizer, schedule, order, start, stop):  # fmt: skip
     """The SGD updates for positions start..stop-1 of ``order`` (k outputs)."""
-    coef, intercept, fit_intercept = model
+    coef, intercept, fit_intercept, rule = model
     t_start = schedule[2]
     n = X.shape[1]
     k = Y.shape[1]
@@ -122,10 +127,10 @@ def _sgd_rows_multi(X, Y, sample_weight, standardization, model, averaging,
         _add_row_products(X, i, coef, residual, standardization)
         for c in range(k):
             r = residual[c]
-            loss += np.float64(weight) * np.float64(r) * np.float64(r)
+            loss += weighted_loss(rule, weight, r)
             if not np.isfinite(r):
                 return loss
-            residual[c] = (r + r) * weight
+            residual[c] = slope(rule, r) * weight
         if optimizer is None:
             for c in range(k):
                 residual[c] *= eta
@@ -161,8 +166,9 @@ def _minibatch_rows(X, y, sample_weight, standardization, model, averaging,
                     optimizer, schedule, order, batch_size, first_batch,
                     last_batch):  # fmt: skip
     """The updates of batches first_batch..last_batch-1 of the epoch (one output).
-    A batch's rows are summed in X's dtype, as the NumPy twin's X_B^T r."""
-    coef, intercept, fit_intercept = model
+    A batch's rows are summed in X's dtype, as the NumPy twin's X_B^T r (for a
+    loss other than the squared, r is half its slope: the step is the same)."""
+    coef, intercept, fit_intercept, rule = model
     t_start = schedule[2]
     n = X.shape[1]
     grad = np.empty(n, X.dtype)
@@ -182,12 +188,12 @@ def _minibatch_rows(X, y, sample_weight, standardization, model, averaging,
             i = order[start + s]
             weight = sample_weight[0] if uniform else sample_weight[i]
             r = _residual(X, i, coef, intercept[0] - y[i], standardization)
-            loss += np.float64(weight) * np.float64(r) * np.float64(r)
+            loss += weighted_loss(rule, weight, r)
             if not np.isfinite(r):
                 return loss
             # coef is fixed within a batch: the row's gradient term is added while
             # the row is in L1 (one pass over the batch's rows, not two).
-            weighted = weight * r
+            weighted = weight * half_slope(rule, r)
             residual_sum += weighted
             weight_sum += weight
             for j in range(n):
@@ -227,7 +233,7 @@ def _minibatch_rows_multi(X, Y, sample_weight, standardization, model, averaging
                           first_batch, last_batch):  # fmt: skip
     """The updates of batches first_batch..last_batch-1 of the epoch (k outputs).
     The residuals of a batch are kept in X's dtype; ``grad``'s last row sums them."""
-    coef, intercept, _ = model
+    coef, intercept, _, rule = model
     t_start = schedule[2]
     n = X.shape[1]
     k = Y.shape[1]
@@ -250,10 +256,10 @@ def _minibatch_rows_multi(X, Y, sample_weight, standardization, model, averaging
                     residual[s, c] += z * coef[j, c]
             for c in range(k):
                 r = residual[s, c]
-                loss += np.float64(weight) * np.float64(r) * np.float64(r)
+                loss += weighted_loss(rule, weight, r)
                 if not np.isfinite(r):
                     return loss
-                residual[s, c] = r * weight
+                residual[s, c] = half_slope(rule, r) * weight
                 grad[n, c] += residual[s, c]
             weight_sum += weight
         if weight_sum <= 0.0:
@@ -277,7 +283,7 @@ def _apply_batch_gradient_multi(model, standardization, optimizer, grad, weight_
                                 eta, decay, count):  # fmt: skip
     """One mini-batch update (k outputs) from the raw-row sums in ``grad``,
     mapped to z units: Z_B^T v = scale * (X_B^T v - shift * sum v)."""
-    coef, intercept, fit_intercept = model
+    coef, intercept, fit_intercept, _ = model
     n, k = coef.shape
     step = 2.0 * eta / weight_sum
     for j in range(n):

@@ -7,16 +7,80 @@ is (avg_coef, avg_intercept, average_start), or None. numba compiles the None
 branches away (one signature per dtype and configuration), so the plain loops
 stay as fast as hand-written ones. The L2 penalty enters as a per-step decay
 1 - 2 eta_t alpha of the coefficients.
+
+The loss is the last member of ``model`` = (coef, intercept, fit_intercept,
+loss): None for the squared loss, whose lines compile to exactly the code they
+always were (the golden trajectories stay bit for bit), or [kind, parameter]
+of :mod:`fastgd.losses`, whose rules are compiled here.
 """
 
 import numpy as np
+from numba.core import types
+from numba.extending import overload
 
-from .. import optimizers
+from .. import losses, optimizers
 from .config import jit as _jit
 
 # The optimizer rules (fastgd/optimizers.py), compiled: written once for numba,
 # tested against their NumPy twin.
 optimizer_delta = _jit()(optimizers.delta)
+# The loss rules (fastgd/losses.py), compiled the same way.
+loss_value = _jit()(losses.value)
+loss_derivative = _jit()(losses.derivative)
+
+
+def slope(loss, r):
+    """d loss / d prediction at residual r: r + r for the squared loss (None)."""
+    if loss is None:
+        return r + r
+    return loss_derivative(loss[0], np.float64(r), loss[1])
+
+
+def half_slope(loss, r):
+    """Half of :func:`slope`: r itself for the squared loss (None), so that the
+    mini-batch loops, which sum r and double at the step, keep their arithmetic."""
+    if loss is None:
+        return r
+    return 0.5 * loss_derivative(loss[0], np.float64(r), loss[1])
+
+
+def weighted_loss(loss, weight, r):
+    """weight * loss(r) in float64, the squared loss summed as the epochs always
+    did (w r r, in that order)."""
+    if loss is None:
+        return np.float64(weight) * np.float64(r) * np.float64(r)
+    return np.float64(weight) * loss_value(loss[0], np.float64(r), loss[1])
+
+
+# In compiled code each rule is chosen from the type of ``loss`` while the caller
+# is typed (as :func:`fastgd._kernels.epochs._typed_train_units` chooses a row
+# loop): the squared loss compiles to its own expression with no branch and no
+# change of type (numba cannot prune ``loss is None`` on a tuple member, and a
+# variable typed float64 in the other branch would turn float32 arithmetic into
+# float64). From Python (NUMBA_DISABLE_JIT) the bodies above run.
+@overload(slope, inline="always")
+def _typed_slope(loss, r):
+    if isinstance(loss, types.NoneType):
+        return lambda loss, r: r + r
+    return lambda loss, r: loss_derivative(loss[0], np.float64(r), loss[1])
+
+
+@overload(half_slope, inline="always")
+def _typed_half_slope(loss, r):
+    if isinstance(loss, types.NoneType):
+        return lambda loss, r: r
+    return lambda loss, r: 0.5 * loss_derivative(loss[0], np.float64(r), loss[1])
+
+
+@overload(weighted_loss, inline="always")
+def _typed_weighted_loss(loss, weight, r):
+    if isinstance(loss, types.NoneType):
+        return lambda loss, weight, r: (
+            np.float64(weight) * np.float64(r) * np.float64(r)
+        )
+    return lambda loss, weight, r: (
+        np.float64(weight) * loss_value(loss[0], np.float64(r), loss[1])
+    )
 
 
 @_jit(inline=True)
@@ -149,7 +213,7 @@ def _optimizer_row_step(model, X, i, standardization, decay, factor, eta, optimi
                         count):  # fmt: skip
     """One sample's update through an optimizer: the gradient is factor * z_i for
     the coefficients and factor for the intercept (one output)."""
-    coef, intercept, fit_intercept = model
+    coef, intercept, fit_intercept, _ = model
     state, kind, params = optimizer
     n = X.shape[1]
     for j in range(n):

@@ -13,6 +13,7 @@ from numba import prange
 from .config import jit as _jit
 from .memory import prefetch_l1, stream_prefetch_rows
 from .parallel import blocks_in_last_argument, parallel_kernel
+from .steps import half_slope, weighted_loss
 
 
 @_jit()
@@ -33,12 +34,14 @@ def _row_dot(X, i, coef):
 
 @parallel_kernel(blocks_in_last_argument)
 def batch_gradient(
-    X, y, sample_weight, weight_total, coef, intercept, grad_coef, partial
+    X, y, sample_weight, weight_total, coef, intercept, loss, grad_coef, partial
 ):
     """Fused weighted batch gradient and loss for one output; returns (loss, dJ/db).
 
     With r_i = x_i.coef + b - y_i and weights w_i summing to W: grad =
-    (2/W) sum_i w_i r_i x_i, dJ/db = (2/W) sum_i w_i r_i, loss = sum_i w_i r_i^2 / W.
+    (2/W) sum_i w_i r_i x_i, dJ/db = (2/W) sum_i w_i r_i, loss = sum_i w_i r_i^2 / W
+    for the squared loss (``loss`` None); for another ([kind, parameter]), r_i^2
+    becomes loss(r_i) and r_i half its slope.
     Each row's residual is added into the gradient while the row is in cache: X is
     read once. Rows are split into ``partial.shape[0]`` fixed blocks (parallel); the
     float64 block sums in ``partial`` (n_blocks, n + 2) are reduced in block order, so
@@ -60,11 +63,12 @@ def batch_gradient(
             if ahead > 0 and i + ahead < stop:
                 prefetch_l1(X, i + ahead)
             r = np.float64(_row_dot(X, i, coef)) + (intercept[0] - np.float64(y[i]))
-            weighted = r * (sample_weight[0] if uniform else sample_weight[i])
+            weight = sample_weight[0] if uniform else sample_weight[i]
+            weighted = half_slope(loss, r) * weight
             for j in range(n):
                 acc[j] += weighted * X[i, j]
             acc[n] += weighted
-            acc[n + 1] += weighted * r
+            acc[n + 1] += weighted_loss(loss, weight, r)
     scale = 2.0 / weight_total
     for j in range(n):
         total = 0.0
@@ -81,8 +85,8 @@ def batch_gradient(
 
 @parallel_kernel(blocks_in_last_argument)
 def batch_gradient_multi(
-    X, Y, sample_weight, weight_total, coef, intercept, grad_coef, grad_intercept,
-    partial,
+    X, Y, sample_weight, weight_total, coef, intercept, loss, grad_coef,
+    grad_intercept, partial,
 ):  # fmt: skip
     """Fused weighted batch gradient and loss for k outputs; returns the loss.
 
@@ -113,8 +117,8 @@ def batch_gradient_multi(
                 for c in range(k):
                     r[c] += X[i, j] * coef[j, c]
             for c in range(k):
-                acc[n + 1, c] += weight * r[c] * r[c]
-                r[c] *= weight
+                acc[n + 1, c] += weighted_loss(loss, weight, r[c])
+                r[c] = half_slope(loss, r[c]) * weight
                 acc[n, c] += r[c]
             for j in range(n):
                 for c in range(k):
@@ -137,7 +141,8 @@ def batch_gradient_multi(
 
 @_jit()
 def rows_loss(X, Y, sample_weight, rows, coef, intercept, squares):
-    """Weighted sums of squared residuals over ``rows`` (for a validation split).
+    """Weighted sums of squared residuals over ``rows`` (for a validation split:
+    R^2, whatever the loss of the fit).
 
     ``Y`` (m, k), ``coef`` (n, k) and ``intercept`` (k,) in the original units
     (float64). Writes sum_i w_i r_ic^2 into ``squares`` (k,) and returns sum_i w_i.

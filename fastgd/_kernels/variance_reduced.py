@@ -35,7 +35,7 @@ def _svrg_rows(X, sample_weight, standardization, model, drift, schedule, order,
     """SVRG updates of v for positions start..stop-1 of ``order`` (one output);
     returns the weighted sum of squared residual differences (z_i.v + c)^2,
     non-finite on divergence."""
-    coef, intercept, fit_intercept = model
+    coef, intercept, fit_intercept, _ = model
     drift_coef, drift_intercept = drift
     etas, decays, _ = schedule
     constant_step = etas.shape[0] == 1
@@ -69,7 +69,7 @@ def _svrg_rows(X, sample_weight, standardization, model, drift, schedule, order,
 def _svrg_rows_multi(X, sample_weight, standardization, model, drift, schedule,
                      order, start, stop):  # fmt: skip
     """SVRG updates of v for positions start..stop-1 of ``order`` (k outputs)."""
-    coef, intercept, fit_intercept = model
+    coef, intercept, fit_intercept, _ = model
     drift_coef, drift_intercept = drift
     uniform = sample_weight.shape[0] == 1
     n, k = coef.shape

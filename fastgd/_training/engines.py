@@ -87,9 +87,10 @@ class _Engine:
         self.intercept = np.ascontiguousarray(intercept, dtype=dtype)
         self.t = 0
         self.eta_scale = 1.0
-        self.limit = DIVERGENCE_FACTOR * max(
-            data.zero_model_loss(), np.finfo(np.float64).tiny
-        )
+        self.loss = spec.loss_function
+        zero_model_loss = (data.zero_model_loss() if self.loss.quadratic
+                           else self.loss.zero_model_loss(data.y))  # fmt: skip
+        self.limit = DIVERGENCE_FACTOR * max(zero_model_loss, np.finfo(np.float64).tiny)
         self.recoverable = recoverable
         self._safe = None
 
@@ -226,7 +227,7 @@ class StochasticEngine(_Engine):
             standardization=data.standardization, averaging=averaging,
             optimizer=self.optimizer, optimizer_state=self.opt_state,
             order=self.order, rng_state=self.rng_state, shuffle=self.shuffle,
-            batch_size=self.batch_size,
+            batch_size=self.batch_size, loss=self.loss.kernel,
         )  # fmt: skip
 
     @property
@@ -319,7 +320,8 @@ class BatchEngine(_Engine):
         super().__init__(data, np.float64, spec, coef_init, intercept_init,
                          recoverable)  # fmt: skip
         self.impl = spec.impl
-        self._full_gradient = FullGradient(data, spec.impl, strategy, gram_after)
+        self._full_gradient = FullGradient(data, spec.impl, strategy, gram_after,
+                                           loss=self.loss.kernel)  # fmt: skip
         self.gradient_norm = np.inf
         self.measurement = None
         self.accelerate = bool(spec.accelerate) and spec.optimizer == "sgd"

@@ -52,10 +52,10 @@ class Fitted:
 def _uses_excess_rule(spec):
     """Whether the fit stops on the measured excess loss: SVRG always, every
     solver with ``tol_rule="excess"`` (not with early stopping, which stops on
-    the validation score)."""
-    return (spec.solver in ("svrg", "cg") or spec.tol_rule == "excess") and not (
-        spec.early_stopping
-    )
+    the validation score), for the squared loss (the estimate is exact for a
+    quadratic only)."""
+    excess = spec.solver in ("svrg", "cg") or spec.tol_rule == "excess"
+    return excess and not spec.early_stopping and spec.loss_function.quadratic
 
 
 def _constant_step_converges(spec, source):
@@ -139,6 +139,16 @@ def target_variance(data):
     return data.target_moments()[1]
 
 
+def target_scale(data, loss):
+    """What ``tol_scale="target_variance"`` multiplies ``tol`` by: the loss of
+    the best constant model, var(y) for the squared loss, and for another loss
+    its mean over the training rows at the median of y (unweighted)."""
+    if loss.quadratic:
+        return target_variance(data)
+    Y = data.y[data.train_rows].reshape(len(data.train_rows), -1)
+    return loss.zero_model_loss(Y - np.median(Y, axis=0))
+
+
 def fit(spec, X, y=None, *, sample_weight=None, coef_init=None, intercept_init=None,
         state=None, statistics=None, eta0_cap=None, stacklevel=5):  # fmt: skip
     """Train by ``spec`` (a :class:`~fastgd._training.spec.FitSpec`) on X, y.
@@ -167,6 +177,7 @@ def fit(spec, X, y=None, *, sample_weight=None, coef_init=None, intercept_init=N
         size = batch_rows[spec.solver]
         eta0 = auto_step_size(data, None if size is None else min(size, rows),
                               spec.fit_intercept)  # fmt: skip
+        eta0 *= spec.loss_function.step_factor
         if spec.solver == "svrg":
             eta0 *= SVRG_STEP_FRACTION
         if spec.eta0_rule == "optimizer":
@@ -179,7 +190,8 @@ def fit(spec, X, y=None, *, sample_weight=None, coef_init=None, intercept_init=N
     tol = spec.tol
     patience_tol = tol
     if spec.tol_scale == "target_variance" and tol is not None:
-        patience_tol = tol * max(target_variance(data), np.finfo(np.float64).tiny)
+        patience_tol = tol * max(target_scale(data, spec.loss_function),
+                                 np.finfo(np.float64).tiny)  # fmt: skip
     if (intercept_init is None and spec.fit_intercept and state is None
             and spec.intercept_start == "mean"):  # fmt: skip
         # The optimum's intercept when the features are centred: adaptive
@@ -191,7 +203,9 @@ def fit(spec, X, y=None, *, sample_weight=None, coef_init=None, intercept_init=N
     if spec.solver == "svrg":
         engine = SVRGEngine(data, spec, visits=_visits(spec, data), **initial)
     elif spec.solver in ("batch", "cg"):
-        plan = resolve_batch_strategy(spec.strategy, spec.impl, data, spec.max_iter,
+        # X^T X gives the squared loss's gradient only.
+        strategy = spec.strategy if spec.loss_function.quadratic else "pass"
+        plan = resolve_batch_strategy(strategy, spec.impl, data, spec.max_iter,
                                       tol)  # fmt: skip
         kind = BatchEngine if spec.full_batch else CGEngine
         engine = kind(data, spec, strategy=plan.start, gram_after=plan.switch_after,
@@ -227,6 +241,8 @@ def _certify(outcome, spec, data, engine, whole_fit, stacklevel):
     stopping aims at the validation score, not the training optimum, and is
     left alone."""
     stopped_at_limit = outcome.stop_reason == "max_iter"
+    if not spec.loss_function.quadratic:
+        return  # no estimate measures these losses yet (docs/losses.md)
     if (not (outcome.converged or stopped_at_limit) or spec.tol is None
             or outcome.relative_excess is not None
             or spec.early_stopping or not whole_fit):  # fmt: skip

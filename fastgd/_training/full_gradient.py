@@ -46,15 +46,16 @@ def _gram_gradient(data):
 class FullGradient:
     """The exact training loss and gradient at coefficients in z units, in z units
     (float64): through the source's fused pass (``strategy="pass"``) or the Gram
-    statistics (``"gram"``, formed when first used).
+    statistics (``"gram"``, formed when first used; the squared loss only). ``loss``:
+    the kernels' loss (None: squared).
 
     The source computes in the original units; the chain rule brings the gradient
     back: scale * (grad_theta - shift dJ/db).
     """
 
     def __init__(self, data, impl, strategy="pass", gram_after=None,
-                 unit="iteration"):  # fmt: skip
-        self.data, self.impl = data, impl
+                 unit="iteration", loss=None):  # fmt: skip
+        self.data, self.impl, self.loss = data, impl, loss
         self.use(strategy)
         # strategy="auto"'s ski-rental switch (see strategy.plan_batch_strategy):
         # "gram" from evaluation gram_after + 1 on; ``described`` says what ran,
@@ -72,8 +73,11 @@ class FullGradient:
         if strategy == "gram":
             self._gradient = _gram_gradient(data)
         else:
+            # The squared loss is asked as before the losses came: a source
+            # written for it alone keeps working.
+            extra = () if self.loss is None else (self.loss,)
             self._gradient = data.source.gradient_pass(
-                data.sample_weight, data.train_weight, self.impl
+                data.sample_weight, data.train_weight, self.impl, *extra
             )
 
     def __call__(self, coef, intercept):

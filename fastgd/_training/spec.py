@@ -20,6 +20,7 @@ from .._validation import (
     check_random_state,
     check_tol,
 )
+from .objective import make_loss
 
 IMPLS = ("compiled", "numpy", "loop")
 SOLVERS = ("sgd", "minibatch", "batch", "svrg", "cg")
@@ -77,11 +78,19 @@ class FitSpec:
     accelerate: bool = False
     eta0_rule: str = "plain"
     row_visits: bool | None = None
+    loss: str = "squared_error"
+    epsilon: float = 0.1
+    quantile: float = 0.5
     name: str = "fit"
 
     @property
     def full_batch(self):
         return self.solver == "batch"
+
+    @property
+    def loss_function(self):
+        """The :class:`~fastgd._training.objective.Loss` the fit minimizes."""
+        return make_loss(self.loss, self.epsilon, self.quantile)
 
     @property
     def adaptive(self):
@@ -120,6 +129,24 @@ def _check_random_state(value):
             f"random_state={value!r} is not usable: pass None, an integer seed or a "
             "numpy.random.RandomState instance."
         ) from exc
+
+
+def _check_loss_for_solver(spec):
+    """Only the squared loss is a quadratic: SVRG's difference model, conjugate
+    gradients and the Gram route are built on that."""
+    if spec.loss_function.quadratic:
+        return
+    if spec.solver in ("svrg", "cg"):
+        raise ValueError(
+            f"solver={spec.solver!r} runs the squared loss only (it relies on the "
+            f"objective being a quadratic); for loss={spec.loss!r} use solver="
+            "'sgd', 'minibatch' or 'batch' (or 'auto')."
+        )
+    if spec.solver == "batch" and spec.strategy == "gram":
+        raise ValueError(
+            f"strategy='gram' forms X^T X, which gives the gradient of the squared "
+            f"loss only; use strategy='pass' (or 'auto') with loss={spec.loss!r}."
+        )
 
 
 def make_spec(solver, **options):
@@ -174,6 +201,7 @@ def make_spec(solver, **options):
             "early stopping; use early_stopping=False, or an iterative solver "
             "('sgd', 'minibatch', 'batch') with it."
         )
+    _check_loss_for_solver(spec)
     if solver in ("batch", "cg"):
         if spec.strategy == "gram" and spec.impl == "loop":
             raise ValueError(

@@ -37,6 +37,7 @@ class EpochWork:
     SVRG's full gradient at the snapshot (mu_coef, mu_intercept) in X's dtype,
     which makes the epoch SVRG's inner loop on ``coef``/``intercept`` as the
     difference from the snapshot (:mod:`fastgd._kernels.variance_reduced`).
+    ``loss``: the kernels' loss (None: squared).
     """
 
     coef: np.ndarray
@@ -52,6 +53,13 @@ class EpochWork:
     shuffle: bool
     batch_size: int | None
     drift: tuple | None = None
+    loss: tuple | None = None
+
+    def kernel_model(self):
+        """The epoch kernels' ``model`` argument: (coef, intercept,
+        fit_intercept, loss), ``loss`` None for the squared loss or (kind,
+        parameter) of :func:`fastgd.losses.kernel_loss`."""
+        return (self.coef, self.intercept, self.fit_intercept, self.loss)
 
     def kernel_optimizer(self):
         """The epoch kernels' ``optimizer`` argument: (state, kind, params), or
@@ -130,10 +138,12 @@ class DataSource(ABC):
         (n, k) and ``intercept`` (k,) float64 in the original units."""
 
     @abstractmethod
-    def gradient_pass(self, sample_weight, weight_total, impl):
+    def gradient_pass(self, sample_weight, weight_total, impl, loss=None):
         """A callable (coef, intercept) -> (grad, grad_intercept, loss): the
         weighted mean gradient and loss over all rows (original units; float64
-        results, buffers reused between calls)."""
+        results, buffers reused between calls), for the kernels' ``loss`` (None:
+        the squared loss; a source that refuses another names the sources that
+        take it)."""
 
     @abstractmethod
     def epoch_pass(self, work, impl):

@@ -429,7 +429,7 @@ class BlockSource(DataSource):
 
     # ------------------------------------------------------------ the two passes
 
-    def gradient_pass(self, sample_weight, weight_total, impl):
+    def gradient_pass(self, sample_weight, weight_total, impl, loss=None):
         """One sequential pass: each unit's gradient and loss, weighted by the
         whole fit's ``weight_total``, added in file order."""
         n = self.shape[1]
@@ -440,7 +440,7 @@ class BlockSource(DataSource):
         def gradient(coef, intercept):
             grad[...] = 0.0
             grad_b[...] = 0.0
-            loss = 0.0
+            total = 0.0
             for X, segments in self._units(self._sequential_units()):
                 start, stop = segments[0][1], segments[-1][2]
                 y = self.targets[start:stop]
@@ -448,11 +448,11 @@ class BlockSource(DataSource):
                 if sample_weight.shape[0] > 1:
                     weights = sample_weight[start:stop]
                 part = unit_gradient(X[: stop - start], y, weights, weight_total,
-                                     coef, intercept, impl)  # fmt: skip
+                                     coef, intercept, impl, loss)  # fmt: skip
                 grad[...] += part[0]
                 grad_b[...] += part[1]
-                loss += part[2]
-            return grad, grad_b, loss
+                total += part[2]
+            return grad, grad_b, total
 
         return gradient
 
@@ -460,7 +460,7 @@ class BlockSource(DataSource):
         epoch = _kernels.run_epoch
         if impl != "compiled":
             epoch = getattr(reference, f"run_epoch_{impl}")
-        model = (work.coef, work.intercept, work.fit_intercept)
+        model = work.kernel_model()
         optimizer = work.kernel_optimizer()
         batch = work.batch_size or 1
         spare = batch - 1  # room for a mini-batch's rows carried over

@@ -96,12 +96,12 @@ def gram_sums(X, y, weights, shift):
 
 
 @one_thread
-def gradient(X, y, weights, weight_total, coef, intercept, impl):
+def gradient(X, y, weights, weight_total, coef, intercept, impl, loss=None):
     """The chunk's share of the weighted mean gradient and loss over all rows:
     (grad, grad_intercept, loss), float64."""
     X, y, weights = _rows_array(X), _rows_array(y), _weights_array(weights)
-    return unit_gradient(X, y, weights, weight_total, coef, intercept,
-                         impl)  # fmt: skip
+    return unit_gradient(X, y, weights, weight_total, coef, intercept, impl,
+                         loss)  # fmt: skip
 
 
 @one_thread
@@ -152,6 +152,7 @@ class Round:
     shuffle: bool
     batch_size: int | None
     impl: str
+    loss: tuple | None = None
 
 
 @one_thread
@@ -182,7 +183,8 @@ def local_epoch(X, y, weights, rows, seed, average_start, steps, work):
     if work.impl != "compiled":
         epoch = getattr(reference, f"run_epoch_{work.impl}")
     squares = epoch(
-        X, y, weights, work.standardization, (coef, intercept, work.fit_intercept),
+        X, y, weights, work.standardization,
+        (coef, intercept, work.fit_intercept, work.loss),
         averaging, optimizer, work.drift, (etas, decays, work.t_start), order,
         (np.array([seed], dtype=np.uint64), work.shuffle, 0), work.batch_size,
     )  # fmt: skip

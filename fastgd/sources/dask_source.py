@@ -455,7 +455,7 @@ class DaskSource(DataSource):
 
     # ------------------------------------------------------------ the two passes
 
-    def gradient_pass(self, sample_weight, weight_total, impl):
+    def gradient_pass(self, sample_weight, weight_total, impl, loss=None):
         """One task per chunk (the fused compiled pass, or a twin); the chunks'
         shares of the mean gradient and loss summed by :func:`tree_sum`."""
         weights = self._weights(sample_weight)
@@ -464,7 +464,7 @@ class DaskSource(DataSource):
 
         def gradient(coef, intercept):
             parts = self._tasks.map(chunk_tasks.gradient, per_chunk, weight_total,
-                                    coef, intercept, impl)  # fmt: skip
+                                    coef, intercept, impl, loss)  # fmt: skip
             grad = np.zeros((n, *k_shape)) + tree_sum([p[0] for p in parts])
             grad_b = np.atleast_1d(np.asarray(tree_sum([p[1] for p in parts]),
                                               dtype=np.float64))  # fmt: skip
@@ -549,7 +549,7 @@ class MixingRound:
             standardization=work.standardization, optimizer=work.optimizer,
             optimizer_state=work.optimizer_state, drift=work.drift,
             t_start=int(t_start), shuffle=work.shuffle,
-            batch_size=work.batch_size, impl=self.impl,
+            batch_size=work.batch_size, impl=self.impl, loss=work.loss,
         )  # fmt: skip
         # Chunk c takes the first steps_c step sizes: only those travel.
         per_step = len(etas) > 1

@@ -105,11 +105,11 @@ class DenseSource(DataSource):
 
     # ------------------------------------------------------------ the two passes
 
-    def gradient_pass(self, sample_weight, weight_total, impl):
+    def gradient_pass(self, sample_weight, weight_total, impl, loss=None):
         X, y = self.X, self.y
         if impl != "compiled":
             twin = getattr(reference, f"batch_gradient_{impl}")
-            return lambda coef, b: twin(X, y, coef, b, sample_weight)
+            return lambda coef, b: twin(X, y, coef, b, sample_weight, loss)
         n = X.shape[1]
         if y.ndim == 1:
             grad, grad_b = np.empty(n), np.empty(1)
@@ -119,11 +119,12 @@ class DenseSource(DataSource):
             coef_dtype = X.dtype
 
             def gradient(coef, intercept):
-                loss, grad_b[0] = _kernels.batch_gradient(
+                value, grad_b[0] = _kernels.batch_gradient(
                     X, y, sample_weight, weight_total,
-                    coef.astype(coef_dtype, copy=False), intercept, grad, partial,
+                    coef.astype(coef_dtype, copy=False), intercept, loss, grad,
+                    partial,
                 )  # fmt: skip
-                return grad, grad_b, loss
+                return grad, grad_b, value
 
             return gradient
         k = y.shape[1]
@@ -131,11 +132,11 @@ class DenseSource(DataSource):
         partial = np.empty((self._blocks(), n + 3, k))
 
         def gradient_multi(coef, intercept):
-            loss = _kernels.batch_gradient_multi(
-                X, y, sample_weight, weight_total, coef, intercept, grad, grad_b,
-                partial,
+            value = _kernels.batch_gradient_multi(
+                X, y, sample_weight, weight_total, coef, intercept, loss, grad,
+                grad_b, partial,
             )  # fmt: skip
-            return grad, grad_b, loss
+            return grad, grad_b, value
 
         return gradient_multi
 
@@ -144,7 +145,7 @@ class DenseSource(DataSource):
         epoch = _kernels.run_epoch
         if impl != "compiled":
             epoch = getattr(reference, f"run_epoch_{impl}")
-        model = (work.coef, work.intercept, work.fit_intercept)
+        model = work.kernel_model()
         optimizer = work.kernel_optimizer()
 
         def run(etas, decays, t_start):

@@ -188,9 +188,10 @@ def sparse_covariance(X, weights):
     return covariance, mean
 
 
-def unit_gradient(X, y, weights, weight_total, coef, intercept, impl):
+def unit_gradient(X, y, weights, weight_total, coef, intercept, impl, loss=None):
     """(gradient, intercept gradient, loss) of one unit's rows, each a share of
-    the whole fit's weighted mean (divided by ``weight_total``)."""
+    the whole fit's weighted mean (divided by ``weight_total``); ``loss`` the
+    kernels' (None: squared)."""
     n = X.shape[1]
     if impl != "compiled":
         twin = getattr(reference, f"batch_gradient_{impl}")
@@ -198,21 +199,22 @@ def unit_gradient(X, y, weights, weight_total, coef, intercept, impl):
                                    dtype=np.float64))  # fmt: skip
         if unit_weight <= 0:
             return 0.0, 0.0, 0.0
-        grad, grad_b, loss = twin(X, y, coef, intercept, weights)
+        grad, grad_b, value = twin(X, y, coef, intercept, weights, loss)
         share = unit_weight / weight_total
         return (np.asarray(grad) * share, np.atleast_1d(grad_b) * share,
-                float(loss) * share)  # fmt: skip
+                float(value) * share)  # fmt: skip
     blocks = _kernels.n_gradient_blocks(X.shape[0])
     if y.ndim == 1:
         grad = np.empty(n)
         partial = np.empty((blocks, n + 2))
-        loss, grad_b = _kernels.batch_gradient(
+        value, grad_b = _kernels.batch_gradient(
             X, y, weights, weight_total, coef.astype(X.dtype, copy=False), intercept,
-            grad, partial,
+            loss, grad, partial,
         )  # fmt: skip
-        return grad, grad_b, loss
+        return grad, grad_b, value
     grad, grad_b = np.empty((n, y.shape[1])), np.empty(y.shape[1])
     partial = np.empty((blocks, n + 3, y.shape[1]))
-    loss = _kernels.batch_gradient_multi(X, y, weights, weight_total, coef, intercept,
-                                         grad, grad_b, partial)  # fmt: skip
-    return grad, grad_b, loss
+    value = _kernels.batch_gradient_multi(X, y, weights, weight_total, coef,
+                                          intercept, loss, grad, grad_b,
+                                          partial)  # fmt: skip
+    return grad, grad_b, value

@@ -317,14 +317,14 @@ class SparseSource(DataSource):
 
     # ------------------------------------------------------------ the two passes
 
-    def gradient_pass(self, sample_weight, weight_total, impl):
+    def gradient_pass(self, sample_weight, weight_total, impl, loss=None):
         X, y = self.X, self.y
         if impl == "numpy":  # scipy's sparse products
             return lambda coef, b: reference.batch_gradient_numpy(
-                X, y, coef, b, sample_weight)  # fmt: skip
+                X, y, coef, b, sample_weight, loss)  # fmt: skip
         if impl == "loop":
             return lambda coef, b: reference.batch_gradient_loop(
-                X, y, coef, b, sample_weight)  # fmt: skip
+                X, y, coef, b, sample_weight, loss)  # fmt: skip
         n = self.shape[1]
         Y = self._targets_2d()
         k = Y.shape[1]
@@ -334,12 +334,12 @@ class SparseSource(DataSource):
 
         def gradient(coef, intercept):
             coef = np.ascontiguousarray(coef, dtype=np.float64).reshape(n, k)
-            loss = _kernels.sparse_gradient(
+            value = _kernels.sparse_gradient(
                 self.csr, Y, sample_weight, weight_total, coef,
-                np.asarray(intercept, dtype=np.float64), grad, grad_b, bounds,
+                np.asarray(intercept, dtype=np.float64), loss, grad, grad_b, bounds,
                 squares, partial,
             )  # fmt: skip
-            return (grad[:, 0] if y.ndim == 1 else grad), grad_b, loss
+            return (grad[:, 0] if y.ndim == 1 else grad), grad_b, value
 
         return gradient
 
@@ -350,7 +350,7 @@ class SparseSource(DataSource):
         Y = self._targets_2d()
         k = Y.shape[1]
         scaling = _scaling(work.standardization)
-        model = (work.coef.reshape(n, k), work.intercept, work.fit_intercept)
+        model = (work.coef.reshape(n, k), work.intercept, work.fit_intercept, work.loss)
         averaging = (np.zeros((0, k), work.coef.dtype), np.zeros(k, work.coef.dtype), 0)
         if work.averaging is not None:
             avg_coef, avg_intercept, average_start = work.averaging
@@ -436,7 +436,7 @@ def _twin_epoch(source, work, impl):
     """The NumPy or loop twin of the epoch (:mod:`fastgd.reference`) on rows
     densified one at a time."""
     epoch = getattr(reference, f"run_epoch_{impl}")
-    model = (work.coef, work.intercept, work.fit_intercept)
+    model = work.kernel_model()
     optimizer = work.kernel_optimizer()
     rows = DenseRows(source.X)
 

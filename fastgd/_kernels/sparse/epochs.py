@@ -321,7 +321,7 @@ def lazy_epoch(csr, Y, sample_weight, scaling, model, averaging, drift, schedule
     kernel: two threads, or its serial build, same bits), else the row loop
     alone, so a first small fit compiles no driver.
     """
-    coef, intercept, fit_intercept = model
+    coef, intercept, fit_intercept, _ = model
     lazy = _lazy_model(coef, intercept, scaling, averaging[0].shape[0] > 0)
     units = (plan[0], plan[1], plan[2], fit_intercept, averaging[2])
     n_units = (order.shape[0] + plan[1] - 1) // plan[1]
@@ -343,7 +343,7 @@ def optimizer_epoch(csr, Y, sample_weight, scaling, model, averaging, optimizer,
     (state, kind, params)): every coordinate moves every step, as on dense
     data, so a step costs O(n k) plus the rows' entries."""
     data, indices, indptr = csr
-    coef, intercept, fit_intercept = model
+    coef, intercept, fit_intercept, _ = model
     etas, decays, t_start = schedule
     state, kind, params = optimizer
     n, k = coef.shape

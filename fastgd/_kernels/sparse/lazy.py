@@ -133,7 +133,7 @@ def _write_back(lazy, scaling, drift, model, averaging, t_start):
     the epoch's averaged iterates (their sum S_alpha v - q + S_gamma u +
     S_delta g) merged into the running mean from ``average_start`` on."""
     v, q, scalars, outputs = lazy
-    coef, intercept, _ = model
+    coef, intercept, _, _ = model
     g = drift[0]
     u = scaling[1]
     n, k = v.shape

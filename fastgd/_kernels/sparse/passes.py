@@ -8,12 +8,14 @@ from numba import prange
 
 from ..config import jit as _jit
 from ..parallel import blocks_in_last_argument, parallel_kernel
+from ..steps import half_slope, weighted_loss
 
 
 @_jit()
-def _gradient_block(csr, Y, sample_weight, coef, intercept, acc, start, stop):
+def _gradient_block(csr, Y, sample_weight, coef, intercept, loss, acc, start, stop):
     """Rows start..stop-1 of the fused gradient: acc[j, c] += w r_c x_ij,
-    acc[n, c] += w r_c; returns sum w r^2 (all outputs)."""
+    acc[n, c] += w r_c; returns sum w r^2 (all outputs). For a ``loss`` other
+    than the squared (None), r_c is half its slope and r^2 its value."""
     data, indices, indptr = csr
     n, k = coef.shape
     uniform = sample_weight.shape[0] == 1
@@ -29,8 +31,9 @@ def _gradient_block(csr, Y, sample_weight, coef, intercept, acc, start, stop):
             r = b - np.float64(y[i])
             for p in range(indptr[i], indptr[i + 1]):
                 r += np.float64(data[p]) * theta[indices[p]]
-            weighted = r * np.float64(sample_weight[0] if uniform else sample_weight[i])
-            squares += weighted * r
+            weight = np.float64(sample_weight[0] if uniform else sample_weight[i])
+            weighted = half_slope(loss, r) * weight
+            squares += weighted_loss(loss, weight, r)
             residual_sum += weighted
             for p in range(indptr[i], indptr[i + 1]):
                 sums[indices[p]] += weighted * np.float64(data[p])
@@ -47,8 +50,8 @@ def _gradient_block(csr, Y, sample_weight, coef, intercept, acc, start, stop):
                 residual[c] += x * coef[indices[p], c]
         for c in range(k):
             r = residual[c]
-            squares += weight * r * r
-            residual[c] = weight * r
+            squares += weighted_loss(loss, weight, r)
+            residual[c] = weight * half_slope(loss, r)
             acc[n, c] += residual[c]
         for p in range(indptr[i], indptr[i + 1]):
             x = np.float64(data[p])
@@ -58,13 +61,14 @@ def _gradient_block(csr, Y, sample_weight, coef, intercept, acc, start, stop):
 
 
 @parallel_kernel(blocks_in_last_argument)
-def sparse_gradient(csr, Y, sample_weight, weight_total, coef, intercept, grad,
-                    grad_b, bounds, squares, partial):  # fmt: skip
+def sparse_gradient(csr, Y, sample_weight, weight_total, coef, intercept, loss,
+                    grad, grad_b, bounds, squares, partial):  # fmt: skip
     """Fused weighted batch gradient and loss in the original units; returns the
     loss. One pass over data and indices: each row's residuals
     r_c = x_i . coef[:, c] + b_c - y_ic, then w_i r_c x_i added into the block's
     sums while the row is in cache. grad (n, k) = (2/W) sum w r x,
-    grad_b (k,) = (2/W) sum w r, loss = sum w r^2 / (W k).
+    grad_b (k,) = (2/W) sum w r, loss = sum w r^2 / (W k); for another ``loss``
+    than the squared (None), r is half its slope and r^2 its value.
 
     ``partial`` (n_blocks, n + 1, k) and ``squares`` (n_blocks,) hold the
     float64 sums of the rows bounds[b]..bounds[b + 1]-1, reduced in block order.
@@ -73,7 +77,7 @@ def sparse_gradient(csr, Y, sample_weight, weight_total, coef, intercept, grad,
     n_blocks = partial.shape[0]
     for block in prange(n_blocks):
         squares[block] = _gradient_block(csr, Y, sample_weight, coef, intercept,
-                                         partial[block], bounds[block],
+                                         loss, partial[block], bounds[block],
                                          bounds[block + 1])  # fmt: skip
     scale = 2.0 / weight_total
     for j in range(n + 1):
@@ -85,10 +89,10 @@ def sparse_gradient(csr, Y, sample_weight, weight_total, coef, intercept, grad,
                 grad[j, c] = scale * total
             else:
                 grad_b[c] = scale * total
-    loss = 0.0
+    total = 0.0
     for block in range(n_blocks):
-        loss += squares[block]
-    return loss / (weight_total * k)
+        total += squares[block]
+    return total / (weight_total * k)
 
 
 @parallel_kernel(blocks_in_last_argument)
