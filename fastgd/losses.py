@@ -149,6 +149,20 @@ def derivatives(kind, r, parameter):
     return 2.0 * r
 
 
+def curvatures(kind, r, parameter):
+    """The loss's second derivative at each residual (float64; 0 at and beyond a
+    kink, where it has none): what a Newton step or decrement weighs rows by."""
+    r = np.asarray(r, dtype=np.float64)
+    size = np.abs(r)
+    if kind == HUBER:
+        return np.where(size <= parameter, 2.0, 0.0)
+    if kind == SQUARED_EPSILON_INSENSITIVE:
+        return np.where(size > parameter, 4.0, 0.0)
+    if kind in (EPSILON_INSENSITIVE, QUANTILE):
+        return np.zeros_like(r)
+    return np.full_like(r, 2.0)
+
+
 def kernel_loss(name, parameter=0.0):
     """What the kernels take for loss ``name``: None for the squared loss (its
     code as it always was), else the float64 array [kind, parameter] (an array,

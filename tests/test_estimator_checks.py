@@ -38,7 +38,18 @@ NO_PARTIAL_FIT = {
 }
 
 
+# Every loss with its defaults: "auto" runs batch for the smooth ones (which
+# pass every check) and averaged SGD for the ones with kinks, which stops on
+# its loss plateau: weighted and repeated rows then agree to about 1e-2.
+SMOOTH = ("huber", "squared_epsilon_insensitive")
+KINKED = ("epsilon_insensitive", "quantile")
+LOSS_DEFAULTS = [GDRegressor(loss=loss) for loss in SMOOTH + KINKED]
+KINK_WHY = "a loss with kinks: averaged SGD stops on its loss plateau"
+
+
 def expected_failures(estimator):
+    if estimator.loss in KINKED:
+        return dict.fromkeys(WEIGHT_EQUIVALENCE, KINK_WHY)
     if estimator.solver in ("sgd", "minibatch", "svrg") and estimator.tol == 1e-4:
         return WEIGHT_EQUIVALENCE
     if estimator.solver == "cg":
@@ -49,7 +60,9 @@ def expected_failures(estimator):
 # Without the JIT (the coverage run) the defaults only: the tuned estimators
 # run the same code to tol=1e-10, for minutes as Python. The JIT run checks
 # every estimator.
-CHECKED = DEFAULTS if _kernels.JIT_DISABLED else ESTIMATORS + DEFAULTS
+CHECKED = DEFAULTS + LOSS_DEFAULTS
+if not _kernels.JIT_DISABLED:
+    CHECKED = ESTIMATORS + CHECKED
 
 
 @parametrize_with_checks(CHECKED, expected_failed_checks=expected_failures)

@@ -310,7 +310,13 @@ def sample_rows(data, min_rows=1000):
     w = np.broadcast_to(data.sample_weight, (m,))[rows].astype(np.float64)
     # eta0="auto" and the excess estimate read the same sample: drawn once.
     data.cache["sample"] = (n_rows, (Z, w / w.sum()))
+    data.cache["sample_targets"] = data.y[rows]
     return data.cache["sample"][1]
+
+
+def sample_targets(data):
+    """The targets of the rows of the last :func:`sample_rows` (float64)."""
+    return np.asarray(data.cache["sample_targets"], dtype=np.float64)
 
 
 def curvature(data, fit_intercept, max_iter=100, rtol=1e-4):

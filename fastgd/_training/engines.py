@@ -213,7 +213,8 @@ class StochasticEngine(_Engine):
         self._run = data.source.epoch_pass(self._work(), spec.impl)
         # The excess-loss rule reads the exact loss and gradient at the reported
         # iterate: one extra fused pass per epoch, taken only when asked.
-        self._full_gradient = shared_pass(data, spec.impl) if measure else None
+        self._full_gradient = (shared_pass(data, spec.impl, self.loss.kernel)
+                               if measure else None)  # fmt: skip
         self.measurement = None
 
     def _work(self):

@@ -48,7 +48,8 @@ exactly.
 
 import numpy as np
 
-from .data import centred_products, sample_rows
+from .. import losses
+from .data import centred_products, sample_rows, sample_targets
 
 # Rows of the Hessian sample: at least this many times the parameters.
 ROWS_PER_PARAMETER = 4
@@ -134,6 +135,80 @@ class ExcessEstimate:
             total = float(np.sum(G_b * G_b))
         solved = self._inverse_factor @ G
         return 0.25 * (float(np.sum(solved * solved)) + total) / G.shape[1]
+
+
+class LocalExcess:
+    """Estimated F - F* for a smooth loss that is not a quadratic (Huber, squared
+    epsilon-insensitive): half the Newton decrement, g^T H^-1 g / 2, with H the
+    Hessian at the current iterate.
+
+    Near the optimum such a loss is a quadratic piece by piece (Huber: the rows
+    whose residual is within epsilon; squared epsilon-insensitive: those outside
+    the tube), so once the iterate is in the optimum's piece the estimate is the
+    quadratic rule of :class:`ExcessEstimate` on the rows of that piece: exact
+    there, up to the sampling of H. H is formed, every call, from the curvature
+    sample's rows (their residuals at the reported iterate weight them by the
+    loss's second derivative), with the exact column scales and a ridge as
+    :class:`ExcessEstimate` has. A sample with no row in a quadratic piece gives
+    no estimate (infinity: nothing certified).
+
+    ``engine`` is read at each call for the iterate the gradient was measured at
+    (its ``reported_iterate``).
+    """
+
+    def __init__(self, data, engine, loss, fit_intercept, alpha):
+        n = data.n_features
+        self._data, self._engine, self._loss = data, engine, loss
+        self._fit_intercept, self._alpha = fit_intercept, alpha
+        self._Z, self._w = sample_rows(data, ROWS_PER_PARAMETER * (n + 1))
+        self._y = sample_targets(data).reshape(len(self._w), -1)
+        if not isinstance(self._Z, np.ndarray):  # a sparse sample: densify it once
+            rows = self._Z
+            self._Z = (rows.X.toarray() - rows.shift) * rows.scale
+        self.exact = False
+
+    @staticmethod
+    def affordable(n_features):
+        return n_features + 1 <= MAX_PARAMETERS
+
+    def __call__(self, grad, grad_intercept):
+        coef, intercept = self._engine.reported_iterate()
+        C = np.reshape(coef, (coef.shape[0], -1)).astype(np.float64)
+        G = np.reshape(grad, (grad.shape[0], -1))
+        G_b = np.reshape(grad_intercept, (1, -1))
+        total = 0.0
+        for c in range(G.shape[1]):  # each output is its own problem
+            r = self._Z @ C[:, c] + float(intercept[c]) - self._y[:, c]
+            # Half the second derivative (1 on a quadratic piece of Huber, 2
+            # outside the tube of the squared epsilon-insensitive loss).
+            half = 0.5 * losses.curvatures(self._loss.kind, r, self._loss.parameter)
+            weights = self._w * half
+            mass = float(weights.sum())
+            if mass <= 0.0:
+                return np.inf
+            covariance, mean = centred_products(self._Z, weights / mass)
+            total += self._decrement(covariance, mean, mass, G[:, c], G_b[0, c])
+        return total / G.shape[1]
+
+    def _decrement(self, covariance, mean, mass, g, g_b):
+        """g^T (H/2)^-1 g / 4 with H/2 = mass E'[z~ z~^T] + alpha on the
+        coefficients, the intercept eliminated through the mean (as in
+        :class:`ExcessEstimate`)."""
+        n = len(g)
+        curvature = mass * covariance
+        if not self._fit_intercept:
+            curvature += mass * np.outer(mean, mean)
+        curvature[np.diag_indices(n)] += self._alpha
+        diagonal = np.diag(curvature).copy()
+        jacobi = 1.0 / np.sqrt(np.where(diagonal > 0, diagonal, 1.0))
+        scaled = curvature * np.outer(jacobi, jacobi)
+        scaled[np.diag_indices(n)] = np.where(diagonal > 0, 1.0 + RIDGE, 1.0)
+        factor = _inverse_factor(scaled) * jacobi
+        if self._fit_intercept:
+            solved = factor @ (g - mean * g_b)
+            return 0.25 * (float(solved @ solved) + g_b * g_b / mass)
+        solved = factor @ g
+        return 0.25 * float(solved @ solved)
 
 
 def _sampled_covariance(data, variance):

@@ -15,7 +15,7 @@ from ..sources import as_source, for_fit
 from .cg import SAMPLED_MAX_PARAMETERS, CGEngine, TailExcess
 from .data import auto_step_size, prepare
 from .engines import BatchEngine, StochasticEngine, measure
-from .excess import ExcessEstimate, relative_floor
+from .excess import ExcessEstimate, LocalExcess, relative_floor
 from .full_gradient import shared_pass
 from .krylov import KrylovExcess
 from .loop import MIN_UPDATES_PER_ROUND, Outcome, Stopping, train
@@ -49,13 +49,21 @@ class Fitted:
     eta0: float
 
 
-def _uses_excess_rule(spec):
+def _measurable(spec, data):
+    """Whether an excess estimate measures this fit's loss: the squared loss at
+    any width; a smooth loss that is not a quadratic where its Hessian is
+    formed (:class:`~fastgd._training.excess.LocalExcess`); nothing measures
+    the losses with kinks (epsilon-insensitive, quantile)."""
+    loss = spec.loss_function
+    return loss.quadratic or (loss.smooth and LocalExcess.affordable(data.n_features))
+
+
+def _uses_excess_rule(spec, data):
     """Whether the fit stops on the measured excess loss: SVRG always, every
     solver with ``tol_rule="excess"`` (not with early stopping, which stops on
-    the validation score), for the squared loss (the estimate is exact for a
-    quadratic only)."""
+    the validation score), where an estimate measures the loss."""
     excess = spec.solver in ("svrg", "cg") or spec.tol_rule == "excess"
-    return excess and not spec.early_stopping and spec.loss_function.quadratic
+    return excess and not spec.early_stopping and _measurable(spec, data)
 
 
 def _constant_step_converges(spec, source):
@@ -82,7 +90,7 @@ def _stopping(spec, tol, patience_tol, data, engine):
             excess = TailExcess(engine, tol, relative_floor(data), sampled)
         return Stopping(patience_tol=None, excess=excess, excess_tol=tol,
                         excess_floor=relative_floor(data))  # fmt: skip
-    if _uses_excess_rule(spec) and tol is not None:
+    if _uses_excess_rule(spec, data) and tol is not None:
         # Stop on the measured excess; a step that must shrink (if any) shrinks
         # whenever the loss has not improved at all for n_iter_no_change rounds:
         # shrinking on a small improvement would shrink it before it got there.
@@ -94,7 +102,8 @@ def _stopping(spec, tol, patience_tol, data, engine):
             # first iterations overshoot and oscillate without being stuck.
             min_updates_per_round=SHRINK_ROUND_ITERATIONS if spec.full_batch
             else MIN_UPDATES_PER_ROUND,
-            excess=excess_estimate(data, spec, exact_curvature_after(data, spec),
+            excess=excess_estimate(data, spec, engine,
+                                   exact_curvature_after(data, spec),
                                    unit_cost_in_passes(data, spec)),
             excess_tol=tol, excess_floor=relative_floor(data),
         )  # fmt: skip
@@ -111,13 +120,18 @@ def _stopping(spec, tol, patience_tol, data, engine):
     )  # fmt: skip
 
 
-def excess_estimate(data, spec, exact_after=None, unit_passes=None):
-    """The excess-loss estimate for this width: the formed Hessian's
-    (:class:`~fastgd._training.excess.ExcessEstimate`, sampled, exact after
-    ``exact_after`` estimates) up to ``excess.MAX_PARAMETERS``, conjugate
-    gradients on it beyond (:class:`~fastgd._training.krylov.KrylovExcess`,
-    estimating again once the fit has spent ``unit_passes`` a unit as much as
-    the last estimate cost; None: at every call)."""
+def excess_estimate(data, spec, engine, exact_after=None, unit_passes=None):
+    """The excess-loss estimate for this loss and width: for the squared loss,
+    the formed Hessian's (:class:`~fastgd._training.excess.ExcessEstimate`,
+    sampled, exact after ``exact_after`` estimates) up to
+    ``excess.MAX_PARAMETERS``, conjugate gradients on it beyond
+    (:class:`~fastgd._training.krylov.KrylovExcess`, estimating again once the
+    fit has spent ``unit_passes`` a unit as much as the last estimate cost;
+    None: at every call); for another smooth loss, the Newton decrement at
+    ``engine``'s iterate (:class:`~fastgd._training.excess.LocalExcess`)."""
+    loss = spec.loss_function
+    if not loss.quadratic:
+        return LocalExcess(data, engine, loss, spec.fit_intercept, spec.alpha)
     if ExcessEstimate.affordable(data.n_features):
         return ExcessEstimate(data, spec.fit_intercept, spec.alpha, exact_after)
     return KrylovExcess(data, spec.fit_intercept, spec.alpha, spec.impl,
@@ -212,7 +226,7 @@ def fit(spec, X, y=None, *, sample_weight=None, coef_init=None, intercept_init=N
                       **initial)  # fmt: skip
     else:
         # No measuring pass that nothing reads.
-        measure = _uses_excess_rule(spec) and tol is not None
+        measure = _uses_excess_rule(spec, data) and tol is not None
         engine = StochasticEngine(data, spec, measure=measure,
                                   visits=_visits(spec, data), **initial)  # fmt: skip
     if state is not None:
@@ -241,16 +255,17 @@ def _certify(outcome, spec, data, engine, whole_fit, stacklevel):
     stopping aims at the validation score, not the training optimum, and is
     left alone."""
     stopped_at_limit = outcome.stop_reason == "max_iter"
-    if not spec.loss_function.quadratic:
-        return  # no estimate measures these losses yet (docs/losses.md)
+    if not _measurable(spec, data):
+        return  # nothing measures a loss with kinks (docs/losses.md)
     if (not (outcome.converged or stopped_at_limit) or spec.tol is None
             or outcome.relative_excess is not None
             or spec.early_stopping or not whole_fit):  # fmt: skip
         return
-    objective, grad, grad_b = measure(engine, shared_pass(data, spec.impl))
+    loss = spec.loss_function.kernel
+    objective, grad, grad_b = measure(engine, shared_pass(data, spec.impl, loss))
     # The exact covariance once the fit has already cost what it does.
     exact = exact_curvature_after(data, spec) <= len(outcome.loss_history)
-    estimate = excess_estimate(data, spec, 0 if exact else None)
+    estimate = excess_estimate(data, spec, engine, 0 if exact else None)
     excess = estimate(grad, grad_b)
     outcome.relative_excess = excess / max(objective - excess, relative_floor(data))
     if stopped_at_limit or outcome.relative_excess <= CERTIFIED_EXCESS:

@@ -100,13 +100,14 @@ class FullGradient:
         return scale * (grad - shift_term), np.array(grad_b, dtype=np.float64), loss
 
 
-def shared_pass(data, impl):
-    """The fit's one :class:`FullGradient` by passes for ``impl``, shared by
+def shared_pass(data, impl, loss=None):
+    """The fit's one :class:`FullGradient` by passes for ``impl`` (and the
+    kernels' ``loss``, None: squared), shared by
     everything that measures (the stochastic engines' measuring pass, SVRG's
     snapshot, the excess estimates and the stop's certificate): one set of the
     source's pass buffers (per block, n + 1 sums each: 6 MB at 50,000 columns),
     not one each. Its results are fresh arrays, so sharing aliases nothing."""
-    key = ("full_gradient", impl)
+    key = ("full_gradient", impl, None if loss is None else tuple(loss))
     if key not in data.cache:
-        data.cache[key] = FullGradient(data, impl)
+        data.cache[key] = FullGradient(data, impl, loss=loss)
     return data.cache[key]

@@ -7,7 +7,7 @@ from numba import prange
 
 from ..config import jit as _jit
 from ..parallel import parallel_kernel
-from ..steps import _update_average, optimizer_delta
+from ..steps import _update_average, half_slope, optimizer_delta, weighted_loss
 from .csr import (
     SPARSE_PREFETCH_AHEAD,
     _centre_dot,
@@ -42,9 +42,9 @@ def _plain_sgd_rows(csr, y, sample_weight, v, model, schedule, order, first, las
     """SGD steps for positions first..last-1 with nothing but the decay lazy
     (no standardization, averaging or drift; one output): the loop
     SGDRegressor's users compare against, with no test per entry. ``model`` is
-    (alpha, b, fit_intercept); returns (loss, alpha, b)."""
+    (alpha, b, fit_intercept, loss); returns (loss, alpha, b)."""
     data, indices, indptr = csr
-    alpha, b, fit_intercept = model
+    alpha, b, fit_intercept, rule = model
     etas, decays, _ = schedule
     constant = etas.shape[0] == 1
     uniform = sample_weight.shape[0] == 1
@@ -58,12 +58,12 @@ def _plain_sgd_rows(csr, y, sample_weight, v, model, schedule, order, first, las
             dot += np.float64(data[p]) * v[indices[p]]
         r = alpha * dot + b - np.float64(y[i])
         weight = np.float64(sample_weight[0] if uniform else sample_weight[i])
-        loss += weight * r * r
+        loss += weighted_loss(rule, weight, r)
         if not np.isfinite(r):
             break
         eta = etas[0] if constant else etas[s]
         alpha *= decays[0] if constant else decays[s]
-        step = 2.0 * eta * weight * r
+        step = 2.0 * eta * weight * half_slope(rule, r)
         if fit_intercept:
             b -= step
         change = -step / alpha
@@ -86,7 +86,7 @@ def _lazy_units_single(csr, Y, sample_weight, scaling, drift, lazy, schedule,
     145 ms, this one within a few percent of the bare one)."""
     v2, q2, scalars, outputs = lazy
     etas, decays, t_start = schedule
-    per_sample, unit, _, fit_intercept, average_start = plan
+    per_sample, unit, _, fit_intercept, average_start, rule = plan
     n = v2.shape[0]
     v = v2.reshape(n)
     q = q2.reshape(q2.shape[0])
@@ -103,7 +103,7 @@ def _lazy_units_single(csr, Y, sample_weight, scaling, drift, lazy, schedule,
     if per_sample and scaling[0].shape[0] == 0 and not centred and not drifting \
             and not averaged:  # fmt: skip
         loss, alpha, b = _plain_sgd_rows(csr, y, sample_weight, v,
-                                         (alpha, b, fit_intercept), schedule,
+                                         (alpha, b, fit_intercept, rule), schedule,
                                          order, first, last)  # fmt: skip
         scalars[ALPHA], outputs[B, 0] = alpha, b
         return loss
@@ -134,8 +134,8 @@ def _lazy_units_single(csr, Y, sample_weight, scaling, drift, lazy, schedule,
                 r += delta * (along_g - ug)
             else:
                 r -= np.float64(y[i])
-            loss += weight * r * r
-            residual[s - start] = weight * r
+            loss += weighted_loss(rule, weight, r)
+            residual[s - start] = weight * half_slope(rule, r)
             weight_sum += weight
         if not np.isfinite(loss):
             break
@@ -192,7 +192,7 @@ def _lazy_units(csr, Y, sample_weight, scaling, drift, lazy, schedule, order, pl
     data, indices, indptr = csr
     v, q, scalars, outputs = lazy
     etas, decays, t_start = schedule
-    per_sample, unit, _, fit_intercept, average_start = plan
+    per_sample, unit, _, fit_intercept, average_start, _ = plan
     k = v.shape[1]
     u = scaling[1]
     centred = u.shape[0] > 0
@@ -209,7 +209,7 @@ def _lazy_units(csr, Y, sample_weight, scaling, drift, lazy, schedule, order, pl
         stop = min(start + unit, n_rows)
         unit_loss, weight_sum = _unit_residuals(
             csr, Y, sample_weight, scaling, drift, lazy, order,
-            (start, stop, limit), residual,
+            (start, stop, limit, plan[5]), residual,
         )  # fmt: skip
         loss += unit_loss
         if not np.isfinite(loss):
@@ -323,7 +323,7 @@ def lazy_epoch(csr, Y, sample_weight, scaling, model, averaging, drift, schedule
     """
     coef, intercept, fit_intercept, _ = model
     lazy = _lazy_model(coef, intercept, scaling, averaging[0].shape[0] > 0)
-    units = (plan[0], plan[1], plan[2], fit_intercept, averaging[2])
+    units = (plan[0], plan[1], plan[2], fit_intercept, averaging[2], model[3])
     n_units = (order.shape[0] + plan[1] - 1) // plan[1]
     if plan[2] > 0 and plan[2] // plan[1] < n_units:
         loss = _lazy_chunks(csr, Y, sample_weight, scaling, drift, lazy, schedule,
@@ -343,7 +343,7 @@ def optimizer_epoch(csr, Y, sample_weight, scaling, model, averaging, optimizer,
     (state, kind, params)): every coordinate moves every step, as on dense
     data, so a step costs O(n k) plus the rows' entries."""
     data, indices, indptr = csr
-    coef, intercept, fit_intercept, _ = model
+    coef, intercept, fit_intercept, rule = model
     etas, decays, t_start = schedule
     state, kind, params = optimizer
     n, k = coef.shape
@@ -377,10 +377,10 @@ def optimizer_epoch(csr, Y, sample_weight, scaling, model, averaging, optimizer,
                     residual[row, c] += x * coef[indices[p], c]
             for c in range(k):
                 r = residual[row, c]
-                loss += weight * r * r
+                loss += weighted_loss(rule, weight, r)
                 if not np.isfinite(r):
                     return loss
-                residual[row, c] = weight * r
+                residual[row, c] = weight * half_slope(rule, r)
             weight_sum += weight
         if not per_sample and weight_sum <= 0.0:
             continue

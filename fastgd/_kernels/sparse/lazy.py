@@ -5,6 +5,7 @@ and written back with its averaged iterates (see :mod:`fastgd._kernels.sparse`).
 import numpy as np
 
 from ..config import jit as _jit
+from ..steps import half_slope, weighted_loss
 from .csr import (
     SPARSE_PREFETCH_AHEAD,
     _centre_dot,
@@ -31,11 +32,13 @@ GAMMA, B, UV, SUM_GAMMA, SUM_B = 0, 1, 2, 3, 4
 def _unit_residuals(csr, Y, sample_weight, scaling, drift, lazy, order, span,
                     residual):  # fmt: skip
     """residual[s, c] = w_i r_ic for positions start..stop-1 (``span`` = (start,
-    stop, limit): rows are prefetched up to position ``limit``) under the lazy
-    model; returns (sum w r^2, sum w), stopping at the first non-finite r. With
-    a drift the model is SVRG's difference from the snapshot: no y."""
+    stop, limit, loss): rows are prefetched up to position ``limit``) under the
+    lazy model; returns (sum w r^2, sum w), stopping at the first non-finite r
+    (r half the loss's slope and r^2 its value for a ``loss`` other than the
+    squared, None). With a drift the model is SVRG's difference from the
+    snapshot: no y."""
     data, indices, indptr = csr
-    start, stop, limit = span
+    start, stop, limit, rule = span
     v, _, scalars, outputs = lazy
     g, _, ug = drift
     k = v.shape[1]
@@ -84,10 +87,10 @@ def _unit_residuals(csr, Y, sample_weight, scaling, drift, lazy, order, span,
                 r += scalars[DELTA] * (along_g - ug[c])
             else:
                 r -= np.float64(Y[i, c])
-            loss += weight * r * r
+            loss += weighted_loss(rule, weight, r)
             if not np.isfinite(r):
                 return loss, weight_sum
-            residual[row, c] = weight * r
+            residual[row, c] = weight * half_slope(rule, r)
         weight_sum += weight
     return loss, weight_sum
 
