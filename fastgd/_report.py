@@ -64,6 +64,10 @@ class Reporter:
         if not self.quiet:
             self._print(text)
 
+    def table_line(self, text):
+        """A line of a table: printed even with ``quiet``."""
+        self._print(text)
+
     def compile_times(self, times):
         if self.quiet:
             return

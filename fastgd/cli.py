@@ -21,6 +21,7 @@ import numpy as np
 from . import (
     _kernels,
     benchmark,
+    models_benchmark,
     solvers,
     sparse_benchmark,
     tables_benchmark,
@@ -105,6 +106,16 @@ def build_parser():
         f"--nnz-per-row {sparse_benchmark.DEFAULT_NNZ_PER_ROW}) beside scikit-learn "
         "and SciPy; --sizes, --dtype, --repeats, --batch-size, --threads, --json "
         "and --no-fit apply",
+    )
+    bench.add_argument(
+        "--models",
+        action="store_true",
+        help="every loss (huber, epsilon-insensitive, squared epsilon-insensitive, "
+        "quantile) fitted by default GDRegressor beside SGDRegressor, each "
+        "against a tight reference solve (default sizes "
+        + ", ".join(f"{m}x{n}" for m, n in models_benchmark.DEFAULT_SIZES)
+        + "; the losses with kinks only up to "
+        f"{models_benchmark.LP_MAX_ROWS:,} rows); --sizes and --json apply",
     )
     bench.add_argument(
         "--nnz-per-row",
@@ -376,6 +387,8 @@ def run_bench(args, reporter=None):
         raise SystemExit("--repeats must be at least 1.")
     if args.batch_size < 1:
         raise SystemExit("--batch-size must be at least 1.")
+    if args.models:
+        return run_models_bench(args, reporter)
     if args.sparse:
         if args.plot:
             raise SystemExit("--plot does not apply to --sparse (no chart of it yet).")
@@ -494,6 +507,24 @@ def run_sparse_bench(args, reporter=None):
             size_report["memory_growth_bytes"] = growth
             reporter.sparse_fits(size_report["fits"], growth, nbytes)
         report["sizes"].append(size_report)
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(report, out, indent=2, default=str)
+        reporter.note(f"wrote {args.json}")
+    return report
+
+
+def run_models_bench(args, reporter=None):
+    """``fastgd bench --models`` (see :mod:`fastgd.models_benchmark`)."""
+    reporter = reporter or Reporter(quiet=args.quiet)
+    record = benchmark.machine_record()
+    reporter.machine(record.lines())
+    reporter.note("every loss: default GDRegressor beside SGDRegressor (same loss, "
+                  "no penalty), relative excess of the mean loss against a "
+                  "reference solve")  # fmt: skip
+    rows = models_benchmark.run(args.sizes or models_benchmark.DEFAULT_SIZES,
+                                report=reporter.table_line)  # fmt: skip
+    report = dict(machine=record.__dict__, models=rows)
     if args.json:
         with open(args.json, "w") as out:
             json.dump(report, out, indent=2, default=str)

@@ -325,3 +325,23 @@ def test_sparse_bench_refuses_options_that_do_not_apply():
         main(["bench", "--sparse", "--sizes", "100x20", "--plot", "chart.png"])
     with pytest.raises(SystemExit, match="--nnz-per-row"):
         main(["bench", "--sparse", "--sizes", "100x20", "--nnz-per-row", "0"])
+
+
+def test_models_bench_runs_every_loss_against_its_reference(tmp_path, capsys):
+    """``fastgd bench --models``: each loss's default fit beside SGDRegressor,
+    measured against the reference solve (L-BFGS, or the exact LP)."""
+    path = tmp_path / "models.json"
+    main(["bench", "--models", "--sizes", "2000x4", "--json", str(path)])
+    rows = json.loads(path.read_text())["models"]
+    ours = {row["loss"]: row for row in rows if row["fit"] == "GDRegressor()"}
+    assert set(ours) == {"huber", "squared_epsilon_insensitive",
+                         "epsilon_insensitive", "quantile"}  # fmt: skip
+    for name in ("huber", "squared_epsilon_insensitive"):
+        assert ours[name]["solver"] == "batch"
+        assert ours[name]["relative_excess"] <= 2e-4
+        assert ours[name]["said"] is not None
+    for name in ("epsilon_insensitive", "quantile"):
+        assert ours[name]["said"] is None
+        assert ours[name]["relative_excess"] <= 1e-2
+    assert all(row["relative_excess"] >= -1e-9 for row in rows)  # F* is the least
+    assert "SGDRegressor(penalty=None)" in capsys.readouterr().out
