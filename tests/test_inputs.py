@@ -196,7 +196,8 @@ BAD_PARAMETERS = {
     "standardize": 1.5, "max_iter": 0, "tol": -1.0, "n_iter_no_change": 0,
     "shuffle": "no", "random_state": "garbage", "early_stopping": "no",
     "validation_fraction": 1.5, "average": -1, "warm_start": "no", "verbose": -1,
-    "impl": "cuda", "optimizer": "lbfgs",
+    "impl": "cuda", "optimizer": "lbfgs", "loss": "absolute", "epsilon": -1.0,
+    "quantile": 1.5,
 }  # fmt: skip
 
 

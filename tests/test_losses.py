@@ -310,3 +310,18 @@ def test_the_loss_description_gates_what_needs_a_quadratic():
     pinball = make_loss("quantile", 0.1, 0.25)
     assert not pinball.smooth and pinball.parameter == 0.25
     assert make_loss("squared_epsilon_insensitive", 0.1, 0.5).step_factor == 0.5
+
+
+def test_the_certificate_reads_sparse_data_as_dense():
+    """On CSR the Newton decrement's sampled rows are densified: the same fit
+    and the same certificate as on the dense array."""
+    X, y = outliers(m=3000, n=5, seed=2)
+    X[np.abs(X - 50.0) < 1.0] = 0.0
+    dense = GDRegressor(loss="huber", epsilon=1.0, random_state=0).fit(X, y)
+    sparse = GDRegressor(loss="huber", epsilon=1.0, random_state=0).fit(
+        sp.csr_matrix(X), y
+    )
+    assert sparse.relative_excess_ <= sparse.tol
+    assert sparse.relative_excess_ == pytest.approx(dense.relative_excess_, rel=0.5)
+    true = relative_excess(X, y, sparse.coef_, sparse.intercept_[0], "huber", 1.0)
+    assert true <= 1.5 * sparse.tol

@@ -430,7 +430,7 @@ def test_threads_and_blocks_do_not_change_a_result():
         lazy = lazy_kernels._lazy_model(coef, intercept, scaling, True)
         schedule = (np.array([0.002]), np.array([0.9999]), 0)
         loss = build(source.csr, y, np.ones(1), scaling, no_drift, lazy, schedule,
-                     order, (True, 1, 128, True, 100))  # fmt: skip
+                     order, (True, 1, 128, True, 100, None))  # fmt: skip
         lazy_kernels._write_back(lazy, scaling, no_drift, (coef, intercept, True, None),
                                  averaging, 0)  # fmt: skip
         epochs.append((loss, coef, averaging[0]))

@@ -166,13 +166,14 @@ class LocalExcess:
         Z, w = sample_rows(data, ROWS_PER_PARAMETER * (n + 1))
         y = sample_targets(data).reshape(len(w), -1)
         # H is formed at every call: from every k-th sampled row only, about
-        # LOCAL_ROWS_PER_PARAMETER (n + 1) of them (1,000,000 x 100: 20 -> 3 ms).
+        # LOCAL_ROWS_PER_PARAMETER (n + 1) of them (1,000,000 x 100: 20 -> 5 ms).
         every = max(1, len(w) // (LOCAL_ROWS_PER_PARAMETER * (n + 1)))
-        self._Z, self._y = Z[::every], y[::every]
+        if isinstance(Z, np.ndarray):
+            self._Z = Z[::every]
+        else:  # a sparse sample (CentredSparseRows): these rows densified once
+            self._Z = (Z.X[::every].toarray() - Z.shift) * Z.scale
+        self._y = y[::every]
         self._w = w[::every] / w[::every].sum()
-        if not isinstance(self._Z, np.ndarray):  # a sparse sample: densify it once
-            rows = self._Z
-            self._Z = (rows.X.toarray() - rows.shift) * rows.scale
         self.exact = False
 
     @staticmethod
