@@ -49,7 +49,11 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         offsets; ``fit`` only). The batch and CG solvers form X^T X once when
         that pays (``strategy="auto"`` of :func:`fastgd.fit_batch`); batch
         runs Nesterov-accelerated gradient descent with adaptive restart when
-        the optimizer is "sgd". ``"auto"``: "cg" for ``fit`` with plain steps
+        the optimizer is "sgd" (for the smooth losses other than the squared,
+        Newton steps on a sampled Hessian: ``fastgd._training.newton``).
+        With a ``loss`` other than the squared, "auto" runs batch for the
+        smooth ones and averaged SGD for the ones with kinks; SVRG and CG
+        need the squared loss. ``"auto"``: "cg" for ``fit`` with plain steps
         and no early stopping, otherwise the rule of
         :func:`fastgd.choose_solver` from m, n, the dtype, the weights and the
         data source. ``partial_fit`` runs the chosen solver; a batch
@@ -142,6 +146,19 @@ default="sgd"
         moment estimates) carries over between epochs, ``partial_fit`` calls and
         ``warm_start`` fits. See :mod:`fastgd.optimizers` for the rules and their
         default constants; the L2 penalty is applied as decoupled weight decay.
+    loss : {"squared_error", "huber", "epsilon_insensitive", \
+"squared_epsilon_insensitive", "quantile"}, default="squared_error"
+        What the fit minimizes, scikit-learn's losses (twice each, so the same
+        minimizer; :mod:`fastgd.losses`). For the smooth ones (squared, Huber,
+        squared epsilon-insensitive) ``tol`` is the estimated relative excess
+        loss and ``relative_excess_`` says where the fit stopped; for
+        "epsilon_insensitive" and "quantile" nothing measures it
+        (``relative_excess_`` is None): the fit stops on its loss plateau.
+    epsilon : float, default=0.1
+        The losses' epsilon, in the units of y: where Huber turns linear, the
+        half-width of the epsilon-insensitive tubes.
+    quantile : float, default=0.5
+        For ``loss="quantile"``: the quantile of y the model predicts, in (0, 1).
 
     Attributes
     ----------

@@ -163,6 +163,19 @@ def curvatures(kind, r, parameter):
     return np.full_like(r, 2.0)
 
 
+def majorizing_curvatures(kind, r, parameter):
+    """The larger of the second derivative and slope / r at each residual: for
+    Huber beyond epsilon 2 epsilon / abs(r), the weight of iteratively
+    reweighted least squares, whose quadratic lies above the loss (Huber, 1964),
+    so a step on it never raises the objective. Elsewhere the second
+    derivative, which is never below slope / r for these losses."""
+    curvature = curvatures(kind, r, parameter)
+    if kind != HUBER:
+        return curvature
+    size = np.maximum(np.abs(np.asarray(r, dtype=np.float64)), parameter)
+    return np.maximum(curvature, 2.0 * parameter / size)
+
+
 def kernel_loss(name, parameter=0.0):
     """What the kernels take for loss ``name``: None for the squared loss (its
     code as it always was), else the float64 array [kind, parameter] (an array,

@@ -182,27 +182,48 @@ class LocalExcess:
 
     def __call__(self, grad, grad_intercept):
         coef, intercept = self._engine.reported_iterate()
+        solved = self._solve(coef, intercept, grad, grad_intercept, losses.curvatures)
+        return np.inf if solved is None else solved[2]
+
+    def newton_step(self, coef, intercept, grad, grad_intercept):
+        """(step, intercept step): H^-1 (grad, grad_intercept) at (coef,
+        intercept), the amounts a Newton step subtracts, with H the Hessian of
+        the loss's majorizing quadratic (:func:`fastgd.losses.
+        majorizing_curvatures`: for Huber, reweighted least squares, whose step
+        does not overshoot where most residuals are beyond epsilon); None where
+        the sample holds no row of positive curvature."""
+        solved = self._solve(coef, intercept, grad, grad_intercept,
+                             losses.majorizing_curvatures)  # fmt: skip
+        return None if solved is None else solved[:2]
+
+    def _solve(self, coef, intercept, grad, grad_intercept, curvatures):
+        """(H^-1 g, H^-1 g_b, g^T H^-1 g / 2 averaged over outputs), or None,
+        H weighting each sampled row by ``curvatures`` at its residual."""
         C = np.reshape(coef, (coef.shape[0], -1)).astype(np.float64)
         G = np.reshape(grad, (grad.shape[0], -1))
         G_b = np.reshape(grad_intercept, (1, -1))
-        total = 0.0
+        step, step_b, total = np.empty_like(G), np.zeros(G.shape[1]), 0.0
         for c in range(G.shape[1]):  # each output is its own problem
             r = self._Z @ C[:, c] + float(intercept[c]) - self._y[:, c]
             # Half the second derivative (1 on a quadratic piece of Huber, 2
             # outside the tube of the squared epsilon-insensitive loss).
-            half = 0.5 * losses.curvatures(self._loss.kind, r, self._loss.parameter)
+            half = 0.5 * curvatures(self._loss.kind, r, self._loss.parameter)
             weights = self._w * half
             mass = float(weights.sum())
             if mass <= 0.0:
-                return np.inf
+                return None
             covariance, mean = centred_products(self._Z, weights / mass)
-            total += self._decrement(covariance, mean, mass, G[:, c], G_b[0, c])
-        return total / G.shape[1]
+            u, v = self._half_hessian_solve(covariance, mean, mass, G[:, c],
+                                            G_b[0, c])  # fmt: skip
+            step[:, c], step_b[c] = 0.5 * u, 0.5 * v
+            total += 0.25 * (float(G[:, c] @ u) + float(G_b[0, c]) * v)
+        return step.reshape(np.shape(grad)), step_b, total / G.shape[1]
 
-    def _decrement(self, covariance, mean, mass, g, g_b):
-        """g^T (H/2)^-1 g / 4 with H/2 = mass E'[z~ z~^T] + alpha on the
-        coefficients, the intercept eliminated through the mean (as in
-        :class:`ExcessEstimate`)."""
+    def _half_hessian_solve(self, covariance, mean, mass, g, g_b):
+        """(u, v) with (H/2) (u, v) = (g, g_b), H/2 = mass E'[(z, 1)(z, 1)^T] +
+        alpha on the coefficients: the intercept eliminated through the mean,
+        u = (mass C' + alpha I)^-1 (g - zbar' g_b), v = g_b / mass - zbar'.u
+        (as in :class:`ExcessEstimate`); Jacobi-scaled, with its ridge."""
         n = len(g)
         curvature = mass * covariance
         if not self._fit_intercept:
@@ -213,11 +234,10 @@ class LocalExcess:
         scaled = curvature * np.outer(jacobi, jacobi)
         scaled[np.diag_indices(n)] = np.where(diagonal > 0, 1.0 + RIDGE, 1.0)
         factor = _inverse_factor(scaled) * jacobi
-        if self._fit_intercept:
-            solved = factor @ (g - mean * g_b)
-            return 0.25 * (float(solved @ solved) + g_b * g_b / mass)
-        solved = factor @ g
-        return 0.25 * float(solved @ solved)
+        if not self._fit_intercept:
+            return factor.T @ (factor @ g), 0.0
+        u = factor.T @ (factor @ (g - mean * g_b))
+        return u, g_b / mass - float(mean @ u)
 
 
 def _sampled_covariance(data, variance):

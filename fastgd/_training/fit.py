@@ -19,6 +19,7 @@ from .excess import ExcessEstimate, LocalExcess, relative_floor
 from .full_gradient import shared_pass
 from .krylov import KrylovExcess
 from .loop import MIN_UPDATES_PER_ROUND, Outcome, Stopping, train
+from .newton import NewtonEngine
 from .strategy import exact_curvature_after, resolve_batch_strategy, unit_cost_in_passes
 from .svrg import SVRGEngine
 from .visits import row_visits
@@ -138,6 +139,19 @@ def excess_estimate(data, spec, engine, exact_after=None, unit_passes=None):
                         unit_passes)  # fmt: skip
 
 
+def _batch_kind(spec, data):
+    """The engine of solver "batch" or "cg". Accelerated batch steps (plain
+    steps, ``spec.accelerate``) are Nesterov's for the squared loss, and for
+    another smooth loss whose Hessian is formed, Newton's on the sampled
+    Hessian (:mod:`.newton`)."""
+    if not spec.full_batch:
+        return CGEngine
+    loss = spec.loss_function
+    newton = (spec.accelerate and spec.optimizer == "sgd" and not loss.quadratic
+              and loss.smooth and LocalExcess.affordable(data.n_features))  # fmt: skip
+    return NewtonEngine if newton else BatchEngine
+
+
 def _visits(spec, data):
     """The stochastic solvers' :class:`~fastgd._training.visits.RowVisits`
     (None: one visit a row), for eta0="auto" with steps that scale with the
@@ -221,9 +235,9 @@ def fit(spec, X, y=None, *, sample_weight=None, coef_init=None, intercept_init=N
         strategy = spec.strategy if spec.loss_function.quadratic else "pass"
         plan = resolve_batch_strategy(strategy, spec.impl, data, spec.max_iter,
                                       tol)  # fmt: skip
-        kind = BatchEngine if spec.full_batch else CGEngine
-        engine = kind(data, spec, strategy=plan.start, gram_after=plan.switch_after,
-                      **initial)  # fmt: skip
+        engine = _batch_kind(spec, data)(data, spec, strategy=plan.start,
+                                         gram_after=plan.switch_after,
+                                         **initial)  # fmt: skip
     else:
         # No measuring pass that nothing reads.
         measure = _uses_excess_rule(spec, data) and tol is not None
