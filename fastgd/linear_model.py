@@ -365,7 +365,7 @@ default="sgd"
             optimizer=self.optimizer, verbose=self.verbose,
             max_recoveries=MAX_RECOVERIES, tol_scale="target_variance",
             tol_rule="excess", intercept_start="mean", eta0_rule="optimizer",
-            accelerate=self.optimizer == "sgd", name=type(self).__name__,
+            accelerate=True, name=type(self).__name__,
             loss=self.loss, epsilon=self.epsilon, quantile=self.quantile,
         )  # fmt: skip
         # Checked even where unused (other solvers, no penalty), as scikit-learn does.

@@ -325,7 +325,7 @@ class BatchEngine(_Engine):
                                            loss=self.loss.kernel)  # fmt: skip
         self.gradient_norm = np.inf
         self.measurement = None
-        self.accelerate = bool(spec.accelerate) and spec.optimizer == "sgd"
+        self.accelerate = spec.accelerate
         self.previous_coef = self.coef.copy()
         self.previous_intercept = self.intercept.copy()
         self.momentum_count = 0

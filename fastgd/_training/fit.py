@@ -147,8 +147,8 @@ def _batch_kind(spec, data):
     if not spec.full_batch:
         return CGEngine
     loss = spec.loss_function
-    newton = (spec.accelerate and spec.optimizer == "sgd" and not loss.quadratic
-              and loss.smooth and LocalExcess.affordable(data.n_features))  # fmt: skip
+    newton = (spec.accelerate and not loss.quadratic and loss.smooth
+              and LocalExcess.affordable(data.n_features))  # fmt: skip
     return NewtonEngine if newton else BatchEngine
 
 
@@ -189,6 +189,11 @@ def fit(spec, X, y=None, *, sample_weight=None, coef_init=None, intercept_init=N
     :mod:`.incremental`).
     """
     source = for_fit(as_source(X, y), spec.shuffle)
+    if spec.impl not in source.impls:
+        raise ValueError(
+            f"impl={spec.impl!r} does not run on a {type(source).__name__}; use "
+            f"one of {list(source.impls)}."
+        )
     data = prepare(
         source, sample_weight=sample_weight, standardize=spec.standardize,
         fit_intercept=spec.fit_intercept,

@@ -42,8 +42,11 @@ class FitSpec:
     and the stochastic solvers only when averaging). ``intercept_start``: "zero",
     or "mean" to start the intercept at the weighted mean of y.
     ``average="auto"``: average from the second epoch on. ``accelerate``: batch
-    gradient descent with plain steps takes Nesterov's accelerated steps with
-    adaptive restart (:class:`~fastgd._training.engines.BatchEngine`).
+    gradient descent with plain steps takes accelerated steps: Nesterov's with
+    adaptive restart (:class:`~fastgd._training.engines.BatchEngine`), or
+    Newton's for a smooth loss other than the squared
+    (:class:`~fastgd._training.newton.NewtonEngine`); made False with an
+    optimizer, which takes its own steps.
     ``eta0_rule``: "plain" (eta0="auto" is the plain step's) or "optimizer"
     (each optimizer's own rule, :func:`fastgd.optimizers.auto_step_size`).
     ``row_visits``: the stochastic solvers visit a row too heavy for their step
@@ -174,6 +177,9 @@ def make_spec(solver, **options):
         eta0=check_eta0(spec.eta0),
         average=check_average(spec.average),
         max_recoveries=check_int("max_recoveries", spec.max_recoveries, minimum=0),
+        # Acceleration (Nesterov's, or Newton's for a smooth loss) replaces plain
+        # steps; an optimizer takes its own.
+        accelerate=bool(spec.accelerate) and spec.optimizer == "sgd",
         shuffle=check_shuffle(spec.shuffle),
         row_visits=spec.eta0 == "auto"
         if spec.row_visits is None

@@ -77,7 +77,8 @@ class DataSource(ABC):
     ("numpy", "loop") where the source offers them.
     """
 
-    #: implementations this source can run (the first is the default)
+    #: implementations this source can run (the first is the default); a fit
+    #: asking for another is refused with these (``_training.fit``)
     impls = ("compiled",)
     #: whether an epoch averages models trained apart on parts of the data
     #: (parameter mixing): a constant step then stops short of the optimum
