@@ -125,8 +125,9 @@ callable, default="adaptive"
         ``average`` steps). Stochastic solvers only. "auto": from the second epoch
         on, with a constant step (Polyak-Ruppert averaging; for least squares
         Bach & Moulines, 2013, show O(1/t) convergence with a constant step),
-        when the optimizer is "sgd" and ``learning_rate`` is "adaptive" or
-        "constant"; otherwise no averaging.
+        when the optimizer is "sgd", ``learning_rate`` is "adaptive" or
+        "constant" and the loss is smooth; otherwise no averaging (the losses
+        with kinks shrink their step on the loss plateau instead).
     warm_start : bool, default=False
         ``fit`` starts from the previous fit's coefficients. When no parameter
         changed but ``max_iter``, ``tol``, ``n_iter_no_change`` or ``verbose``
@@ -337,12 +338,18 @@ default="sgd"
 
     def _average(self, solver):
         """``average``, with "auto" resolved: averaging with a constant step where
-        it is the method (plain steps, a constant or adaptive step size)."""
+        it is the method (plain steps, a constant or adaptive step size, a
+        smooth loss). A loss with kinks keeps a distance of the order of the
+        step, averaged or not; its steps shrink on the loss plateau instead, and
+        the mean of iterates taken with the larger steps lags behind the last
+        one (on a heavy-tailed table: 5e-5 against 4e-6 of relative excess,
+        quantile 0.5; docs/performance.md, "Losses")."""
         if not (isinstance(self.average, str) and self.average == "auto"):
             return self.average
         steps = ("adaptive", "constant")
         plain = self.optimizer == "sgd" and self.learning_rate in steps
-        return "auto" if plain and solver in ("sgd", "minibatch") else False
+        smooth = self.loss not in ("epsilon_insensitive", "quantile")
+        return "auto" if plain and smooth and solver in ("sgd", "minibatch") else False
 
     def _spec(self, solver, **overrides):
         """The fit specification of these parameters for ``solver`` (every one
