@@ -68,7 +68,8 @@ class NewtonEngine(BatchEngine):
             else:
                 self.coef -= self._length * step[0]
                 if self.fit_intercept:
-                    self.intercept -= self._length * np.reshape(step[1],
-                                                                self.intercept.shape)
+                    self.intercept -= self._length * np.reshape(
+                        step[1], self.intercept.shape
+                    )
         self._length = min(1.0, 2.0 * self._length)
         self.t += 1
