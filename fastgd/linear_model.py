@@ -52,7 +52,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         the optimizer is "sgd" (for the smooth losses other than the squared,
         Newton steps on a sampled Hessian: ``fastgd._training.newton``).
         With a ``loss`` other than the squared, "auto" runs batch for the
-        smooth ones and averaged SGD for the ones with kinks; SVRG and CG
+        smooth ones and SGD for the ones with kinks; SVRG and CG
         need the squared loss. ``"auto"``: "cg" for ``fit`` with plain steps
         and no early stopping, otherwise the rule of
         :func:`fastgd.choose_solver` from m, n, the dtype, the weights and the
@@ -324,8 +324,8 @@ default="sgd"
             return self.solver
         if self.loss != "squared_error":
             # Not a quadratic: no CG, SVRG or Gram route (make_spec says why).
-            # Accelerated batch steps converge on a smooth loss; on one with
-            # kinks only averaged stochastic steps settle.
+            # Batch Newton steps converge on a smooth loss; on one with kinks
+            # stochastic steps, shrinking on each plateau, settle.
             smooth = self.loss in ("huber", "squared_epsilon_insensitive")
             return "batch" if smooth else "sgd"
         tol = self.tol if isinstance(self.tol, numbers.Real) else None
