@@ -290,12 +290,16 @@ def _certify(outcome, spec, data, engine, whole_fit, stacklevel):
     if stopped_at_limit or outcome.relative_excess <= CERTIFIED_EXCESS:
         return  # max_iter: the loop has warned; the excess says how far it got
     outcome.converged, outcome.stop_reason = False, "uncertified"
+    # What stops on the excess itself: CG and SVRG for the squared loss;
+    # GDRegressor's batch Newton steps for another smooth one.
+    exact_solvers = ("fit_cg / fit_svrg" if spec.loss_function.quadratic
+                     else "GDRegressor(solver='batch')")  # fmt: skip
     warnings.warn(
         f"{spec.name} met its stopping rule at an estimated relative excess loss "
         f"of {outcome.relative_excess:.3g} (F - F*) / F*: not at the optimum "
         f"(converged=False, above {CERTIFIED_EXCESS:g}). A constant step stops at "
         "a distance that grows with it: lower eta0, set average=True or "
-        "learning_rate='adaptive', standardize the features, or use fit_cg / "
-        "fit_svrg, which stop on the excess itself.",
+        "learning_rate='adaptive', standardize the features, or use "
+        f"{exact_solvers} (stopping on the excess itself).",
         convergence_warning(), stacklevel=stacklevel - 1,
     )  # fmt: skip
