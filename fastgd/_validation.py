@@ -239,7 +239,7 @@ def check_sample_weight(sample_weight, n_samples, dtype):
     return weights.astype(dtype)
 
 
-def _check_real(name, value):
+def check_real(name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {value!r}.")
     value = float(value)
@@ -254,7 +254,7 @@ def check_eta0(value):
         return value
     if isinstance(value, str):
         raise ValueError(f"eta0 must be a number > 0 or 'auto', got {value!r}.")
-    value = _check_real("eta0", value)
+    value = check_real("eta0", value)
     if value <= 0:
         raise ValueError(f"eta0 must be > 0 (or 'auto'), got {value!r}.")
     return value
@@ -262,7 +262,7 @@ def check_eta0(value):
 
 def check_alpha(value):
     """The L2 penalty strength: a finite number >= 0."""
-    value = _check_real("alpha", value)
+    value = check_real("alpha", value)
     if value < 0:
         raise ValueError(f"alpha must be >= 0, got {value!r}.")
     return value
@@ -270,7 +270,7 @@ def check_alpha(value):
 
 def check_fraction(name, value):
     """A fraction strictly between 0 and 1."""
-    value = _check_real(name, value)
+    value = check_real(name, value)
     if not 0 < value < 1:
         raise ValueError(f"{name} must be strictly between 0 and 1, got {value!r}.")
     return value

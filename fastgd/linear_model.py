@@ -15,7 +15,6 @@ from .sources.dask_source import r2 as dask_r2
 from .sources.sparse import check_sparse_fill
 
 SOLVERS = ("auto", *_training.SOLVERS)
-PENALTIES = (None, "l2")
 # Roll back, halve the step and retry at most this many times on divergence.
 MAX_RECOVERIES = 5
 
@@ -78,13 +77,26 @@ callable, default="adaptive"
         ``eta0_``.
     power_t : float, default=0.25
         Exponent of ``learning_rate="invscaling"``.
-    penalty : {None, "l2"}, default=None
-        Regularization. Only the L2 penalty is offered (no "l1"/"elasticnet").
+    penalty : {None, "l2", "l1", "elasticnet"}, default=None
+        The penalty R(coef), with scikit-learn's meaning (our loss and R are
+        both twice scikit-learn's, so the same ``alpha`` gives
+        ``SGDRegressor``'s, ``Lasso``'s and ``ElasticNet``'s minimizer):
+        "l2" alpha |coef|^2, "l1" 2 alpha |coef|_1, "elasticnet" 2 alpha
+        l1_ratio |coef|_1 + alpha (1 - l1_ratio) |coef|^2. The intercept is
+        not penalized, and the penalty is on the coefficients in the units of
+        X: ``standardize=True`` preconditions the fit and never changes what
+        it minimizes. The L1 term is not differentiable: ``solver="batch"``
+        runs it (FISTA, accelerated proximal gradient with adaptive restart),
+        and "auto" picks batch. For the squared loss the fit stops on the
+        duality gap, a certified bound on (F - F*) / F*
+        (``fastgd._training.gap``).
     alpha : float, default=0.0001
-        Strength of the L2 penalty (ignored when ``penalty=None``). Our loss is the
-        mean squared error, twice scikit-learn's SGDRegressor objective, so the
-        same alpha gives the same minimizer. The intercept is not penalized; with
-        ``standardize=True`` the penalty is on the standardized coefficients.
+        Strength of the penalty (ignored when ``penalty=None``).
+    l1_ratio : float, default=0.15
+        The L1 share of "elasticnet", in [0, 1] (0: "l2", 1: "l1").
+    positive : bool, default=False
+        Constrain the coefficients to be >= 0 (the bound is a proximal step:
+        ``solver="batch"``, picked by "auto").
     fit_intercept : bool, default=True
         Whether to fit the intercept. Without it, features are scaled but not
         centred, so the intercept stays 0 in the original units.
@@ -202,8 +214,9 @@ default="sgd"
     ideas; our loss is the mean squared error (theirs half of it, so their
     gradient is half ours); defaults differ (``penalty=None``,
     ``learning_rate="adaptive"``, ``eta0="auto"``, ``standardize=True``,
-    ``average="auto"``, ``tol=1e-4`` on the relative excess loss);
-    ``loss``/``epsilon``/``l1_ratio`` and the "optimal" schedule are not offered.
+    ``average="auto"``, ``tol=1e-4`` on the relative excess loss); the
+    "optimal" schedule is not offered; ``positive`` is (scikit-learn's
+    ``SGDRegressor`` lacks it).
 
     Examples
     --------
@@ -227,7 +240,9 @@ default="sgd"
         "eta0": [StrOptions({"auto"}), Interval(numbers.Real, 0, None,
                                                 closed="neither")],
         "power_t": [Interval(numbers.Real, None, None, closed="neither")],
-        "penalty": [StrOptions({"l2"}), None],
+        "penalty": [StrOptions({"l2", "l1", "elasticnet"}), None],
+        "l1_ratio": [Interval(numbers.Real, 0, 1, closed="both")],
+        "positive": ["boolean"],
         "alpha": [Interval(numbers.Real, 0, None, closed="left")],
         "fit_intercept": ["boolean"],
         "standardize": ["boolean"],
@@ -276,6 +291,8 @@ default="sgd"
         loss="squared_error",
         epsilon=0.1,
         quantile=0.5,
+        l1_ratio=0.15,
+        positive=False,
     ):
         self.solver = solver
         self.batch_size = batch_size
@@ -301,6 +318,8 @@ default="sgd"
         self.loss = loss
         self.epsilon = epsilon
         self.quantile = quantile
+        self.l1_ratio = l1_ratio
+        self.positive = positive
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -322,6 +341,21 @@ default="sgd"
             )
         if self.solver != "auto":
             return self.solver
+        penalty = _training.make_penalty(self.penalty, self.alpha, self.l1_ratio,
+                                         self.positive)  # fmt: skip
+        if not penalty.smooth:
+            return "batch"  # an L1 term or a bound: proximal steps
+        solver = self._auto_solver(X, sample_weight, incremental)
+        lazy = isinstance(X, SparseSource) and self.standardize and penalty.ridge
+        if lazy and solver in ("sgd", "minibatch", "svrg"):
+            # The CSR epochs decay one lazy scalar, which cannot weigh each
+            # coefficient by its column's scale (fastgd._training.engines.
+            # check_lazy_decay): batch passes apply the penalty exactly.
+            return "batch"
+        return solver
+
+    def _auto_solver(self, X, sample_weight, incremental):
+        """ "auto" for a smooth penalty."""
         if self.loss != "squared_error":
             # Not a quadratic: no CG, SVRG or Gram route (make_spec says why).
             # Batch Newton steps converge on a smooth loss; on one with kinks
@@ -354,15 +388,11 @@ default="sgd"
     def _spec(self, solver, **overrides):
         """The fit specification of these parameters for ``solver`` (every one
         checked)."""
-        if self.penalty not in PENALTIES:
-            raise ValueError(
-                f"penalty={self.penalty!r} is not supported; use one of "
-                f"{list(PENALTIES)} (L1 and elastic-net are not offered)."
-            )
         options = dict(
             batch_size=self.batch_size if solver == "minibatch" else None,
             learning_rate=self.learning_rate, eta0=self.eta0, power_t=self.power_t,
-            alpha=self.alpha if self.penalty == "l2" else 0.0,
+            penalty=self.penalty, alpha=self.alpha, l1_ratio=self.l1_ratio,
+            positive=self.positive,
             max_iter=self.max_iter, tol=self.tol,
             n_iter_no_change=self.n_iter_no_change, fit_intercept=self.fit_intercept,
             shuffle=self.shuffle, random_state=self.random_state,

@@ -16,8 +16,11 @@ default) summing to W and r_i = x_i.theta + b - y_i:
 
 The epoch functions work in standardized coordinates z = (x - shift) * scale
 (``shift=None, scale=None`` means z = x), apply the L2 decay_t = 1 - 2 eta_t alpha
-(``decays=None``: no penalty) and, from global step ``average_start`` on (negative:
-never), keep the running mean of the iterates in ``avg_coef``/``avg_intercept``.
+(``decays=None``: no penalty; with standardized features the penalty is on the
+user's coefficients scale_j theta_j, so coefficient j takes the step first and is
+then divided by 1 + (1 - decay_t) scale_j^2, the L2 term's proximal form) and,
+from global step ``average_start`` on (negative: never), keep the running mean
+of the iterates in ``avg_coef``/``avg_intercept``.
 
 Each epoch function takes the sample ``order`` and the step sizes ``etas`` (one
 per update, or a single constant) explicitly, so it can replay any epoch a compiled
@@ -94,6 +97,46 @@ def _standardizer(n, shift, scale):
     shift = np.zeros(n) if shift is None else shift
     scale = np.ones(n) if scale is None else scale
     return shift, scale
+
+
+def _decay_at(decays, t):
+    """decay_t as a float (1.0 without a penalty)."""
+    if decays is None:
+        return 1.0
+    return float(np.ravel(_per_step(decays, t))[0])
+
+
+def _divisors(decays, decay, scale):
+    """1 + (1 - decay) scale_j^2 per coefficient where the decays weigh each
+    standardized coefficient (given as a column, as the kernels take them: the
+    penalty on the user's coefficients, in its proximal form), else None: the
+    plain decay applies."""
+    if decays is None or np.ndim(decays) < 2 or scale is None:
+        return None
+    scale = np.asarray(scale, dtype=np.float64)
+    return 1.0 + (1.0 - decay) * scale * scale
+
+
+def _decayed(value, delta, decay, divisors, j):
+    """A loop twin's coefficient j after a step of ``delta`` and the decay."""
+    if divisors is None:
+        return decay * value - delta
+    return (value - delta) / float(divisors[j])
+
+
+def _decay_before_step(coef, decays, t, scale):
+    """A NumPy twin's decay: the plain one in place, before the step (returns
+    None), or with standardized features the divisors (:func:`_divisors`) that
+    :func:`_divide_after_step` applies after it."""
+    divisors = _divisors(decays, _decay_at(decays, t), scale)
+    if divisors is None and decays is not None:
+        coef *= _per_step(decays, t)
+    return divisors
+
+
+def _divide_after_step(coef, divisors):
+    if divisors is not None:
+        coef /= (divisors if coef.ndim == 1 else divisors[:, None]).astype(coef.dtype)
 
 
 # --------------------------------------------------------------------------- #
@@ -202,11 +245,12 @@ def sgd_epoch_loop(
     Y, C, b = _as_columns(y, coef, intercept)
     n = X.shape[1]
     k = Y.shape[1]
+    standardized = shift is not None
     shift, scale = _standardizer(n, shift, scale)
     total = 0.0
     for t, i in enumerate(order):
         eta = float(_per_step(etas, t))
-        decay = 1.0 if decays is None else float(_per_step(decays, t))
+        decay = _decay_at(decays, t)
         weight = float(_weight(sample_weight, i))
         z = [(float(X[i, j]) - float(shift[j])) * float(scale[j]) for j in range(n)]
         residuals = []
@@ -217,10 +261,11 @@ def sgd_epoch_loop(
             value, half = _weighted_terms(loss, weight, r)
             residuals.append(half)
             total += value
+        divisors = _divisors(decays, decay, scale if standardized else None)
         for c in range(k):
             step = 2.0 * eta * weight * residuals[c]
             for j in range(n):
-                C[j, c] = decay * float(C[j, c]) - step * z[j]
+                C[j, c] = _decayed(float(C[j, c]), step * z[j], decay, divisors, j)
             if fit_intercept:
                 b[c] -= step
         _running_mean(avg_coef, avg_intercept, coef, intercept, t_start + t,
@@ -249,17 +294,20 @@ def sgd_epoch_numpy(
         else:
             total += float(weight) * _loss_sum(rule, residual, 1.0)
             residual = _half_slopes(rule, residual)
-        if decays is not None:
-            coef *= _per_step(decays, t)
         if optimizer is not None:
             factor = np.atleast_1d(2 * weight * residual.astype(np.float64))
             grad = np.multiply.outer(z, factor) if y.ndim > 1 else factor * z
             grad_b = factor if fit_intercept else np.zeros_like(factor)
+
+            divisors = _decay_before_step(coef, decays, t, scale)
             optimizer_update(optimizer, coef, intercept, grad, grad_b, opt_state,
                              eta, t_start + t + 1)  # fmt: skip
+            _divide_after_step(coef, divisors)
         else:
             step = 2 * eta * weight * residual
+            divisors = _decay_before_step(coef, decays, t, scale)
             coef -= np.multiply.outer(z, step) if y.ndim > 1 else step * z
+            _divide_after_step(coef, divisors)
             if fit_intercept:
                 intercept -= step
         _running_mean(avg_coef, avg_intercept, coef, intercept, t_start + t,
@@ -281,12 +329,13 @@ def minibatch_epoch_loop(
     Y, C, b = _as_columns(y, coef, intercept)
     n = X.shape[1]
     k = Y.shape[1]
+    standardized = shift is not None
     shift, scale = _standardizer(n, shift, scale)
     rule, loss = loss, 0.0
     for t, start in enumerate(range(0, len(order), batch_size)):
         rows = order[start : start + batch_size]
         eta = float(_per_step(etas, t))
-        decay = 1.0 if decays is None else float(_per_step(decays, t))
+        decay = _decay_at(decays, t)
         grad = [[0.0] * k for _ in range(n)]
         grad_b = [0.0] * k
         total_weight = 0.0
@@ -306,9 +355,11 @@ def minibatch_epoch_loop(
         if total_weight <= 0:
             continue
         step = 2.0 * eta / total_weight
+        divisors = _divisors(decays, decay, scale if standardized else None)
         for c in range(k):
             for j in range(n):
-                C[j, c] = decay * float(C[j, c]) - step * grad[j][c]
+                C[j, c] = _decayed(float(C[j, c]), step * grad[j][c], decay, divisors,
+                                   j)  # fmt: skip
             if fit_intercept:
                 b[c] -= step * grad_b[c]
         _running_mean(avg_coef, avg_intercept, coef, intercept, t_start + t,
@@ -341,17 +392,19 @@ def minibatch_epoch_numpy(
         if total_weight <= 0:
             continue
         step = 2.0 * _per_step(etas, t) / total_weight
-        if decays is not None:
-            coef *= _per_step(decays, t)
         if optimizer is not None:
             mean = 2.0 / total_weight
             grad = mean * (Z.T @ weighted.astype(np.float64))
             grad_b = mean * weighted.sum(axis=0, dtype=np.float64)
             grad_b = np.atleast_1d(grad_b if fit_intercept else 0.0 * grad_b)
+            divisors = _decay_before_step(coef, decays, t, scale)
             optimizer_update(optimizer, coef, intercept, grad, grad_b, opt_state,
                              _per_step(etas, t), t_start + t + 1)  # fmt: skip
+            _divide_after_step(coef, divisors)
         else:
+            divisors = _decay_before_step(coef, decays, t, scale)
             coef -= (step * (Z.T @ weighted)).astype(coef.dtype, copy=False)
+            _divide_after_step(coef, divisors)
             if fit_intercept:
                 intercept -= (step * weighted.sum(axis=0)).astype(
                     intercept.dtype, copy=False
@@ -377,11 +430,12 @@ def svrg_epoch_loop(
     mu = drift[0][:, None] if coef.ndim == 1 else drift[0]
     mu_b, b = drift[1], intercept
     n, k = C.shape
+    standardized = shift is not None
     shift, scale = _standardizer(n, shift, scale)
     loss = 0.0
     for t, i in enumerate(order):
         eta = float(_per_step(etas, t))
-        decay = 1.0 if decays is None else float(_per_step(decays, t))
+        decay = _decay_at(decays, t)
         weight = float(_weight(sample_weight, i))
         z = [(float(X[i, j]) - float(shift[j])) * float(scale[j]) for j in range(n)]
         steps = []
@@ -391,11 +445,17 @@ def svrg_epoch_loop(
                 d += z[j] * float(C[j, c])
             loss += weight * d * d
             steps.append(2.0 * eta * weight * d)
+        divisors = _divisors(decays, decay, scale if standardized else None)
         for c in range(k):
             for j in range(n):
-                C[j, c] = (
-                    decay * float(C[j, c]) - steps[c] * z[j] - eta * float(mu[j, c])
-                )
+                if divisors is None:
+                    C[j, c] = (
+                        decay * float(C[j, c]) - steps[c] * z[j] - eta * float(mu[j, c])
+                    )
+                else:
+                    C[j, c] = _decayed(float(C[j, c]),
+                                       steps[c] * z[j] + eta * float(mu[j, c]),
+                                       decay, divisors, j)  # fmt: skip
             if fit_intercept:
                 b[c] -= steps[c] + eta * float(mu_b[c])
     return loss
@@ -415,10 +475,10 @@ def svrg_epoch_numpy(
         z = (X[i] - shift) * scale if standardize else X[i]
         d = z @ coef + intercept
         loss += float(weight) * float(np.sum(np.square(d, dtype=np.float64)))
-        if decays is not None:
-            coef *= _per_step(decays, t)
         step = 2 * eta * weight * d
+        divisors = _decay_before_step(coef, decays, t, scale)
         coef -= (np.multiply.outer(z, step) if coef.ndim > 1 else step * z) + eta * mu
+        _divide_after_step(coef, divisors)
         if fit_intercept:
             intercept -= step + eta * mu_b
     return loss

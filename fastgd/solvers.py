@@ -138,10 +138,13 @@ _COMMON_PARAMETERS = """
     power_t : float, default=0.25
         Exponent of ``"invscaling"``.
     alpha : float, default=0.0
-        L2 penalty: the loss becomes mean squared error + alpha * |coef|^2 (twice
-        scikit-learn's objective for the same alpha, so the same minimizer). The
-        intercept is not penalized; with ``standardize`` the penalty applies to
-        the coefficients of the standardized features.
+        Strength of the penalty: the objective becomes the mean loss + alpha
+        R(coef), both twice scikit-learn's, so that the same alpha gives
+        scikit-learn's minimizer; R(coef) = |coef|^2 with the default
+        ``penalty="l2"``. The intercept is not penalized. The penalty is on the
+        coefficients in the units of X, with ``standardize`` too
+        (standardizing preconditions the fit; it does not change what it
+        minimizes).
     max_iter : int
         Maximum number of epochs (iterations for batch).
     tol : float or None
@@ -187,6 +190,21 @@ _COMMON_PARAMETERS = """
         residuals below it cost nothing. In the units of y.
     quantile : float, default=0.5
         ``"quantile"``: the quantile of y the fit predicts, in (0, 1).
+    penalty : {"l2", "l1", "elasticnet", None}, default="l2"
+        R(coef) (see ``alpha``, and :mod:`fastgd._training.penalty`): "l2"
+        |coef|^2, "l1" 2 |coef|_1, "elasticnet" 2 l1_ratio |coef|_1 +
+        (1 - l1_ratio) |coef|^2, None nothing. The L1 term is not
+        differentiable: :func:`fit_batch` runs it (accelerated proximal
+        gradient, FISTA with restart), and for the squared loss stops on the
+        duality gap, a certified bound on the excess; the per-sample solvers
+        refuse it. With a CSR matrix and ``standardize``, the per-sample
+        solvers refuse an L2 penalty too (their decay is one lazy scalar,
+        which cannot weigh each coefficient by its column's scale).
+    l1_ratio : float, default=0.15
+        The L1 share of ``"elasticnet"``, in [0, 1].
+    positive : bool, default=False
+        Constrain the coefficients to be >= 0 (as scikit-learn's
+        ``Lasso(positive=True)``); :func:`fit_batch` only.
 """
 
 
@@ -202,7 +220,7 @@ def fit_sgd(
     random_state=None, average=False, standardize=False, early_stopping=False,
     validation_fraction=0.1, sample_weight=None, coef_init=None, intercept_init=None,
     impl="compiled", verbose=0, optimizer="sgd", loss="squared_error", epsilon=0.1,
-    quantile=0.5,
+    quantile=0.5, penalty="l2", l1_ratio=0.15, positive=False,
 ):  # fmt: skip
     """Fit linear least squares by stochastic gradient descent, one sample a step.
 
@@ -255,7 +273,8 @@ def fit_minibatch(
     shuffle="auto", random_state=None, average=False, standardize=False,
     early_stopping=False, validation_fraction=0.1, sample_weight=None,
     coef_init=None, intercept_init=None, impl="compiled", verbose=0, optimizer="sgd",
-    loss="squared_error", epsilon=0.1, quantile=0.5,
+    loss="squared_error", epsilon=0.1, quantile=0.5, penalty="l2", l1_ratio=0.15,
+    positive=False,
 ):  # fmt: skip
     """Fit linear least squares by mini-batch gradient descent.
 
@@ -298,6 +317,7 @@ def fit_batch(
     validation_fraction=0.1, sample_weight=None, coef_init=None,
     intercept_init=None, random_state=None, impl="compiled", verbose=0,
     optimizer="sgd", loss="squared_error", epsilon=0.1, quantile=0.5,
+    penalty="l2", l1_ratio=0.15, positive=False,
 ):  # fmt: skip
     """Fit linear least squares by (full) batch gradient descent.
 

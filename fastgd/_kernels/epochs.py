@@ -32,6 +32,7 @@ from .shuffling import shuffle
 from .steps import (
     _add_row_products,
     _decay_and_step,
+    _decayed_step,
     _feature,
     _optimizer_row_step,
     _residual,
@@ -137,7 +138,8 @@ def _sgd_rows_multi(X, Y, sample_weight, standardization, model, averaging,
             for j in range(n):
                 z = _feature(X, i, j, standardization)
                 for c in range(k):
-                    coef[j, c] = decay * coef[j, c] - residual[c] * z
+                    coef[j, c] = _decayed_step(coef[j, c], residual[c] * z, decay,
+                                               standardization, j)  # fmt: skip
             if fit_intercept:
                 for c in range(k):
                     intercept[c] -= residual[c]
@@ -148,9 +150,10 @@ def _sgd_rows_multi(X, Y, sample_weight, standardization, model, averaging,
                 z = _feature(X, i, j, standardization)
                 for c in range(k):
                     g = np.float64(residual[c]) * np.float64(z)
-                    coef[j, c] = decay * coef[j, c] - optimizer_delta(
-                        kind, g, state, j * k + c, eta, params, count
-                    )
+                    delta = optimizer_delta(kind, g, state, j * k + c, eta, params,
+                                            count)  # fmt: skip
+                    coef[j, c] = _decayed_step(coef[j, c], delta, decay,
+                                               standardization, j)  # fmt: skip
             if fit_intercept:
                 for c in range(k):
                     intercept[c] -= optimizer_delta(
@@ -207,7 +210,8 @@ def _minibatch_rows(X, y, sample_weight, standardization, model, averaging,
                 grad[j] = scale[j] * (grad[j] - shift[j] * residual_sum)
         if optimizer is None:
             for j in range(n):
-                coef[j] = decay * coef[j] - step * grad[j]
+                coef[j] = _decayed_step(coef[j], step * grad[j], decay,
+                                        standardization, j)  # fmt: skip
             if fit_intercept:
                 intercept[0] -= step * residual_sum
         else:
@@ -215,9 +219,9 @@ def _minibatch_rows(X, y, sample_weight, standardization, model, averaging,
             count = t_start + t + 1
             mean = 2.0 / weight_sum
             for j in range(n):
-                coef[j] = decay * coef[j] - optimizer_delta(
-                    kind, mean * grad[j], state, j, eta, params, count
-                )
+                delta = optimizer_delta(kind, mean * grad[j], state, j, eta, params,
+                                        count)  # fmt: skip
+                coef[j] = _decayed_step(coef[j], delta, decay, standardization, j)
             if fit_intercept:
                 intercept[0] -= optimizer_delta(
                     kind, mean * residual_sum, state, n, eta, params, count
@@ -293,12 +297,12 @@ def _apply_batch_gradient_multi(model, standardization, optimizer, grad, weight_
                 shift, scale = standardization
                 z_grad = scale[j] * (z_grad - shift[j] * grad[n, c])
             if optimizer is None:
-                coef[j, c] = decay * coef[j, c] - step * z_grad
+                delta = step * z_grad
             else:
                 state, kind, params = optimizer
-                coef[j, c] = decay * coef[j, c] - optimizer_delta(
-                    kind, 2.0 / weight_sum * z_grad, state, j * k + c, eta, params,
-                    count)  # fmt: skip
+                delta = optimizer_delta(kind, 2.0 / weight_sum * z_grad, state,
+                                        j * k + c, eta, params, count)  # fmt: skip
+            coef[j, c] = _decayed_step(coef[j, c], delta, decay, standardization, j)
     if fit_intercept:
         for c in range(k):
             if optimizer is None:

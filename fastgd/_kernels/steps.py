@@ -6,7 +6,12 @@ X. ``standardization`` is the pair (shift, scale), or None for z = x; ``averagin
 is (avg_coef, avg_intercept, average_start), or None. numba compiles the None
 branches away (one signature per dtype and configuration), so the plain loops
 stay as fast as hand-written ones. The L2 penalty enters as a per-step decay
-1 - 2 eta_t alpha of the coefficients.
+1 - 2 eta_t alpha of the coefficients. Where the features are standardized the
+penalty is on the user's coefficients scale_j w_j (fastgd._training.penalty):
+coefficient j then takes the proximal form of its decay, (w_j - step) /
+(1 + 2 eta_t alpha scale_j^2), which no scale makes unstable
+(:func:`_decayed_step`); that decay has a type of its own, so that the loops
+without it compile to the code they always were, bit for bit.
 
 The loss is the last member of ``model`` = (coef, intercept, fit_intercept,
 loss): None for the squared loss, whose lines compile to exactly the code they
@@ -126,19 +131,120 @@ def _add_row_products(X, i, coef, residual, standardization):
             residual[c] += z * coef[j, c]
 
 
+# The L2 decay. ``decay`` is a scalar, 1 - 2 eta_t alpha (no penalty: 1), or,
+# where a penalty weighs each standardized coefficient (the penalty on the user's
+# coefficients; the engines pass decays as a column then), a row of one: the
+# type says which, so that each compiles on its own and the plain loops below
+# are the code they always were. From Python (NUMBA_DISABLE_JIT) the dispatching
+# bodies choose by the value's dimension.
+
+
+def _decayed_step(value, delta, decay, standardization, j):
+    """Coefficient j after a step of ``delta`` and the decay: decay * value -
+    delta; for a weighing decay (a row of one, with standardized features) the
+    proximal form (value - delta) / (1 + (1 - decay) scale_j^2) of the L2 term
+    on the user's coefficient scale_j w_j."""
+    if np.ndim(decay) == 0:
+        return decay * value - delta
+    scale = standardization[1][j]
+    return (value - delta) / (1.0 + (1.0 - decay[0]) * scale * scale)
+
+
+@overload(_decayed_step, inline="always")
+def _typed_decayed_step(value, delta, decay, standardization, j):
+    if not isinstance(decay, types.Array):
+        return lambda value, delta, decay, standardization, j: decay * value - delta
+    if isinstance(standardization, types.NoneType):
+        return lambda value, delta, decay, standardization, j: decay[0] * value - delta
+
+    def weighed(value, delta, decay, standardization, j):
+        scale = standardization[1][j]
+        return (value - delta) / (1.0 + (1.0 - decay[0]) * scale * scale)
+
+    return weighed
+
+
+def _drift_decayed_step(value, step, drift, decay, standardization, j):
+    """:func:`_decayed_step` for SVRG's step of ``step`` plus ``drift``,
+    subtracted one after the other as the plain loops always did."""
+    if np.ndim(decay) == 0:
+        return decay * value - step - drift
+    return _decayed_step(value, step + drift, decay, standardization, j)
+
+
+@overload(_drift_decayed_step, inline="always")
+def _typed_drift_decayed_step(value, step, drift, decay, standardization, j):
+    if isinstance(decay, types.Array):
+        return lambda value, step, drift, decay, standardization, j: _decayed_step(
+            value, step + drift, decay, standardization, j
+        )
+    return lambda value, step, drift, decay, standardization, j: (
+        decay * value - step - drift
+    )
+
+
 @_jit(inline=True)
+def _raw_decay_and_step(coef, X, i, decay, step, standardization):
+    for j in range(X.shape[1]):
+        coef[j] = decay * coef[j] - step * X[i, j]
+
+
+@_jit(inline=True)
+def _standardized_decay_and_step(coef, X, i, decay, step, standardization):
+    shift, scale = standardization
+    for j in range(X.shape[1]):
+        coef[j] = decay * coef[j] - step * ((X[i, j] - shift[j]) * scale[j])
+
+
+@_jit(inline=True)
+def _weighed_decay_and_step(coef, X, i, decay, step, standardization):
+    for j in range(X.shape[1]):
+        z = _feature(X, i, j, standardization)
+        coef[j] = _decayed_step(coef[j], step * z, decay, standardization, j)
+
+
 def _decay_and_step(coef, X, i, decay, step, standardization):
-    """coef = decay * coef - step * z for row i."""
-    if standardization is None:
-        for j in range(X.shape[1]):
-            coef[j] = decay * coef[j] - step * X[i, j]
-    else:
-        shift, scale = standardization
-        for j in range(X.shape[1]):
-            coef[j] = decay * coef[j] - step * ((X[i, j] - shift[j]) * scale[j])
+    """coef = decay * coef - step * z for row i (a weighing decay: the
+    proximal form of :func:`_decayed_step`)."""
+    variants = (_raw_decay_and_step, _standardized_decay_and_step,
+                _weighed_decay_and_step)  # fmt: skip
+    _by_decay(decay, standardization, *variants)(coef, X, i, decay, step,
+                                                 standardization)  # fmt: skip
 
 
 @_jit(inline=True)
+def _raw_step_then_residual(coef, X, i, decay, step, k, start, standardization):
+    r = start
+    for j in range(X.shape[1]):
+        updated = decay * coef[j] - step * X[i, j]
+        coef[j] = updated
+        r += X[k, j] * updated
+    return r
+
+
+@_jit(inline=True)
+def _standardized_step_then_residual(coef, X, i, decay, step, k, start,
+                                     standardization):  # fmt: skip
+    r = start
+    shift, scale = standardization
+    for j in range(X.shape[1]):
+        updated = decay * coef[j] - step * ((X[i, j] - shift[j]) * scale[j])
+        coef[j] = updated
+        r += (X[k, j] - shift[j]) * scale[j] * updated
+    return r
+
+
+@_jit(inline=True)
+def _weighed_step_then_residual(coef, X, i, decay, step, k, start, standardization):
+    r = start
+    for j in range(X.shape[1]):
+        z = _feature(X, i, j, standardization)
+        updated = _decayed_step(coef[j], step * z, decay, standardization, j)
+        coef[j] = updated
+        r += _feature(X, k, j, standardization) * updated
+    return r
+
+
 def _step_then_residual(coef, X, i, decay, step, k, start, standardization):
     """:func:`_decay_and_step` for row i, then returns the next sample's residual
     ``start + z_k . coef`` with the new coef, both in one pass over coef.
@@ -151,41 +257,99 @@ def _step_then_residual(coef, X, i, decay, step, k, start, standardization):
     is inlined on purpose: as a call per row it gained nothing
     (docs/performance.md).
     """
+    chosen = _by_decay(decay, standardization, _raw_step_then_residual,
+                       _standardized_step_then_residual,
+                       _weighed_step_then_residual)  # fmt: skip
+    return chosen(coef, X, i, decay, step, k, start, standardization)
+
+
+@_jit(inline=True)
+def _raw_drift_step_then_residual(coef, X, i, decay, step, eta, drift, k, start,
+                                  standardization):  # fmt: skip
     r = start
-    if standardization is None:
-        for j in range(X.shape[1]):
-            updated = decay * coef[j] - step * X[i, j]
-            coef[j] = updated
-            r += X[k, j] * updated
-    else:
-        shift, scale = standardization
-        for j in range(X.shape[1]):
-            updated = decay * coef[j] - step * ((X[i, j] - shift[j]) * scale[j])
-            coef[j] = updated
-            r += (X[k, j] - shift[j]) * scale[j] * updated
+    for j in range(X.shape[1]):
+        updated = decay * coef[j] - step * X[i, j] - eta * drift[j]
+        coef[j] = updated
+        r += X[k, j] * updated
     return r
 
 
 @_jit(inline=True)
+def _standardized_drift_step_then_residual(coef, X, i, decay, step, eta, drift, k,
+                                           start, standardization):  # fmt: skip
+    r = start
+    shift, scale = standardization
+    for j in range(X.shape[1]):
+        z = (X[i, j] - shift[j]) * scale[j]
+        updated = decay * coef[j] - step * z - eta * drift[j]
+        coef[j] = updated
+        r += (X[k, j] - shift[j]) * scale[j] * updated
+    return r
+
+
+@_jit(inline=True)
+def _weighed_drift_step_then_residual(coef, X, i, decay, step, eta, drift, k, start,
+                                      standardization):  # fmt: skip
+    # The proximal form of the whole step, drift included (the snapshot's share
+    # of the L2 term is in the drift).
+    r = start
+    for j in range(X.shape[1]):
+        z = _feature(X, i, j, standardization)
+        updated = _decayed_step(coef[j], step * z + eta * drift[j], decay,
+                                standardization, j)  # fmt: skip
+        coef[j] = updated
+        r += _feature(X, k, j, standardization) * updated
+    return r
+
+
 def _drift_step_then_residual(coef, X, i, decay, step, eta, drift, k, start,
                               standardization):  # fmt: skip
     """SVRG's fused update: coef = decay * coef - step * z_i - eta * drift
     (``drift`` the full gradient at the snapshot, the step's constant part), then
     returns ``start + z_k . coef`` with the new coef, in one pass over coef."""
-    r = start
-    if standardization is None:
-        for j in range(X.shape[1]):
-            updated = decay * coef[j] - step * X[i, j] - eta * drift[j]
-            coef[j] = updated
-            r += X[k, j] * updated
-    else:
-        shift, scale = standardization
-        for j in range(X.shape[1]):
-            z = (X[i, j] - shift[j]) * scale[j]
-            updated = decay * coef[j] - step * z - eta * drift[j]
-            coef[j] = updated
-            r += (X[k, j] - shift[j]) * scale[j] * updated
-    return r
+    chosen = _by_decay(decay, standardization, _raw_drift_step_then_residual,
+                       _standardized_drift_step_then_residual,
+                       _weighed_drift_step_then_residual)  # fmt: skip
+    return chosen(coef, X, i, decay, step, eta, drift, k, start, standardization)
+
+
+def _by_decay(decay, standardization, raw, standardized, weighed):
+    """The variant for these values (from Python: NUMBA_DISABLE_JIT)."""
+    if np.ndim(decay):
+        return weighed
+    return raw if standardization is None else standardized
+
+
+def _typed_variant(decay, standardization, raw, standardized, weighed):
+    """The variant for these types (while the caller is typed), so that each
+    compiles on its own: the plain ones to the code they always were."""
+    if isinstance(decay, types.Array):
+        return weighed.py_func
+    if isinstance(standardization, types.NoneType):
+        return raw.py_func
+    return standardized.py_func
+
+
+@overload(_decay_and_step, inline="always")
+def _typed_decay_and_step(coef, X, i, decay, step, standardization):
+    variants = (_raw_decay_and_step, _standardized_decay_and_step,
+                _weighed_decay_and_step)  # fmt: skip
+    return _typed_variant(decay, standardization, *variants)
+
+
+@overload(_step_then_residual, inline="always")
+def _typed_step_then_residual(coef, X, i, decay, step, k, start, standardization):
+    return _typed_variant(decay, standardization, _raw_step_then_residual,
+                          _standardized_step_then_residual,
+                          _weighed_step_then_residual)  # fmt: skip
+
+
+@overload(_drift_step_then_residual, inline="always")
+def _typed_drift_step_then_residual(coef, X, i, decay, step, eta, drift, k, start,
+                                    standardization):  # fmt: skip
+    return _typed_variant(decay, standardization, _raw_drift_step_then_residual,
+                          _standardized_drift_step_then_residual,
+                          _weighed_drift_step_then_residual)  # fmt: skip
 
 
 @_jit()
@@ -218,8 +382,8 @@ def _optimizer_row_step(model, X, i, standardization, decay, factor, eta, optimi
     n = X.shape[1]
     for j in range(n):
         g = np.float64(factor) * np.float64(_feature(X, i, j, standardization))
-        coef[j] = decay * coef[j] - optimizer_delta(kind, g, state, j, eta, params,
-                                                    count)  # fmt: skip
+        delta = optimizer_delta(kind, g, state, j, eta, params, count)
+        coef[j] = _decayed_step(coef[j], delta, decay, standardization, j)
     if fit_intercept:
         intercept[0] -= optimizer_delta(kind, np.float64(factor), state, n, eta,
                                         params, count)  # fmt: skip

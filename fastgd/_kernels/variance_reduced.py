@@ -22,6 +22,7 @@ from .config import jit as _jit
 from .memory import PREFETCH_AHEAD, prefetch
 from .steps import (
     _add_row_products,
+    _drift_decayed_step,
     _drift_step_then_residual,
     _feature,
     _residual,
@@ -93,8 +94,9 @@ def _svrg_rows_multi(X, sample_weight, standardization, model, drift, schedule,
         for j in range(n):
             z = _feature(X, i, j, standardization)
             for c in range(k):
-                coef[j, c] = (decay * coef[j, c] - residual[c] * z
-                              - eta * drift_coef[j, c])  # fmt: skip
+                coef[j, c] = _drift_decayed_step(coef[j, c], residual[c] * z,
+                                                 eta * drift_coef[j, c], decay,
+                                                 standardization, j)  # fmt: skip
         if fit_intercept:
             for c in range(k):
                 intercept[c] -= residual[c] + eta * drift_intercept[c]

@@ -25,6 +25,7 @@ from .excess import ExcessEstimate
 from .fit import Fitted, fit, target_variance
 from .incremental import RUNNING_ROWS, moved, restandardize, running_moments
 from .loop import MIN_UPDATES_PER_ROUND, Outcome, Stopping, train
+from .penalty import PENALTIES, Penalty, make_penalty
 from .spec import BATCH_STRATEGIES, IMPLS, SOLVERS, FitSpec, make_spec
 from .strategy import (
     BatchPlan,
@@ -40,6 +41,7 @@ __all__ = [
     "DIVERGENCE_FACTOR",
     "IMPLS",
     "MIN_UPDATES_PER_ROUND",
+    "PENALTIES",
     "RUNNING_ROWS",
     "SOLVERS",
     "BatchEngine",
@@ -49,6 +51,7 @@ __all__ = [
     "FitSpec",
     "Fitted",
     "Outcome",
+    "Penalty",
     "SVRGEngine",
     "StochasticEngine",
     "Stopping",
@@ -56,6 +59,7 @@ __all__ = [
     "choose_solver",
     "curvature",
     "fit",
+    "make_penalty",
     "make_spec",
     "moved",
     "plan_batch_strategy",

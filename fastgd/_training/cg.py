@@ -82,7 +82,7 @@ class CGEngine(_Engine):
         # curvature, and the centred intercept stays 0.
         self._mean = mean if self.fit_intercept else np.zeros_like(mean)
         curvature = variance if self.fit_intercept else variance + mean * mean
-        curvature = curvature + self.alpha
+        curvature = curvature + self.penalty.ridge_diagonal
         self._inverse_curvature = np.where(curvature > 0, 1.0 / np.where(
             curvature > 0, curvature, 1.0), 0.0)  # fmt: skip
         if self.coef.ndim == 2:
@@ -266,8 +266,7 @@ class CGEngine(_Engine):
 
     def _reported_loss(self):
         """The data part of the objective (what the loop records as the loss)."""
-        penalty = self.alpha * float(np.sum(np.square(self.coef)))
-        return self._loss - penalty
+        return self._loss - self.penalty.value(self.coef)
 
     def estimated_excess(self):
         """F - F* at the iterate, from the tail of the decrements (see the

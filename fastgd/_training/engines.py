@@ -39,6 +39,20 @@ from .full_gradient import FullGradient, shared_pass
 DIVERGENCE_FACTOR = 1e6
 
 
+def check_lazy_decay(data, alpha):
+    """The per-sample epochs on a source whose decay is one lazy scalar (CSR)
+    cannot weigh each coefficient by its scale: refuse a penalty there when the
+    features are standardized (the penalty is on the user's coefficients)."""
+    if alpha and data.standardized and not data.source.decays_per_coefficient:
+        raise ValueError(
+            "An L2 penalty with standardize=True on a sparse matrix: the per-sample "
+            "solvers decay the coefficients of a CSR matrix lazily, by one factor, "
+            "which cannot weigh each coefficient by its column's scale (the penalty "
+            "is on your coefficients, in your units). Use solver='batch' or 'cg' "
+            "(or 'auto'), or standardize=False."
+        )
+
+
 def quiet_overflow():
     """Silence NumPy's overflow warnings (also raised by the kernels when the JIT is
     disabled): overflow is how a divergence starts, and it is detected and
@@ -75,8 +89,13 @@ class _Engine:
         n_parameters = (data.n_features + 1) * data.n_targets
         self.opt_state = optimizers.initial_state((n_parameters,))
         self.fit_intercept = bool(spec.fit_intercept)
-        self.alpha = float(spec.alpha)
         coef = check_initial("coef_init", coef_init, data.coef_shape(), np.float64)
+        # The penalty in z units (its weights from the standardization's scale:
+        # .penalty); ``alpha`` is its L2 factor in the user's units, which the
+        # kernels' decay 1 - 2 eta alpha reads (weighing it by scale^2 where
+        # they standardize).
+        self.penalty = spec.penalty_function.in_z_units(data.scale, coef.ndim)
+        self.alpha = spec.penalty_function.ridge
         if intercept_init is not None and data.y.ndim == 1:
             intercept_init = np.reshape(intercept_init, -1)
         intercept = check_initial(
@@ -108,6 +127,15 @@ class _Engine:
 
     def advance(self, etas):
         """Nothing to do: the unit's updates are made by :meth:`run`."""
+
+    def decays(self, etas):
+        """The kernels' L2 decays 1 - 2 eta alpha for step sizes ``etas``, of the
+        data's dtype: a column where they weigh each coefficient (standardized
+        features: the penalty is on the user's coefficients; the kernels take
+        its proximal form, :mod:`fastgd._kernels.steps`), else one a step."""
+        decays = (1.0 - 2.0 * self.alpha * etas).astype(self.data.dtype)
+        weighing = self.alpha and self.data.standardized
+        return decays.reshape(-1, 1) if weighing else decays
 
     def can_roll_back(self):
         return self._safe is not None
@@ -192,6 +220,7 @@ class StochasticEngine(_Engine):
                  recoverable=False, measure=False, visits=None):  # fmt: skip
         dtype = data.dtype
         super().__init__(data, dtype, spec, coef_init, intercept_init, recoverable)
+        check_lazy_decay(data, self.alpha)
         rows = len(data.train_rows)
         # An epoch's sorted rows and weights: the training rows, or their row
         # visits (heavy rows repeated at a fraction of their weight: .visits).
@@ -246,7 +275,7 @@ class StochasticEngine(_Engine):
         epoch's weighted mean training loss (residuals before each update)."""
         self._remember_safe_state()
         dtype = self.data.dtype
-        decays = (1.0 - 2.0 * self.alpha * etas).astype(dtype)
+        decays = self.decays(etas)
         if self.shuffle:
             # Every epoch shuffles the sorted rows, so an epoch's order depends on
             # the generator state alone and a fit can resume without the order.
@@ -279,11 +308,18 @@ def measure(engine, full_gradient):
 
 
 def _penalized(engine, coef, grad, grad_b, loss):
-    """(objective, gradient, intercept gradient) with the L2 term, the intercept
+    """(objective, gradient, intercept gradient) with the penalty: the gradient
+    is the minimum-norm subgradient where the penalty has kinks
+    (:meth:`~fastgd._training.penalty.ZPenalty.subgradient`), the intercept
     gradient zeroed without an intercept."""
-    alpha = engine.alpha
-    objective = loss + alpha * float(np.sum(np.square(coef, dtype=np.float64)))
-    grad = grad + 2.0 * alpha * coef if alpha else grad
+    penalty = engine.penalty
+    if penalty.legacy:
+        alpha = penalty.ridge
+        objective = loss + alpha * float(np.sum(np.square(coef, dtype=np.float64)))
+        grad = grad + 2.0 * alpha * coef if alpha else grad
+    else:
+        objective = loss + penalty.value(coef)
+        grad = penalty.subgradient(coef, grad)
     grad_b = grad_b if engine.fit_intercept else np.zeros_like(grad_b)
     return objective, grad, grad_b
 
@@ -325,6 +361,7 @@ class BatchEngine(_Engine):
                                            loss=self.loss.kernel)  # fmt: skip
         self.gradient_norm = np.inf
         self.measurement = None
+        self.data_gradient = None
         self.accelerate = spec.accelerate
         self.previous_coef = self.coef.copy()
         self.previous_intercept = self.intercept.copy()
@@ -341,6 +378,9 @@ class BatchEngine(_Engine):
         with quiet_overflow():
             self._grad, grad_b, loss = self._full_gradient(self.coef, self.intercept)
             self._grad_b = grad_b.copy()
+            # Where the loss and its gradient were measured (the duality gap
+            # reads them: fastgd._training.gap).
+            self.data_gradient = (self.coef.copy(), self._grad, self._grad_b, loss)
             self.measurement = _penalized(self, self.coef, self._grad, grad_b, loss)
             _, penalized, grad_b = self.measurement
             norm_sq = float(np.sum(np.square(penalized)))
@@ -351,23 +391,40 @@ class BatchEngine(_Engine):
     def advance(self, etas):
         """Step from the last :meth:`run`: the L2 decay, then the optimizer's
         update along the data gradient (for plain steps the same as a step along
-        the penalized gradient)."""
+        the penalized gradient); with a penalty in the user's units or with
+        kinks, the proximal step (:meth:`~fastgd._training.penalty.ZPenalty.
+        prox`) after the data gradient's."""
         self._remember_safe_state()
         eta = float(etas[0])
+        grad_b = self._grad_b if self.fit_intercept else np.zeros_like(self._grad_b)
         with quiet_overflow():
-            if self.alpha:
-                self.coef *= 1.0 - 2.0 * eta * self.alpha
-            grad_b = self._grad_b if self.fit_intercept else np.zeros_like(self._grad_b)
-            self._update(grad_b, eta)
+            if self.penalty.legacy:
+                if self.alpha:
+                    self.coef *= 1.0 - 2.0 * eta * self.alpha
+                self._update(grad_b, eta)
+                direction = self.measurement[1:]  # at y, the L2 term included
+            elif self.optimizer == "sgd":
+                measured = self.coef.copy()
+                self.coef[...] = self.penalty.prox(self.coef - eta * self._grad, eta)
+                self.intercept -= eta * grad_b
+                # The gradient mapping (y - x+) / eta: the gradient's part in
+                # the restart test and the step it took.
+                direction = ((measured - self.coef) / eta, grad_b)
+            else:
+                # A decoupled, implicit decay (never unstable, however large a
+                # column's weight), then the optimizer's update.
+                self.coef /= 1.0 + 2.0 * eta * self.penalty.ridge
+                self._update(grad_b, eta)
+                direction = self.measurement[1:]
             if self.accelerate:
-                self._extrapolate()
+                self._extrapolate(*direction)
         self.t += 1
 
-    def _extrapolate(self):
-        """Nesterov's extrapolation from x+ (now in ``coef``), or a restart."""
+    def _extrapolate(self, grad, grad_b):
+        """Nesterov's extrapolation from x+ (now in ``coef``), or a restart when
+        the step climbed along ``grad`` (the gradient measured at y)."""
         step = self.coef - self.previous_coef
         step_b = self.intercept - self.previous_intercept
-        _, grad, grad_b = self.measurement  # at y, the L2 term included
         climbing = float(np.sum(grad * step)) + float(np.sum(grad_b * step_b)) > 0
         self.previous_coef[...] = self.coef
         self.previous_intercept[...] = self.intercept

@@ -17,6 +17,7 @@ from .data import auto_step_size, prepare
 from .engines import BatchEngine, StochasticEngine, measure
 from .excess import ExcessEstimate, LocalExcess, relative_floor
 from .full_gradient import shared_pass
+from .gap import DualityGap
 from .krylov import KrylovExcess
 from .loop import MIN_UPDATES_PER_ROUND, Outcome, Stopping, train
 from .newton import NewtonEngine
@@ -87,7 +88,7 @@ def _stopping(spec, tol, patience_tol, data, engine):
         if tol is not None:
             sampled = None
             if data.n_features + 1 <= SAMPLED_MAX_PARAMETERS:
-                sampled = ExcessEstimate(data, spec.fit_intercept, spec.alpha)
+                sampled = ExcessEstimate(data, spec.fit_intercept, _ridge(spec, data))
             excess = TailExcess(engine, tol, relative_floor(data), sampled)
         return Stopping(patience_tol=None, excess=excess, excess_tol=tol,
                         excess_floor=relative_floor(data))  # fmt: skip
@@ -130,24 +131,35 @@ def excess_estimate(data, spec, engine, exact_after=None, unit_passes=None):
     fit has spent ``unit_passes`` a unit as much as the last estimate cost;
     None: at every call); for another smooth loss, the Newton decrement at
     ``engine``'s iterate (:class:`~fastgd._training.excess.LocalExcess`)."""
-    loss = spec.loss_function
+    loss, ridge = spec.loss_function, _ridge(spec, data)
+    penalty = spec.penalty_function
+    if loss.quadratic and not penalty.smooth and (penalty.lasso or penalty.ridge):
+        return DualityGap(data, engine, spec.fit_intercept, engine.penalty,
+                          spec.impl)  # fmt: skip
     if not loss.quadratic:
-        return LocalExcess(data, engine, loss, spec.fit_intercept, spec.alpha)
+        return LocalExcess(data, engine, loss, spec.fit_intercept, ridge)
     if ExcessEstimate.affordable(data.n_features):
-        return ExcessEstimate(data, spec.fit_intercept, spec.alpha, exact_after)
-    return KrylovExcess(data, spec.fit_intercept, spec.alpha, spec.impl,
+        return ExcessEstimate(data, spec.fit_intercept, ridge, exact_after)
+    return KrylovExcess(data, spec.fit_intercept, ridge, spec.impl,
                         unit_passes)  # fmt: skip
+
+
+def _ridge(spec, data):
+    """The L2 penalty's factors in z units (a scalar, or one a coefficient)."""
+    return spec.penalty_function.in_z_units(data.scale).ridge_diagonal
 
 
 def _batch_kind(spec, data):
     """The engine of solver "batch" or "cg". Accelerated batch steps (plain
-    steps, ``spec.accelerate``) are Nesterov's for the squared loss, and for
-    another smooth loss whose Hessian is formed, Newton's on the sampled
+    steps, ``spec.accelerate``) are Nesterov's for the squared loss (FISTA's
+    proximal ones with an L1 term or a bound), and for another smooth loss
+    whose Hessian is formed, with a smooth penalty, Newton's on the sampled
     Hessian (:mod:`.newton`)."""
     if not spec.full_batch:
         return CGEngine
     loss = spec.loss_function
     newton = (spec.accelerate and not loss.quadratic and loss.smooth
+              and spec.penalty_function.smooth
               and LocalExcess.affordable(data.n_features))  # fmt: skip
     return NewtonEngine if newton else BatchEngine
 

@@ -119,8 +119,9 @@ class KrylovExcess:
         moved -= self._at_origin  # in place: at 50,000 columns each copy is 400 KB
         moved *= 0.5
         moved = moved.reshape(P.shape)
-        if self._alpha:
-            moved += self._alpha * P
+        if np.any(self._alpha):
+            # One L2 factor, or one per coefficient (the penalty's weights).
+            moved += np.reshape(self._alpha, (-1, 1)) * P
         return moved
 
     def _solve(self, H):

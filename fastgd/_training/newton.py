@@ -40,7 +40,7 @@ class NewtonEngine(BatchEngine):
         super().__init__(data, spec, **options)
         self.accelerate = False
         self._hessian = LocalExcess(data, self, self.loss, self.fit_intercept,
-                                    self.alpha)  # fmt: skip
+                                    self.penalty.ridge_diagonal)  # fmt: skip
         self._length = 1.0
         self._accepted = None  # (objective, coef, intercept) of the last iterate
 

@@ -21,6 +21,7 @@ from .._validation import (
     check_tol,
 )
 from .objective import make_loss
+from .penalty import make_penalty
 
 IMPLS = ("compiled", "numpy", "loop")
 SOLVERS = ("sgd", "minibatch", "batch", "svrg", "cg")
@@ -84,6 +85,9 @@ class FitSpec:
     loss: str = "squared_error"
     epsilon: float = 0.1
     quantile: float = 0.5
+    penalty: str | None = "l2"
+    l1_ratio: float = 0.15
+    positive: bool = False
     name: str = "fit"
 
     @property
@@ -94,6 +98,11 @@ class FitSpec:
     def loss_function(self):
         """The :class:`~fastgd._training.objective.Loss` the fit minimizes."""
         return make_loss(self.loss, self.epsilon, self.quantile)
+
+    @property
+    def penalty_function(self):
+        """The :class:`~fastgd._training.penalty.Penalty` the fit adds to its loss."""
+        return make_penalty(self.penalty, self.alpha, self.l1_ratio, self.positive)
 
     @property
     def adaptive(self):
@@ -149,6 +158,28 @@ def _check_loss_for_solver(spec):
         raise ValueError(
             f"strategy='gram' forms X^T X, which gives the gradient of the squared "
             f"loss only; use strategy='pass' (or 'auto') with loss={spec.loss!r}."
+        )
+
+
+def _check_penalty_for_solver(spec):
+    """An L1 term or a bound (not differentiable) needs proximal steps: batch
+    gradient descent's, with plain steps."""
+    penalty = spec.penalty_function
+    if penalty.smooth:
+        return
+    what = (f"penalty={spec.penalty!r}" if penalty.lasso
+            else "positive=True")  # fmt: skip
+    if spec.solver != "batch":
+        raise ValueError(
+            f"{what} is not differentiable and needs proximal steps, which "
+            f"solver={spec.solver!r} does not take; use solver='batch' (accelerated "
+            "proximal gradient, certified by the duality gap for the squared "
+            "loss) or solver='auto'."
+        )
+    if spec.optimizer != "sgd":
+        raise ValueError(
+            f"{what} takes proximal steps, which optimizer={spec.optimizer!r} "
+            "does not; use optimizer='sgd' with it."
         )
 
 
@@ -208,6 +239,7 @@ def make_spec(solver, **options):
             "('sgd', 'minibatch', 'batch') with it."
         )
     _check_loss_for_solver(spec)
+    _check_penalty_for_solver(spec)
     if solver in ("batch", "cg"):
         if spec.strategy == "gram" and spec.impl == "loop":
             raise ValueError(

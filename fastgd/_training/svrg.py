@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 
 from ..sources import EpochWork
-from .engines import _Engine, _penalized, _rng_state, quiet_overflow
+from .engines import _Engine, _penalized, _rng_state, check_lazy_decay, quiet_overflow
 from .full_gradient import shared_pass
 
 
@@ -33,6 +33,7 @@ class SVRGEngine(_Engine):
                  recoverable=False, visits=None):  # fmt: skip
         dtype = data.dtype
         super().__init__(data, dtype, spec, coef_init, intercept_init, recoverable)
+        check_lazy_decay(data, self.alpha)
         # The training rows, or their row visits (see StochasticEngine).
         self._rows = data.train_rows if visits is None else visits.order
         weights = data.sample_weight if visits is None else visits.sample_weight
@@ -109,7 +110,7 @@ class SVRGEngine(_Engine):
 
     def _advance(self, epoch, etas):
         dtype = self.data.dtype
-        decays = (1.0 - 2.0 * self.alpha * etas).astype(dtype)
+        decays = self.decays(etas)
         if self.shuffle:
             np.copyto(self.order, self._rows)
         with quiet_overflow():

@@ -83,6 +83,10 @@ class DataSource(ABC):
     #: whether an epoch averages models trained apart on parts of the data
     #: (parameter mixing): a constant step then stops short of the optimum
     mixed_epochs = False
+    #: whether the epochs' L2 decay can weigh each coefficient by its column's
+    #: scale (the penalty on the user's coefficients where z is standardized,
+    #: fastgd._training.penalty); the CSR epochs decay one lazy scalar
+    decays_per_coefficient = True
 
     @property
     @abstractmethod

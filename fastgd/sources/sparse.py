@@ -185,6 +185,8 @@ class SparseSource(DataSource):
     ((100, 20), dtype('float64'), 200)
     """
 
+    decays_per_coefficient = False  # the lazy epochs decay one scalar
+
     impls = ("compiled", "numpy", "loop")
 
     def __init__(self, X, y):
