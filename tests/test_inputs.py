@@ -192,7 +192,8 @@ def test_single_sample_fits():
 # One unusable value per GDRegressor parameter.
 BAD_PARAMETERS = {
     "solver": "newton", "batch_size": 0, "learning_rate": "fast", "eta0": -1.0,
-    "power_t": "high", "penalty": "l1", "alpha": -1.0, "fit_intercept": "yes",
+    "power_t": "high", "penalty": "l3", "alpha": -1.0, "l1_ratio": 1.5,
+    "positive": "yes", "fit_intercept": "yes",
     "standardize": 1.5, "max_iter": 0, "tol": -1.0, "n_iter_no_change": 0,
     "shuffle": "no", "random_state": "garbage", "early_stopping": "no",
     "validation_fraction": 1.5, "average": -1, "warm_start": "no", "verbose": -1,
