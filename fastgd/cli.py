@@ -111,8 +111,9 @@ def build_parser():
         "--models",
         action="store_true",
         help="every loss (huber, epsilon-insensitive, squared epsilon-insensitive, "
-        "quantile) fitted by default GDRegressor beside SGDRegressor, each "
-        "against a tight reference solve (default sizes "
+        "quantile) fitted by default GDRegressor beside SGDRegressor, and the "
+        "Lasso and elastic-net beside coordinate descent (Lasso(), ElasticNet()) "
+        "and SGDRegressor, each against a tight reference solve (default sizes "
         + ", ".join(f"{m}x{n}" for m, n in models_benchmark.DEFAULT_SIZES)
         + "; the losses with kinks only up to "
         f"{models_benchmark.LP_MAX_ROWS:,} rows); --sizes and --json apply",
@@ -520,8 +521,9 @@ def run_models_bench(args, reporter=None):
     record = benchmark.machine_record()
     reporter.machine(record.lines())
     reporter.note("every loss: default GDRegressor beside SGDRegressor (same loss, "
-                  "no penalty), relative excess of the mean loss against a "
-                  "reference solve")  # fmt: skip
+                  "no penalty); the Lasso and elastic-net beside coordinate "
+                  "descent and SGDRegressor; relative excess of the objective "
+                  "against a reference solve")  # fmt: skip
     rows = models_benchmark.run(args.sizes or models_benchmark.DEFAULT_SIZES,
                                 report=reporter.table_line)  # fmt: skip
     report = dict(machine=record.__dict__, models=rows)

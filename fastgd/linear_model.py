@@ -20,10 +20,11 @@ MAX_RECOVERIES = 5
 
 
 class GDRegressor(RegressorMixin, BaseEstimator):
-    """Linear least squares by compiled gradient descent, scikit-learn style.
+    """Linear regression by compiled gradient descent, scikit-learn style.
 
-    Minimizes ``(1/W) sum_i w_i (x_i.coef + b - y_i)^2 + alpha |coef|^2`` (weights
-    w_i, all 1 by default, summing to W) with stochastic (``"sgd"``), mini-batch
+    Minimizes ``(1/W) sum_i w_i loss(x_i.coef + b - y_i) + alpha R(coef)`` (the
+    squared loss by default, weights w_i, all 1 by default, summing to W; R the
+    ``penalty``, none by default) with stochastic (``"sgd"``), mini-batch
     (``"minibatch"``), full-batch (``"batch"``) or variance-reduced (``"svrg"``)
     gradient descent, or conjugate gradients (``"cg"``). Each epoch is one call
     of a Numba-compiled kernel; X is never copied or written to.

@@ -1,4 +1,4 @@
-"""``fastgd bench --models``: every loss beside scikit-learn's ``SGDRegressor``.
+"""``fastgd bench --models``: every loss and penalty beside scikit-learn.
 
 Each case fits generated data (N(0,1) features, y = X w + N(0,1) noise, 5% of
 the targets moved by gross outliers of scale 100) with the default
@@ -14,6 +14,14 @@ quantile) the exact linear program, solved by HiGHS, up to
 ``LP_MAX_ROWS`` rows (beyond, the case is skipped: no reference that is both
 exact and affordable). Every fastgd timing excludes compilation
 (:func:`fastgd.benchmark.timed`, after an untimed fit on part of the data).
+
+The penalties (``PENALTY_CASES``: the Lasso and the elastic-net, on the same
+data) are fitted by the default ``GDRegressor(penalty=...)``, by it with
+``tol=1e-10``, by scikit-learn's coordinate descent (``Lasso()`` or
+``ElasticNet()`` with their defaults) and by ``SGDRegressor`` with the same
+penalty; F is scikit-learn's objective (half the mean squared error plus
+alpha R(coef)) and F* that of coordinate descent run to a duality gap of
+1e-12 (relative to |y|^2 / m), timed as the reference.
 """
 
 import time
@@ -38,6 +46,8 @@ SMOOTH = ("huber", "squared_epsilon_insensitive")
 LP_MAX_ROWS = 5_000
 DEFAULT_SIZES = ((1_000_000, 100), (5_000, 20))
 OUTLIER_SHARE = 0.05
+# (penalty, alpha, l1_ratio): scikit-learn's Lasso() and ElasticNet() defaults.
+PENALTY_CASES = (("l1", 1.0, 1.0), ("elasticnet", 1.0, 0.5))
 
 
 def make_case(m, n, random_state=0):
@@ -135,13 +145,23 @@ def run_case(X, y, name, parameter):
     }
     if name == "quantile":  # SGDRegressor has no quantile loss
         del fits["SGDRegressor(penalty=None)"]
+    return rows + timed_rows(
+        fits, lambda coef, b: mean_loss(X, y, coef, b, name, parameter), best
+    )
+
+
+def timed_rows(fits, objective, best):
+    """A row for each of ``fits`` (label -> a callable fitting a model): its
+    seconds, the relative excess of ``objective(coef, intercept)`` over
+    ``best``, what the model said of it, the solver that ran and the warnings
+    it raised."""
+    rows = []
     for label, fit in fits.items():
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             run = timed(fit)
         model = run.result
-        intercept = float(np.ravel(model.intercept_)[0])
-        got = mean_loss(X, y, model.coef_, intercept, name, parameter)
+        got = objective(model.coef_, float(np.ravel(model.intercept_)[0]))
         rows.append(dict(
             fit=label, seconds=run.seconds, relative_excess=(got - best) / best,
             said=getattr(model, "relative_excess_", None),
@@ -151,19 +171,67 @@ def run_case(X, y, name, parameter):
     return rows
 
 
+def penalized_objective(X, y, coef, intercept, alpha, l1_ratio):
+    """scikit-learn's elastic-net objective (l1_ratio 1: the Lasso's)."""
+    r = X @ coef + intercept - y
+    return 0.5 * float(np.mean(r * r)) + alpha * (
+        l1_ratio * float(np.sum(np.abs(coef)))
+        + 0.5 * (1.0 - l1_ratio) * float(coef @ coef)
+    )
+
+
+def run_penalty_case(X, y, penalty, alpha, l1_ratio):
+    """The rows of one penalty: the reference (coordinate descent to a gap of
+    1e-12), fastgd's default fit and a tight one, coordinate descent's
+    default and SGDRegressor, each with seconds and relative excess."""
+    from sklearn.linear_model import ElasticNet, SGDRegressor
+
+    from .linear_model import GDRegressor
+
+    def descent(**options):
+        return ElasticNet(alpha=alpha, l1_ratio=l1_ratio, **options)
+
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exact = descent(tol=1e-12, max_iter=100_000).fit(X, y)
+    best = penalized_objective(X, y, exact.coef_, exact.intercept_, alpha, l1_ratio)
+    rows = [dict(fit="reference", seconds=time.perf_counter() - start,
+                 relative_excess=0.0, warnings=[])]  # fmt: skip
+    options = dict(penalty=penalty, alpha=alpha, l1_ratio=l1_ratio)
+    warm = warm_rows(X)
+    GDRegressor(**options).fit(X[:warm], y[:warm])  # compile
+    default = "Lasso()" if penalty == "l1" else "ElasticNet()"
+    fits = {
+        "GDRegressor()": lambda: GDRegressor(**options).fit(X, y),
+        "GDRegressor(tol=1e-10)": lambda: GDRegressor(tol=1e-10, **options).fit(X, y),
+        default: lambda: descent().fit(X, y),
+        "SGDRegressor()": lambda: SGDRegressor(random_state=0, **options).fit(X, y),
+    }
+    return rows + timed_rows(
+        fits,
+        lambda coef, b: penalized_objective(X, y, coef, b, alpha, l1_ratio),
+        best,
+    )
+
+
 def run(sizes=DEFAULT_SIZES, report=print):
     """Every case at every size; returns the rows (with loss, m, n)."""
     results = []
+
+    def record(rows, name, parameter, m, n):
+        for row in rows or ():  # None: no affordable reference
+            row.update(loss=name, parameter=parameter, m=m, n=n)
+            results.append(row)
+            report(format_row(row))
+
     for m, n in sizes:
         X, y = make_case(m, n)
         for name, parameter in CASES:
-            rows = run_case(X, y, name, parameter)
-            if rows is None:
-                continue
-            for row in rows:
-                row.update(loss=name, parameter=parameter, m=m, n=n)
-                results.append(row)
-                report(format_row(row))
+            record(run_case(X, y, name, parameter), name, parameter, m, n)
+        for penalty, alpha, l1_ratio in PENALTY_CASES:
+            record(run_penalty_case(X, y, penalty, alpha, l1_ratio),
+                   f"squared_error + {penalty}", alpha, m, n)  # fmt: skip
     return results
 
 

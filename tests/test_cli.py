@@ -329,7 +329,8 @@ def test_sparse_bench_refuses_options_that_do_not_apply():
 
 def test_models_bench_runs_every_loss_against_its_reference(tmp_path, capsys):
     """``fastgd bench --models``: each loss's default fit beside SGDRegressor,
-    measured against the reference solve (L-BFGS, or the exact LP)."""
+    measured against the reference solve (L-BFGS, or the exact LP), and the
+    penalties beside coordinate descent."""
     path = tmp_path / "models.json"
     main(["bench", "--models", "--sizes", "2000x4", "--json", str(path)])
     rows = json.loads(path.read_text())["models"]
@@ -345,3 +346,11 @@ def test_models_bench_runs_every_loss_against_its_reference(tmp_path, capsys):
         assert ours[name]["relative_excess"] <= 1e-2
     assert all(row["relative_excess"] >= -1e-9 for row in rows)  # F* is the least
     assert "SGDRegressor(penalty=None)" in capsys.readouterr().out
+    penalized = {(row["loss"], row["fit"]): row for row in rows}
+    for penalty in ("l1", "elasticnet"):
+        name = f"squared_error + {penalty}"
+        default = penalized[(name, "GDRegressor()")]
+        assert default["solver"] == "batch"
+        # The gap bounds the excess, and the fit stops at tol=1e-4 of it.
+        assert default["relative_excess"] <= default["said"] + 1e-9 <= 1e-4 + 1e-9
+        assert penalized[(name, "GDRegressor(tol=1e-10)")]["relative_excess"] < 1e-9

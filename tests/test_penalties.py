@@ -204,14 +204,9 @@ def test_the_twins_take_the_same_proximal_steps(impl):
 def test_positive_matches_scikit_learns_positive_lasso(l1_ratio):
     X, y = diabetes()
     coef, _ = reference(X, y, 0.2, l1_ratio, positive=True)
-    model = GDRegressor(
-        penalty="elasticnet",
-        alpha=0.2,
-        l1_ratio=l1_ratio,
-        positive=True,
-        tol=1e-10,
-        max_iter=100_000,
-    ).fit(X, y)
+    options = dict(penalty="elasticnet", alpha=0.2, l1_ratio=l1_ratio)
+    model = GDRegressor(positive=True, tol=1e-10, max_iter=100_000, **options)
+    model.fit(X, y)
     assert model.coef_.min() >= 0.0
     assert np.max(np.abs(model.coef_ - coef)) < 1e-4 * np.max(np.abs(coef))
     np.testing.assert_array_equal(model.coef_ == 0, coef == 0)

@@ -75,8 +75,11 @@ def close(a, b, tol):
 @pytest.mark.parametrize("k", [1, 3])
 def test_every_solver_matches_the_dense_fit(solver, standardize, k):
     X, y = sparse_problem(k=k)
+    # The lazy decay is one scalar: it runs unstandardized (a standardized
+    # penalty weighs each coefficient, which the CSR epochs refuse; see
+    # test_a_standardized_penalty_is_refused_by_the_lazy_epochs).
     options = dict(max_iter=6, tol=None, random_state=0, standardize=standardize,
-                   alpha=0.01, eta0=0.005)  # fmt: skip
+                   alpha=0.0 if standardize else 0.01, eta0=0.005)  # fmt: skip
     if solver == "minibatch":
         options["batch_size"] = 16
     sparse_fit = SOLVERS[solver](X, y, **options)
@@ -89,13 +92,17 @@ def test_every_solver_matches_the_dense_fit(solver, standardize, k):
 @pytest.mark.parametrize("solver", ["sgd", "minibatch"])
 @pytest.mark.parametrize("average", [True, 50])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_lazy_averaging_and_weights_match_the_dense_fit(solver, average, weighted):
+@pytest.mark.parametrize(("standardize", "alpha"), [(True, 0.0), (False, 0.05)])
+def test_lazy_averaging_and_weights_match_the_dense_fit(
+    solver, average, weighted, standardize, alpha
+):
     X, y = sparse_problem(k=1)
     weights = (
         np.random.default_rng(1).uniform(0.0, 2.0, X.shape[0]) if weighted else None
     )
-    options = dict(max_iter=4, tol=None, random_state=3, standardize=True, alpha=0.05,
-                   eta0=0.004, average=average, sample_weight=weights)  # fmt: skip
+    options = dict(max_iter=4, tol=None, random_state=3, standardize=standardize,
+                   alpha=alpha, eta0=0.004, average=average,
+                   sample_weight=weights)  # fmt: skip
     if solver == "minibatch":
         options["batch_size"] = 7
     sparse_fit = SOLVERS[solver](X, y, **options)
@@ -107,11 +114,20 @@ def test_lazy_averaging_and_weights_match_the_dense_fit(solver, average, weighte
 def test_strong_decay_folds_the_scale_into_the_coefficients():
     """alpha * eta large enough that the lazy scale passes 1e-9 within an epoch."""
     X, y = sparse_problem(m=400, k=1)
-    options = dict(max_iter=2, tol=None, random_state=0, alpha=2.0, eta0=0.05,
-                   average=True, standardize=True)  # fmt: skip
+    options = dict(max_iter=2, tol=None, random_state=0, alpha=20.0, eta0=0.005,
+                   average=True, standardize=False)  # fmt: skip
     sparse_fit = fit_sgd(X, y, **options)
     dense_fit = fit_sgd(X.toarray(), y, **options)
     assert close(sparse_fit.coef, dense_fit.coef, 1e-9)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "minibatch", "svrg"])
+def test_a_standardized_penalty_is_refused_by_the_lazy_epochs(solver):
+    """The penalty is on the user's coefficients: standardized, each coefficient
+    decays by its own factor, which one lazy scalar cannot carry."""
+    X, y = sparse_problem(k=1)
+    with pytest.raises(ValueError, match="solver='batch' or 'cg'"):
+        SOLVERS[solver](X, y, alpha=0.01, standardize=True, max_iter=2)
 
 
 @pytest.mark.parametrize("optimizer", ["momentum", "nesterov", "adagrad", "rmsprop",
@@ -122,7 +138,7 @@ def test_optimizers_match_the_dense_fit(optimizer, solver):
     # Momentum's steps add up: a tenth of the adaptive methods' step is stable.
     eta0 = 0.001 if optimizer in ("momentum", "nesterov") else 0.01
     options = dict(max_iter=3, tol=None, random_state=0, standardize=True,
-                   optimizer=optimizer, eta0=eta0, alpha=0.001)  # fmt: skip
+                   optimizer=optimizer, eta0=eta0)  # fmt: skip
     if solver == "minibatch":
         options["batch_size"] = 10
     sparse_fit = SOLVERS[solver](X, y, **options)
