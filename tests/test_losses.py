@@ -18,7 +18,7 @@ from sklearn.linear_model import QuantileRegressor
 from fastgd import GDRegressor, fit_batch, fit_minibatch, fit_sgd, losses
 from fastgd._training.objective import make_loss
 
-from .conftest import make_problem, relative_error
+from .conftest import make_problem, relative_error, slow_without_jit
 
 SMOOTH = ["huber", "squared_epsilon_insensitive"]
 KINKED = ["epsilon_insensitive", "quantile"]
@@ -241,6 +241,7 @@ def test_a_kinked_loss_gets_near_its_optimum_with_no_certificate(name):
     assert true <= 1e-2
 
 
+@slow_without_jit
 def test_the_quantile_loss_has_scikit_learns_minimizer():
     """QuantileRegressor(alpha=0) minimizes the same pinball loss."""
     X, y = outliers(m=400, n=3)

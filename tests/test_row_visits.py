@@ -19,6 +19,8 @@ from fastgd.reference import least_squares_loss
 from fastgd.sources import BlockSource, DenseSource, SparseSource, from_npy
 from fastgd.sources.readers import ArrayReader
 
+from .conftest import slow_without_jit
+
 # Without the JIT the kernels run as Python: fewer rows, a looser tolerance.
 ROWS = 5000 if _kernels.JIT_DISABLED else 20000
 TOL = 1e-3 if _kernels.JIT_DISABLED else 1e-4
@@ -120,7 +122,10 @@ def test_a_dask_source_gives_the_same_row_norms():
 
 
 @pytest.mark.parametrize("sparse", [False, True])
-@pytest.mark.parametrize("solver", ["sgd", "minibatch", "svrg"])
+# SGD's epochs are the slowest as Python; minibatch and svrg run the same rows.
+@pytest.mark.parametrize(
+    "solver", [pytest.param("sgd", marks=slow_without_jit), "minibatch", "svrg"]
+)
 def test_stochastic_defaults_converge_on_a_real_table(solver, sparse):
     """Before row visits: "diverged" warnings and max_iter, or DivergenceError."""
     X, y = table(sparse)
@@ -180,6 +185,7 @@ def test_row_visits_come_with_eta0_auto_and_stay_when_a_fit_resumes():
     assert resumed.row_visits is True
 
 
+@slow_without_jit
 def test_the_excess_estimate_takes_the_exact_covariance_when_the_sample_misses_levels():
     # 400 levels: a sample of 1e6 / 420 rows misses or barely holds the rare ones.
     X, y = make_tabular_regression(ROWS, random_state=0)
