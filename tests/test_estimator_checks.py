@@ -1,5 +1,6 @@
 """scikit-learn's own estimator checks, on every solver, none skipped (the tuned
-estimators only with the JIT: see CHECKED)."""
+estimators and the per-sample solvers' defaults only with the JIT: see
+CHECKED)."""
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -48,20 +49,16 @@ LOSS_DEFAULTS = [GDRegressor(loss=loss) for loss in SMOOTH + KINKED]
 KINK_WHY = "a loss with kinks: SGD stops on its loss plateau"
 
 
-# The penalties that need proximal steps (batch, FISTA): to tol=1e-10 they pass
-# every check; with the default tol, weights and repeated rows agree to about
-# 1e-5.
+# The penalties that need proximal steps (batch, FISTA, stopping on the duality
+# gap) pass every check, with their defaults too.
 PENALTIES = [
-    GDRegressor(penalty="l1", alpha=0.01, tol=1e-10, max_iter=100_000),
+    GDRegressor(penalty="l1", alpha=0.01),
     GDRegressor(penalty="elasticnet", alpha=0.01, positive=True, tol=1e-10,
                 max_iter=100_000),
-    GDRegressor(penalty="l1", alpha=0.01),
 ]  # fmt: skip
 
 
 def expected_failures(estimator):
-    if estimator.penalty in ("l1", "elasticnet") and estimator.tol == 1e-4:
-        return WEIGHT_EQUIVALENCE
     if estimator.loss in KINKED:
         return dict.fromkeys(WEIGHT_EQUIVALENCE, KINK_WHY)
     if estimator.loss in SMOOTH:
@@ -73,13 +70,16 @@ def expected_failures(estimator):
     return {}
 
 
-# Without the JIT (the coverage run) the defaults only: the tuned estimators
-# run the same code to tol=1e-10, for minutes as Python. The JIT run checks
-# every estimator.
+# Without the JIT (the coverage run) the defaults only, and not the per-sample
+# solvers': the tuned estimators run the same code to tol=1e-10, and SGD's and
+# mini-batch's epochs for minutes as Python, through the estimator code that
+# the other solvers' checks cover. The JIT run checks every estimator.
 # The losses' estimators too only with the JIT: the SGD of the losses with kinks
 # runs many epochs per check as Python, and tests/test_losses.py covers their
 # kernel bodies without the JIT.
-CHECKED = (DEFAULTS if _kernels.JIT_DISABLED
+NO_JIT = [estimator for estimator in DEFAULTS
+          if estimator.solver not in ("sgd", "minibatch")]  # fmt: skip
+CHECKED = (NO_JIT if _kernels.JIT_DISABLED
            else ESTIMATORS + DEFAULTS + LOSS_DEFAULTS + PENALTIES)  # fmt: skip
 
 
