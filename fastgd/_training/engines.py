@@ -39,11 +39,11 @@ from .full_gradient import FullGradient, shared_pass
 DIVERGENCE_FACTOR = 1e6
 
 
-def check_lazy_decay(data, alpha):
+def check_lazy_decay(engine):
     """The per-sample epochs on a source whose decay is one lazy scalar (CSR)
-    cannot weigh each coefficient by its scale: refuse a penalty there when the
-    features are standardized (the penalty is on the user's coefficients)."""
-    if alpha and data.standardized and not data.source.decays_per_coefficient:
+    cannot weigh each coefficient by its scale: refuse a decay that must
+    (:attr:`_Engine.weighing_decay`)."""
+    if engine.weighing_decay and not engine.data.source.decays_per_coefficient:
         raise ValueError(
             "An L2 penalty with standardize=True on a sparse matrix: the per-sample "
             "solvers decay the coefficients of a CSR matrix lazily, by one factor, "
@@ -128,14 +128,19 @@ class _Engine:
     def advance(self, etas):
         """Nothing to do: the unit's updates are made by :meth:`run`."""
 
+    @property
+    def weighing_decay(self):
+        """Whether the L2 decay weighs each coefficient: a penalty on
+        standardized features (it is on the user's coefficients)."""
+        return bool(self.alpha) and self.data.standardized
+
     def decays(self, etas):
         """The kernels' L2 decays 1 - 2 eta alpha for step sizes ``etas``, of the
         data's dtype: a column where they weigh each coefficient (standardized
         features: the penalty is on the user's coefficients; the kernels take
         its proximal form, :mod:`fastgd._kernels.steps`), else one a step."""
         decays = (1.0 - 2.0 * self.alpha * etas).astype(self.data.dtype)
-        weighing = self.alpha and self.data.standardized
-        return decays.reshape(-1, 1) if weighing else decays
+        return decays.reshape(-1, 1) if self.weighing_decay else decays
 
     def can_roll_back(self):
         return self._safe is not None
@@ -220,7 +225,7 @@ class StochasticEngine(_Engine):
                  recoverable=False, measure=False, visits=None):  # fmt: skip
         dtype = data.dtype
         super().__init__(data, dtype, spec, coef_init, intercept_init, recoverable)
-        check_lazy_decay(data, self.alpha)
+        check_lazy_decay(self)
         rows = len(data.train_rows)
         # An epoch's sorted rows and weights: the training rows, or their row
         # visits (heavy rows repeated at a fraction of their weight: .visits).

@@ -88,7 +88,8 @@ def _stopping(spec, tol, patience_tol, data, engine):
         if tol is not None:
             sampled = None
             if data.n_features + 1 <= SAMPLED_MAX_PARAMETERS:
-                sampled = ExcessEstimate(data, spec.fit_intercept, _ridge(spec, data))
+                sampled = ExcessEstimate(data, spec.fit_intercept,
+                                         engine.penalty.ridge_diagonal)  # fmt: skip
             excess = TailExcess(engine, tol, relative_floor(data), sampled)
         return Stopping(patience_tol=None, excess=excess, excess_tol=tol,
                         excess_floor=relative_floor(data))  # fmt: skip
@@ -131,9 +132,10 @@ def excess_estimate(data, spec, engine, exact_after=None, unit_passes=None):
     fit has spent ``unit_passes`` a unit as much as the last estimate cost;
     None: at every call); for another smooth loss, the Newton decrement at
     ``engine``'s iterate (:class:`~fastgd._training.excess.LocalExcess`)."""
-    loss, ridge = spec.loss_function, _ridge(spec, data)
-    penalty = spec.penalty_function
-    if loss.quadratic and not penalty.smooth and (penalty.lasso or penalty.ridge):
+    loss, penalty = spec.loss_function, engine.penalty
+    ridge = penalty.ridge_diagonal
+    factors = penalty.has_ridge or bool(np.any(penalty.lasso))
+    if loss.quadratic and not penalty.smooth and factors:
         return DualityGap(data, engine, spec.fit_intercept, engine.penalty,
                           spec.impl)  # fmt: skip
     if not loss.quadratic:
@@ -142,11 +144,6 @@ def excess_estimate(data, spec, engine, exact_after=None, unit_passes=None):
         return ExcessEstimate(data, spec.fit_intercept, ridge, exact_after)
     return KrylovExcess(data, spec.fit_intercept, ridge, spec.impl,
                         unit_passes)  # fmt: skip
-
-
-def _ridge(spec, data):
-    """The L2 penalty's factors in z units (a scalar, or one a coefficient)."""
-    return spec.penalty_function.in_z_units(data.scale).ridge_diagonal
 
 
 def _batch_kind(spec, data):
