@@ -99,18 +99,58 @@ def _standardizer(n, shift, scale):
     return shift, scale
 
 
+def _is_proximal(decays):
+    """The kernels' proximal decays: records of (shrink, threshold, floor) for an
+    L1 term or a bound (:meth:`fastgd._training.penalty.Penalty.proximal_decays`)."""
+    return decays is not None and np.asarray(decays).dtype.names is not None
+
+
 def _decay_at(decays, t):
-    """decay_t as a float (1.0 without a penalty)."""
+    """decay_t as a float (1.0 without a penalty); the record of step t for
+    proximal decays."""
     if decays is None:
         return 1.0
+    if _is_proximal(decays):
+        return _per_step(decays, t)
     return float(np.ravel(_per_step(decays, t))[0])
+
+
+class _ProximalStep:
+    """The penalty's proximal step of one update on coefficients in z units:
+    soft-threshold coefficient j by threshold * scale_j, clip at the floor, then
+    divide by 1 + (1 - shrink) scale_j^2 (the penalty on the user's coefficient
+    scale_j w_j)."""
+
+    def __init__(self, decay, scale):
+        # scale None: z = x, every weight 1 (one for all coefficients).
+        scale = np.ones(1) if scale is None else np.asarray(scale, dtype=np.float64)
+        self.threshold = float(decay["threshold"]) * scale
+        self.floor = float(decay["floor"])
+        self.divisor = 1.0 + (1.0 - float(decay["shrink"])) * scale * scale
+
+    def at(self, value, j):
+        """Coefficient j's proximal step at ``value`` (a float)."""
+        j = j if len(self.threshold) > 1 else 0
+        shrunk = max(abs(value) - float(self.threshold[j]), 0.0)
+        shrunk = shrunk if value >= 0 else -shrunk
+        return max(shrunk, self.floor) / float(self.divisor[j])
+
+    def apply(self, coef):
+        """Every coefficient's, in place (``coef`` (n,) or (n, k))."""
+        column = (-1,) + (1,) * (coef.ndim - 1)
+        threshold = self.threshold.reshape(column)
+        shrunk = np.sign(coef) * np.maximum(np.abs(coef) - threshold, 0.0)
+        coef[...] = np.maximum(shrunk, self.floor) / self.divisor.reshape(column)
 
 
 def _divisors(decays, decay, scale):
     """1 + (1 - decay) scale_j^2 per coefficient where the decays weigh each
     standardized coefficient (given as a column, as the kernels take them: the
-    penalty on the user's coefficients, in its proximal form), else None: the
-    plain decay applies."""
+    penalty on the user's coefficients, in its proximal form), a
+    :class:`_ProximalStep` for proximal decays, else None: the plain decay
+    applies."""
+    if _is_proximal(decays):
+        return _ProximalStep(decay, scale)
     if decays is None or np.ndim(decays) < 2 or scale is None:
         return None
     scale = np.asarray(scale, dtype=np.float64)
@@ -121,13 +161,17 @@ def _decayed(value, delta, decay, divisors, j):
     """A loop twin's coefficient j after a step of ``delta`` and the decay."""
     if divisors is None:
         return decay * value - delta
+    if isinstance(divisors, _ProximalStep):
+        return divisors.at(value - delta, j)
     return (value - delta) / float(divisors[j])
 
 
 def _decay_before_step(coef, decays, t, scale):
     """A NumPy twin's decay: the plain one in place, before the step (returns
-    None), or with standardized features the divisors (:func:`_divisors`) that
-    :func:`_divide_after_step` applies after it."""
+    None), or with standardized features or proximal decays the divisors
+    (:func:`_divisors`) that :func:`_divide_after_step` applies after it."""
+    if _is_proximal(decays):
+        return _ProximalStep(_decay_at(decays, t), scale)
     divisors = _divisors(decays, _decay_at(decays, t), scale)
     if divisors is None and decays is not None:
         coef *= _per_step(decays, t)
@@ -135,7 +179,9 @@ def _decay_before_step(coef, decays, t, scale):
 
 
 def _divide_after_step(coef, divisors):
-    if divisors is not None:
+    if isinstance(divisors, _ProximalStep):
+        divisors.apply(coef)
+    elif divisors is not None:
         coef /= (divisors if coef.ndim == 1 else divisors[:, None]).astype(coef.dtype)
 
 

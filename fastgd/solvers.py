@@ -196,15 +196,17 @@ _COMMON_PARAMETERS = """
         (1 - l1_ratio) |coef|^2, None nothing. The L1 term is not
         differentiable: :func:`fit_batch` runs it (accelerated proximal
         gradient, FISTA with restart), and for the squared loss stops on the
-        duality gap, a certified bound on the excess; the per-sample solvers
-        refuse it. With a CSR matrix and ``standardize``, the per-sample
-        solvers refuse an L2 penalty too (their decay is one lazy scalar,
-        which cannot weigh each coefficient by its column's scale).
+        duality gap, a certified bound on the excess; :func:`fit_sgd` and
+        :func:`fit_minibatch` take proximal steps (plain steps, not on a CSR
+        matrix), SVRG and CG refuse it. With a CSR matrix and
+        ``standardize``, the per-sample solvers refuse an L2 penalty too
+        (their decay is one lazy scalar, which cannot weigh each coefficient
+        by its column's scale).
     l1_ratio : float, default=0.15
         The L1 share of ``"elasticnet"``, in [0, 1].
     positive : bool, default=False
         Constrain the coefficients to be >= 0 (as scikit-learn's
-        ``Lasso(positive=True)``); :func:`fit_batch` only.
+        ``Lasso(positive=True)``): a proximal step, as the L1 term.
 """
 
 

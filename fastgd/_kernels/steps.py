@@ -112,6 +112,22 @@ def _feature(X, i, j, standardization):
     return (X[i, j] - shift[j]) * scale[j]
 
 
+def _z(X, i, j, standardization):
+    """:func:`_feature`, chosen by type where it is inlined twice over (the
+    weighed variants below, which a proximal decay also runs without
+    standardization: numba does not prune ``is None`` at that depth)."""
+    return _feature(X, i, j, standardization)
+
+
+@overload(_z, inline="always")
+def _typed_z(X, i, j, standardization):
+    if isinstance(standardization, types.NoneType):
+        return lambda X, i, j, standardization: X[i, j]
+    return lambda X, i, j, standardization: (
+        (X[i, j] - standardization[0][j]) * standardization[1][j]
+    )
+
+
 @_jit(inline=True)
 def _step_at(schedule, t):
     """(eta_t, decay_t) of update t: one per update, or one for all."""
@@ -133,17 +149,47 @@ def _add_row_products(X, i, coef, residual, standardization):
 
 # The L2 decay. ``decay`` is a scalar, 1 - 2 eta_t alpha (no penalty: 1), or,
 # where a penalty weighs each standardized coefficient (the penalty on the user's
-# coefficients; the engines pass decays as a column then), a row of one: the
-# type says which, so that each compiles on its own and the plain loops below
-# are the code they always were. From Python (NUMBA_DISABLE_JIT) the dispatching
-# bodies choose by the value's dimension.
+# coefficients; the engines pass decays as a column then), a row of one, or, for
+# an L1 term or a bound (proximal steps), a record of the step's ("shrink",
+# "threshold", "floor"): the L2 decay 1 - 2 eta_t alpha_l2, the soft threshold
+# eta_t alpha_l1 and the lower bound (0 for positive=True, else -inf), all in
+# the user's units (fastgd._training.penalty.Penalty.proximal_decays). The type
+# says which, so that each compiles on its own and the plain loops below are the
+# code they always were. From Python (NUMBA_DISABLE_JIT) the dispatching bodies
+# choose by the value's kind.
+
+
+@_jit(inline=True)
+def _proximal(value, decay, scale):
+    """The proximal step of the penalty on the user's coefficient scale * value
+    (``decay`` a record): soft-threshold by threshold * scale, clip at the floor,
+    then divide by 1 + (1 - shrink) scale^2 (the L2 term's closed form)."""
+    threshold = decay["threshold"] * scale
+    if value > threshold:
+        value = value - threshold
+    elif value < -threshold:
+        value = value + threshold
+    else:
+        # value - value, not 0.0: keeps the loop's dtype, and a NaN (divergence).
+        value = value - value
+    value = max(value, decay["floor"])
+    return value / (1.0 + (1.0 - decay["shrink"]) * scale * scale)
+
+
+def _is_proximal(decay):
+    """A proximal decay (a record), from Python."""
+    return isinstance(decay, np.void)
 
 
 def _decayed_step(value, delta, decay, standardization, j):
     """Coefficient j after a step of ``delta`` and the decay: decay * value -
     delta; for a weighing decay (a row of one, with standardized features) the
     proximal form (value - delta) / (1 + (1 - decay) scale_j^2) of the L2 term
-    on the user's coefficient scale_j w_j."""
+    on the user's coefficient scale_j w_j; for a proximal decay (a record) the
+    penalty's proximal step at value - delta (:func:`_proximal`)."""
+    if _is_proximal(decay):
+        scale = 1.0 if standardization is None else standardization[1][j]
+        return _proximal(value - delta, decay, scale)
     if np.ndim(decay) == 0:
         return decay * value - delta
     scale = standardization[1][j]
@@ -152,6 +198,14 @@ def _decayed_step(value, delta, decay, standardization, j):
 
 @overload(_decayed_step, inline="always")
 def _typed_decayed_step(value, delta, decay, standardization, j):
+    if isinstance(decay, types.Record):
+        if isinstance(standardization, types.NoneType):
+            return lambda value, delta, decay, standardization, j: _proximal(
+                value - delta, decay, 1.0
+            )
+        return lambda value, delta, decay, standardization, j: _proximal(
+            value - delta, decay, standardization[1][j]
+        )
     if not isinstance(decay, types.Array):
         return lambda value, delta, decay, standardization, j: decay * value - delta
     if isinstance(standardization, types.NoneType):
@@ -167,7 +221,7 @@ def _typed_decayed_step(value, delta, decay, standardization, j):
 def _drift_decayed_step(value, step, drift, decay, standardization, j):
     """:func:`_decayed_step` for SVRG's step of ``step`` plus ``drift``,
     subtracted one after the other as the plain loops always did."""
-    if np.ndim(decay) == 0:
+    if np.ndim(decay) == 0 and not _is_proximal(decay):
         return decay * value - step - drift
     return _decayed_step(value, step + drift, decay, standardization, j)
 
@@ -199,7 +253,7 @@ def _standardized_decay_and_step(coef, X, i, decay, step, standardization):
 @_jit(inline=True)
 def _weighed_decay_and_step(coef, X, i, decay, step, standardization):
     for j in range(X.shape[1]):
-        z = _feature(X, i, j, standardization)
+        z = _z(X, i, j, standardization)
         coef[j] = _decayed_step(coef[j], step * z, decay, standardization, j)
 
 
@@ -238,10 +292,10 @@ def _standardized_step_then_residual(coef, X, i, decay, step, k, start,
 def _weighed_step_then_residual(coef, X, i, decay, step, k, start, standardization):
     r = start
     for j in range(X.shape[1]):
-        z = _feature(X, i, j, standardization)
+        z = _z(X, i, j, standardization)
         updated = _decayed_step(coef[j], step * z, decay, standardization, j)
         coef[j] = updated
-        r += _feature(X, k, j, standardization) * updated
+        r += _z(X, k, j, standardization) * updated
     return r
 
 
@@ -315,7 +369,7 @@ def _drift_step_then_residual(coef, X, i, decay, step, eta, drift, k, start,
 
 def _by_decay(decay, standardization, raw, standardized, weighed):
     """The variant for these values (from Python: NUMBA_DISABLE_JIT)."""
-    if np.ndim(decay):
+    if np.ndim(decay) or _is_proximal(decay):
         return weighed
     return raw if standardization is None else standardized
 
@@ -323,7 +377,7 @@ def _by_decay(decay, standardization, raw, standardized, weighed):
 def _typed_variant(decay, standardization, raw, standardized, weighed):
     """The variant for these types (while the caller is typed), so that each
     compiles on its own: the plain ones to the code they always were."""
-    if isinstance(decay, types.Array):
+    if isinstance(decay, (types.Array, types.Record)):
         return weighed.py_func
     if isinstance(standardization, types.NoneType):
         return raw.py_func

@@ -32,7 +32,7 @@ from .. import _kernels, optimizers
 from .._errors import DivergenceError
 from .._validation import check_initial, check_random_state
 from ..sources import EpochWork
-from .data import to_original_units, to_z_units
+from .data import auto_step_size, to_original_units, to_z_units
 from .full_gradient import FullGradient, shared_pass
 
 # A loss this many times the loss of the zero model (mean y^2) means divergence.
@@ -41,9 +41,18 @@ DIVERGENCE_FACTOR = 1e6
 
 def check_lazy_decay(engine):
     """The per-sample epochs on a source whose decay is one lazy scalar (CSR)
-    cannot weigh each coefficient by its scale: refuse a decay that must
-    (:attr:`_Engine.weighing_decay`)."""
-    if engine.weighing_decay and not engine.data.source.decays_per_coefficient:
+    cannot weigh each coefficient by its scale, nor take proximal steps: refuse
+    a decay that must (:attr:`_Engine.weighing_decay`, an L1 term or a bound)."""
+    if engine.data.source.decays_per_coefficient:
+        return
+    if not engine.penalty.smooth:
+        raise ValueError(
+            "An L1 term or positive=True on a sparse matrix: the per-sample solvers "
+            "decay the coefficients of a CSR matrix lazily, by one factor, and take "
+            "no proximal steps there. Use solver='batch' (or 'auto': accelerated "
+            "proximal gradient)."
+        )
+    if engine.weighing_decay:
         raise ValueError(
             "An L2 penalty with standardize=True on a sparse matrix: the per-sample "
             "solvers decay the coefficients of a CSR matrix lazily, by one factor, "
@@ -94,6 +103,7 @@ class _Engine:
         # .penalty); ``alpha`` is its L2 factor in the user's units, which the
         # kernels' decay 1 - 2 eta alpha reads (weighing it by scale^2 where
         # they standardize).
+        self.penalty_function = spec.penalty_function
         self.penalty = spec.penalty_function.in_z_units(data.scale, coef.ndim)
         self.alpha = spec.penalty_function.ridge
         if intercept_init is not None and data.y.ndim == 1:
@@ -138,7 +148,11 @@ class _Engine:
         """The kernels' L2 decays 1 - 2 eta alpha for step sizes ``etas``, of the
         data's dtype: a column where they weigh each coefficient (standardized
         features: the penalty is on the user's coefficients; the kernels take
-        its proximal form, :mod:`fastgd._kernels.steps`), else one a step."""
+        its proximal form, :mod:`fastgd._kernels.steps`), else one a step; with
+        an L1 term or a bound, the proximal decays of
+        :meth:`~fastgd._training.penalty.Penalty.proximal_decays`."""
+        if not self.penalty.smooth:
+            return self.penalty_function.proximal_decays(etas, self.data.dtype)
         decays = (1.0 - 2.0 * self.alpha * etas).astype(self.data.dtype)
         return decays.reshape(-1, 1) if self.weighing_decay else decays
 
@@ -250,6 +264,14 @@ class StochasticEngine(_Engine):
         self._full_gradient = (shared_pass(data, spec.impl, self.loss.kernel)
                                if measure else None)  # fmt: skip
         self.measurement = None
+        # Proximal SGD reports one proximal batch step from its averaged
+        # iterate where it measures (:meth:`_polish`; a smooth loss: the step
+        # needs a curvature bound).
+        self._polish_step = None
+        self._polished = None
+        if measure and not self.penalty.smooth and self.loss.smooth:
+            self._polish_step = (auto_step_size(data, None, spec.fit_intercept)
+                                 * self.loss.step_factor)  # fmt: skip
 
     def _work(self):
         data = self.data
@@ -271,6 +293,12 @@ class StochasticEngine(_Engine):
         return rows if self.batch_size is None else -(-rows // self.batch_size)
 
     def reported_iterate(self):
+        if self._polished is not None:
+            return self._polished
+        return self._iterate()
+
+    def _iterate(self):
+        """The iterate SGD reports: the averaged one once averaging has begun."""
         if 0 <= self.average_start < self.t:
             return self.avg_coef, self.avg_intercept
         return self.coef, self.intercept
@@ -295,11 +323,32 @@ class StochasticEngine(_Engine):
         """The measurement at the iterate the fit would report (the averaged one
         once averaging has begun; none during the burn-in)."""
         self.measurement = None
+        self._polished = None
         if self._full_gradient is None:
             return
         if self.average_start >= 0 and not self.average_start < self.t:
             return  # the burn-in: what the fit would report is not yet averaged
+        if self._polish_step is not None:
+            self._polished = self._polish(*self._iterate())
         self.measurement = measure(self, self._full_gradient)
+
+    def _polish(self, coef, intercept):
+        """One proximal gradient step of the batch step size 1 / L from
+        (coef, intercept). By the descent lemma it never raises the objective;
+        it sets the coefficients that the L1 term zeroes to exactly 0, which an
+        average of iterates never does; and it takes out the error along the
+        steep directions, the error that the duality gap reads: at proximal
+        SGD's averaged iterate the gap is orders of magnitude above the excess
+        (on load_diabetes's Lasso, 5.9 against 8e-5), one step later it is
+        within a small factor of it. Costs one pass."""
+        coef = coef.astype(np.float64)
+        eta = self._polish_step
+        with quiet_overflow():
+            grad, grad_b, _ = self._full_gradient(coef, intercept)
+            polished = self.penalty.prox(coef - eta * grad, eta)
+            if self.fit_intercept:
+                return polished, intercept - eta * grad_b
+        return polished, np.array(intercept, dtype=np.float64)
 
 
 def measure(engine, full_gradient):
@@ -309,6 +358,9 @@ def measure(engine, full_gradient):
     coef = coef.astype(np.float64)
     with quiet_overflow():
         grad, grad_b, loss = full_gradient(coef, intercept)
+        # Where the loss and its gradient were measured (the duality gap reads
+        # them: fastgd._training.gap).
+        engine.data_gradient = (coef, grad, grad_b, loss)
         return _penalized(engine, coef, grad, grad_b, loss)
 
 

@@ -130,7 +130,7 @@ def train(engine, schedule, stopping, *, max_iter, early_stopping=False,
                          epochs_per_round)  # fmt: skip
     history, scores = [], []
     best_score, best_state, best_loss = -np.inf, None, None
-    first_norm, converged, recoveries = None, False, 0
+    first_norm, converged, recoveries, plateau = None, False, 0, False
     relative_excess = None
     eta_scale = engine.eta_scale
     iteration = 0
@@ -187,6 +187,9 @@ def train(engine, schedule, stopping, *, max_iter, early_stopping=False,
                 patience.reset()
             else:
                 converged = True
+                # The plateau, not the measured excess, stopped it: the fit
+                # decides whether the excess it measured certifies it.
+                plateau = excess is not None
         if not converged:
             engine.advance(etas)
         if verbose:
@@ -221,6 +224,15 @@ def train(engine, schedule, stopping, *, max_iter, early_stopping=False,
         validation_scores=scores,
         best_validation_loss=best_loss,
         converged=converged,
-        stop_reason="tol" if converged else "stalled" if engine.stalled else "max_iter",
+        stop_reason=_stop_reason(converged, plateau, engine.stalled),
         relative_excess=relative_excess,
     )
+
+
+def _stop_reason(converged, plateau, stalled):
+    """The stop: "tol", or "plateau" where the loss plateau stopped a fit that measures
+    its excess (the fit then decides: fastgd._training.fit._certify), else
+    "stalled" or "max_iter"."""
+    if converged:
+        return "plateau" if plateau else "tol"
+    return "stalled" if stalled else "max_iter"

@@ -81,6 +81,19 @@ class Penalty:
         return ZPenalty(self.ridge * weights * weights, self.lasso * np.abs(weights),
                         self.positive)  # fmt: skip
 
+    def proximal_decays(self, etas, dtype):
+        """The kernels' proximal decays for step sizes ``etas``: one record a
+        step of (shrink 1 - 2 eta ridge, threshold eta lasso, floor 0 with
+        ``positive``, else -inf), in the user's units and ``dtype`` (the kernels
+        weigh them by each column's scale: :mod:`fastgd._kernels.steps`)."""
+        etas = np.asarray(etas, dtype=np.float64)
+        fields = [(name, dtype) for name in ("shrink", "threshold", "floor")]
+        decays = np.empty(etas.shape, dtype=fields)
+        decays["shrink"] = 1.0 - 2.0 * self.ridge * etas
+        decays["threshold"] = self.lasso * etas
+        decays["floor"] = 0.0 if self.positive else -np.inf
+        return decays
+
 
 @dataclass(frozen=True, eq=False)
 class ZPenalty:

@@ -161,20 +161,27 @@ def _check_loss_for_solver(spec):
         )
 
 
+# The solvers that take proximal steps: batch gradient descent (FISTA) and the
+# per-sample epochs (proximal SGD). SVRG's inner loop works on the difference
+# from the snapshot, which a proximal step does not separate; CG is for
+# quadratics.
+PROXIMAL_SOLVERS = ("batch", "sgd", "minibatch")
+
+
 def _check_penalty_for_solver(spec):
     """An L1 term or a bound (not differentiable) needs proximal steps: batch
-    gradient descent's, with plain steps."""
+    gradient descent's or the per-sample epochs', with plain steps."""
     penalty = spec.penalty_function
     if penalty.smooth:
         return
     what = (f"penalty={spec.penalty!r}" if penalty.lasso
             else "positive=True")  # fmt: skip
-    if spec.solver != "batch":
+    if spec.solver not in PROXIMAL_SOLVERS:
         raise ValueError(
             f"{what} is not differentiable and needs proximal steps, which "
             f"solver={spec.solver!r} does not take; use solver='batch' (accelerated "
             "proximal gradient, certified by the duality gap for the squared "
-            "loss) or solver='auto'."
+            "loss), 'sgd' or 'minibatch' (proximal SGD), or solver='auto'."
         )
     if spec.optimizer != "sgd":
         raise ValueError(
