@@ -430,6 +430,8 @@ def tabular():
     return make_tabular_regression(3000, categorical_levels=(8, 60), random_state=0)
 
 
+# Tens of epochs of per-sample steps: minutes as Python loops.
+@slow_without_jit
 @pytest.mark.parametrize("solver", ["sgd", "minibatch"])
 @pytest.mark.parametrize(
     ("data", "alpha", "penalty", "l1_ratio", "positive"),
@@ -467,6 +469,27 @@ def test_proximal_sgd_reaches_the_lasso_and_reports_its_excess(
     assert np.sum(model.coef_ == 0) >= np.sum(coef == 0) - 1
 
 
+@pytest.mark.parametrize("solver", ["sgd", "minibatch"])
+def test_proximal_sgd_finds_the_zeros_of_a_sparse_model(solver):
+    """Gaussian columns, half the true coefficients 0: a few epochs, the exact
+    zeros of the reported proximal step, and an excess within a factor of the
+    true one (small enough to run as Python without the JIT)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 6))
+    y = X @ [1.5, 0.0, -2.0, 0.0, 0.7, 0.0] + rng.normal(size=2000)
+    alpha = 0.05
+    coef, intercept = reference(X, y, alpha, 1.0)
+    model = GDRegressor(solver=solver, penalty="l1", alpha=alpha, random_state=0)
+    model.fit(X, y)
+    optimum = objective(X, y, coef, intercept, alpha, 1.0)
+    ours = objective(X, y, model.coef_, model.intercept_[0], alpha, 1.0)
+    true_excess = (ours - optimum) / optimum
+    assert true_excess <= model.relative_excess_ * 2.0 <= 2e-4
+    np.testing.assert_array_equal(model.coef_ == 0, coef == 0)
+
+
+# Tens of epochs of per-sample steps: minutes as Python loops.
+@slow_without_jit
 def test_proximal_sgd_on_collinear_columns_says_it_is_not_certified():
     """ggplot2's diamonds (collinear sizes): the Lasso's face leaves the Hessian
     singular and only the loose gap bounds the excess; the fit is good, and says
@@ -503,6 +526,8 @@ def test_the_twins_take_the_same_proximal_sgd_steps(fit, options, impl, dtype):
             assert np.any(compiled.coef == 0)
 
 
+# Tens of epochs of per-sample steps: minutes as Python loops.
+@slow_without_jit
 def test_partial_fit_streams_a_lasso_by_proximal_minibatch_steps():
     """Chunks of 500 rows, one epoch a call at a constant step: within 1% of the
     Lasso's objective on the realistic table (per-sample steps stay about 14%
