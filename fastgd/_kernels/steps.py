@@ -165,13 +165,10 @@ def _proximal(value, decay, scale):
     (``decay`` a record): soft-threshold by threshold * scale, clip at the floor,
     then divide by 1 + (1 - shrink) scale^2 (the L2 term's closed form)."""
     threshold = decay["threshold"] * scale
-    if value > threshold:
-        value = value - threshold
-    elif value < -threshold:
-        value = value + threshold
-    else:
-        # value - value, not 0.0: keeps the loop's dtype, and a NaN (divergence).
-        value = value - value
+    # value minus itself clamped to [-threshold, threshold]: the soft threshold
+    # without a branch (the loop vectorizes), exactly 0 inside, and a NaN
+    # (divergence) stays NaN.
+    value = value - min(max(value, -threshold), threshold)
     value = max(value, decay["floor"])
     return value / (1.0 + (1.0 - decay["shrink"]) * scale * scale)
 
