@@ -90,16 +90,17 @@ callable, default="adaptive"
         runs it (FISTA, accelerated proximal gradient with adaptive restart),
         and "auto" picks batch. For the squared loss the fit stops on the
         duality gap, a certified bound on (F - F*) / F*
-        (``fastgd._training.gap``). "sgd" and "minibatch" take proximal
-        steps on dense, file-backed and Dask data (not CSR); "svrg" and "cg"
-        refuse it.
+        (``fastgd._training.gap``). "sgd", "minibatch" and "svrg" take
+        proximal steps on dense, file-backed and Dask data (not CSR); "cg"
+        refuses it.
     alpha : float, default=0.0001
         Strength of the penalty (ignored when ``penalty=None``).
     l1_ratio : float, default=0.15
         The L1 share of "elasticnet", in [0, 1] (0: "l2", 1: "l1").
     positive : bool, default=False
         Constrain the coefficients to be >= 0 (the bound is a proximal step,
-        as the L1 term: "batch", picked by "auto", "sgd" or "minibatch").
+        as the L1 term: "batch", picked by "auto", "sgd", "minibatch" or
+        "svrg").
     fit_intercept : bool, default=True
         Whether to fit the intercept. Without it, features are scaled but not
         centred, so the intercept stays 0 in the original units.

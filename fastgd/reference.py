@@ -465,6 +465,14 @@ def minibatch_epoch_numpy(
 # --------------------------------------------------------------------------- #
 
 
+def _snapshot(drift, coef):
+    """Prox-SVRG's snapshot coefficients (n, k), the third member of ``drift``,
+    or None."""
+    if len(drift) < 3:
+        return None
+    return drift[2][:, None] if coef.ndim == 1 else drift[2]
+
+
 def svrg_epoch_loop(
     X, coef, intercept, order, etas, drift, fit_intercept=True, *,
     sample_weight=None, shift=None, scale=None, decays=None,
@@ -475,6 +483,8 @@ def svrg_epoch_loop(
     C = coef[:, None] if coef.ndim == 1 else coef
     mu = drift[0][:, None] if coef.ndim == 1 else drift[0]
     mu_b, b = drift[1], intercept
+    # Prox-SVRG: the proximal step at the snapshot plus the difference.
+    snapshot = _snapshot(drift, coef)
     n, k = C.shape
     standardized = shift is not None
     shift, scale = _standardizer(n, shift, scale)
@@ -498,6 +508,11 @@ def svrg_epoch_loop(
                     C[j, c] = (
                         decay * float(C[j, c]) - steps[c] * z[j] - eta * float(mu[j, c])
                     )
+                elif snapshot is not None:
+                    w = float(snapshot[j, c])
+                    C[j, c] = _decayed(w + float(C[j, c]),
+                                       steps[c] * z[j] + eta * float(mu[j, c]),
+                                       decay, divisors, j) - w  # fmt: skip
                 else:
                     C[j, c] = _decayed(float(C[j, c]),
                                        steps[c] * z[j] + eta * float(mu[j, c]),
@@ -513,7 +528,8 @@ def svrg_epoch_numpy(
 ):  # fmt: skip
     """One SVRG inner epoch (as :func:`svrg_epoch_loop`) with vectorized rows."""
     standardize = shift is not None
-    mu, mu_b = drift
+    mu, mu_b = drift[:2]
+    snapshot = _snapshot(drift, coef)
     loss = 0.0
     for t, i in enumerate(order):
         eta = _per_step(etas, t)
@@ -524,7 +540,13 @@ def svrg_epoch_numpy(
         step = 2 * eta * weight * d
         divisors = _decay_before_step(coef, decays, t, scale)
         coef -= (np.multiply.outer(z, step) if coef.ndim > 1 else step * z) + eta * mu
-        _divide_after_step(coef, divisors)
+        if snapshot is not None:
+            # Prox-SVRG: the proximal step at the snapshot plus the difference.
+            coef += snapshot.reshape(coef.shape)
+            _divide_after_step(coef, divisors)
+            coef -= snapshot.reshape(coef.shape)
+        else:
+            _divide_after_step(coef, divisors)
         if fit_intercept:
             intercept -= step + eta * mu_b
     return loss

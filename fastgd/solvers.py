@@ -196,9 +196,9 @@ _COMMON_PARAMETERS = """
         (1 - l1_ratio) |coef|^2, None nothing. The L1 term is not
         differentiable: :func:`fit_batch` runs it (accelerated proximal
         gradient, FISTA with restart), and for the squared loss stops on the
-        duality gap, a certified bound on the excess; :func:`fit_sgd` and
-        :func:`fit_minibatch` take proximal steps (plain steps, not on a CSR
-        matrix), SVRG and CG refuse it. With a CSR matrix and
+        duality gap, a certified bound on the excess; :func:`fit_sgd`,
+        :func:`fit_minibatch` and :func:`fit_svrg` take proximal steps (plain
+        steps, not on a CSR matrix); CG refuses it. With a CSR matrix and
         ``standardize``, the per-sample solvers refuse an L2 penalty too
         (their decay is one lazy scalar, which cannot weigh each coefficient
         by its column's scale).
@@ -368,7 +368,7 @@ def fit_svrg(
     X, y=None, *, learning_rate="constant", eta0="auto", power_t=0.25, alpha=0.0,
     max_iter=100, tol=1e-4, fit_intercept=True, shuffle="auto", random_state=None,
     standardize=False, sample_weight=None, coef_init=None, intercept_init=None,
-    impl="compiled", verbose=0,
+    impl="compiled", verbose=0, penalty="l2", l1_ratio=0.15, positive=False,
 ):  # fmt: skip
     """Fit linear least squares by SVRG, stochastic variance-reduced gradient
     descent (Johnson & Zhang, 2013).
@@ -379,6 +379,9 @@ def fit_svrg(
     g_i(w) = 2 (x_i.w + b - y_i) x_i. The correction has mean 0 and vanishes at
     the optimum, so a constant step converges linearly, where plain SGD stalls at
     a noise floor. The first epoch is plain SGD (the warm start). t counts samples.
+    With an L1 term or ``positive=True`` each step is proximal (prox-SVRG,
+    Xiao & Zhang, 2014): ``coef = prox(coef - eta_t * (...))``, mu the loss's
+    gradient alone.
 
     Stops when the estimated relative excess loss at the snapshot,
     (F - F*) / F*, is at most ``tol`` (F the objective; the estimate is

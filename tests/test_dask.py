@@ -112,8 +112,13 @@ def test_a_round_is_the_weighted_average_of_the_chunks_local_epochs(
         (fit_minibatch, dict(batch_size=16, average=3, optimizer="rmsprop", eta0=0.01)),
         (fit_sgd, dict(penalty="elasticnet", alpha=0.05, positive=True, eta0=0.01)),
     ],
-    ids=["sgd-averaged", "sgd-adam-averaged-late", "minibatch-l2", "minibatch-rmsprop",
-         "sgd-proximal"],  # fmt: skip
+    ids=[
+        "sgd-averaged",
+        "sgd-adam-averaged-late",
+        "minibatch-l2",
+        "minibatch-rmsprop",
+        "sgd-proximal",
+    ],
 )
 def test_one_chunk_in_order_is_the_in_memory_epoch(scheduler, fit, options):
     # One chunk, no shuffle: a round is the in-memory epoch itself, so the

@@ -77,12 +77,13 @@ CASES = [
         ("plain", {}),
         ("standardized-weighted", dict(standardize=True, sample_weight="random")),
         ("l2-adam", dict(standardize=True, alpha=0.01, optimizer="adam")),
-        ("proximal", dict(standardize=True, penalty="elasticnet", alpha=0.05,
-                          positive=True)),  # fmt: skip
+        (
+            "proximal",
+            dict(standardize=True, penalty="elasticnet", alpha=0.05, positive=True),
+        ),
     ]
     if not (solver == "svrg" and "optimizer" in options)
-    and not (solver == "svrg" and "positive" in options)
-]  # svrg: plain steps only, and no proximal ones
+]  # svrg: plain steps only
 
 
 @pytest.mark.parametrize("block_rows", [None, 16, "array"],

@@ -124,11 +124,10 @@ def test_bad_penalty_options_are_named_with_the_fix(options, message):
 
 def test_solvers_without_proximal_steps_refuse_l1_and_name_those_with():
     X, y = diabetes()
-    for solver in ("svrg", "cg"):
-        with pytest.raises(ValueError, match=r"solver='batch'.*'sgd' or 'minibatch'"):
-            GDRegressor(penalty="l1", alpha=0.1, solver=solver).fit(X, y)
+    with pytest.raises(ValueError, match=r"solver='batch'.*'minibatch'.*'svrg'"):
+        GDRegressor(penalty="l1", alpha=0.1, solver="cg").fit(X, y)
     with pytest.raises(ValueError, match=r"positive=True .* solver=.batch."):
-        GDRegressor(positive=True, solver="svrg").fit(X, y)
+        GDRegressor(positive=True, solver="cg").fit(X, y)
     for fit in (fit_batch, fit_sgd, fit_minibatch):
         with pytest.raises(ValueError, match="optimizer='sgd'"):
             fit(X, y, penalty="l1", alpha=0.1, optimizer="adam")
@@ -432,7 +431,7 @@ def tabular():
 
 # Tens of epochs of per-sample steps: minutes as Python loops.
 @slow_without_jit
-@pytest.mark.parametrize("solver", ["sgd", "minibatch"])
+@pytest.mark.parametrize("solver", ["sgd", "minibatch", "svrg"])
 @pytest.mark.parametrize(
     ("data", "alpha", "penalty", "l1_ratio", "positive"),
     [
@@ -442,7 +441,7 @@ def tabular():
         (diabetes, 0.3, "elasticnet", 0.5, True),
     ],
 )
-def test_proximal_sgd_reaches_the_lasso_and_reports_its_excess(
+def test_proximal_steps_reach_the_lasso_and_report_their_excess(
     solver, data, alpha, penalty, l1_ratio, positive
 ):
     """Proximal steps, the step shrunk on a plateau, and one proximal batch step
@@ -469,8 +468,8 @@ def test_proximal_sgd_reaches_the_lasso_and_reports_its_excess(
     assert np.sum(model.coef_ == 0) >= np.sum(coef == 0) - 1
 
 
-@pytest.mark.parametrize("solver", ["sgd", "minibatch"])
-def test_proximal_sgd_finds_the_zeros_of_a_sparse_model(solver):
+@pytest.mark.parametrize("solver", ["sgd", "minibatch", "svrg"])
+def test_proximal_steps_find_the_zeros_of_a_sparse_model(solver):
     """Gaussian columns, half the true coefficients 0: a few epochs, the exact
     zeros of the reported proximal step, and an excess within a factor of the
     true one (small enough to run as Python without the JIT)."""
@@ -504,11 +503,13 @@ def test_proximal_sgd_on_collinear_columns_says_it_is_not_certified():
 
 
 @pytest.mark.parametrize(
-    ("fit", "options"), [(fit_sgd, {}), (fit_minibatch, dict(batch_size=16))]
+    ("fit", "options"),
+    [(fit_sgd, {}), (fit_minibatch, dict(batch_size=16)), (fit_svrg, {})],
 )
 @pytest.mark.parametrize("impl", ["numpy", "loop"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_the_twins_take_the_same_proximal_sgd_steps(fit, options, impl, dtype):
+def test_the_twins_take_the_same_proximal_steps_per_sample(fit, options, impl,
+                                                            dtype):  # fmt: skip
     rng = np.random.default_rng(1)
     X = rng.normal(size=(300, 6)) * [1, 10, 0.1, 1, 1, 3] + [0, 5, 0, 0, 1, 0]
     y = X @ [1.0, 0, 2, 0, 0.5, 0] + rng.normal(size=300)

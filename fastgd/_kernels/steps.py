@@ -353,15 +353,92 @@ def _weighed_drift_step_then_residual(coef, X, i, decay, step, eta, drift, k, st
     return r
 
 
+@_jit(inline=True)
+def _proximal_at_snapshot(value, delta, snapshot, decay, standardization, j):
+    """Prox-SVRG's difference v = value after a step of ``delta``: the proximal
+    step at w = snapshot + v, less the snapshot (a coefficient the step zeroes
+    gets v = -snapshot exactly)."""
+    return _decayed_step(snapshot + value, delta, decay, standardization,
+                         j) - snapshot  # fmt: skip
+
+
+@_jit(inline=True)
+def _proximal_drift_step_then_residual(coef, X, i, decay, step, eta, drift, k,
+                                       start, standardization):  # fmt: skip
+    # Prox-SVRG on the difference v = w - w~ (``drift`` is (mu, mu_b, w~), mu
+    # the loss's gradient alone: the penalty is all in the proximal step).
+    mu, _, snapshot = drift
+    r = start
+    for j in range(X.shape[1]):
+        z = _z(X, i, j, standardization)
+        updated = _proximal_at_snapshot(coef[j], step * z + eta * mu[j],
+                                        snapshot[j], decay, standardization,
+                                        j)  # fmt: skip
+        coef[j] = updated
+        r += _z(X, k, j, standardization) * updated
+    return r
+
+
 def _drift_step_then_residual(coef, X, i, decay, step, eta, drift, k, start,
                               standardization):  # fmt: skip
     """SVRG's fused update: coef = decay * coef - step * z_i - eta * drift
     (``drift`` the full gradient at the snapshot, the step's constant part), then
-    returns ``start + z_k . coef`` with the new coef, in one pass over coef."""
-    chosen = _by_decay(decay, standardization, _raw_drift_step_then_residual,
-                       _standardized_drift_step_then_residual,
-                       _weighed_drift_step_then_residual)  # fmt: skip
+    returns ``start + z_k . coef`` with the new coef, in one pass over coef.
+    For a proximal decay ``drift`` is SVRG's whole (mu, mu_b, snapshot)
+    (:func:`drift_along`)."""
+    if _is_proximal(decay):
+        chosen = _proximal_drift_step_then_residual
+    else:
+        chosen = _by_decay(decay, standardization, _raw_drift_step_then_residual,
+                           _standardized_drift_step_then_residual,
+                           _weighed_drift_step_then_residual)  # fmt: skip
     return chosen(coef, X, i, decay, step, eta, drift, k, start, standardization)
+
+
+def drift_along(drift):
+    """What SVRG's step reads of ``drift``: mu, or for prox-SVRG (three members:
+    mu, mu_b and the snapshot's coefficients) all of it."""
+    return drift[0] if len(drift) == 2 else drift
+
+
+@overload(drift_along, inline="always")
+def _typed_drift_along(drift):
+    if len(drift) == 2:
+        return lambda drift: drift[0]
+    return lambda drift: drift
+
+
+def drift_decayed_step_at(coef, j, c, step, eta, drift, decay, standardization):
+    """SVRG's update of coefficient (j, c) of the k-output loop: the decayed
+    step of ``step`` plus the drift, or prox-SVRG's proximal step at the
+    snapshot plus the difference (as :func:`_proximal_drift_step_then_residual`)."""
+    if len(drift) == 2:
+        return _drift_decayed_step(coef[j, c], step, eta * drift[0][j, c], decay,
+                                   standardization, j)  # fmt: skip
+    return _proximal_at_snapshot(coef[j, c], step + eta * drift[0][j, c],
+                                 drift[2][j, c], decay, standardization, j)  # fmt: skip
+
+
+@overload(drift_decayed_step_at, inline="always")
+def _typed_drift_decayed_step_at(coef, j, c, step, eta, drift, decay,
+                                 standardization):  # fmt: skip
+    if len(drift) == 2:
+        return lambda coef, j, c, step, eta, drift, decay, standardization: (
+            _drift_decayed_step(
+                coef[j, c], step, eta * drift[0][j, c], decay, standardization, j
+            )
+        )
+
+    return lambda coef, j, c, step, eta, drift, decay, standardization: (
+        _proximal_at_snapshot(
+            coef[j, c],
+            step + eta * drift[0][j, c],
+            drift[2][j, c],
+            decay,
+            standardization,
+            j,
+        )
+    )
 
 
 def _by_decay(decay, standardization, raw, standardized, weighed):
@@ -398,6 +475,8 @@ def _typed_step_then_residual(coef, X, i, decay, step, k, start, standardization
 @overload(_drift_step_then_residual, inline="always")
 def _typed_drift_step_then_residual(coef, X, i, decay, step, eta, drift, k, start,
                                     standardization):  # fmt: skip
+    if isinstance(decay, types.Record):
+        return _proximal_drift_step_then_residual.py_func
     return _typed_variant(decay, standardization, _raw_drift_step_then_residual,
                           _standardized_drift_step_then_residual,
                           _weighed_drift_step_then_residual)  # fmt: skip

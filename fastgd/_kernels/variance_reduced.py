@@ -11,9 +11,12 @@ and one fused update per sample, as plain SGD; y is never read.
 ``drift`` is (mu for the coefficients, mu for the intercepts), arrays of X's
 dtype shaped as coef and intercept (0 for the intercept without one). With the
 L2 penalty the decay applies to v and the
-snapshot's share 2 alpha w~ is in mu. Weights are scaled to a mean of 1 over the
-training rows by the caller, which makes the correction an unbiased estimate of
-the weighted gradient.
+snapshot's share 2 alpha w~ is in mu. Prox-SVRG (an L1 term or a bound: a
+proximal decay) takes ``drift`` as (mu, mu_b, w~), mu the loss's gradient
+alone, and the proximal step at w = w~ + v
+(:func:`fastgd._kernels.steps._proximal_drift_step_then_residual`). Weights
+are scaled to a mean of 1 over the training rows by the caller, which makes
+the correction an unbiased estimate of the weighted gradient.
 """
 
 import numpy as np
@@ -22,11 +25,12 @@ from .config import jit as _jit
 from .memory import PREFETCH_AHEAD, prefetch
 from .steps import (
     _add_row_products,
-    _drift_decayed_step,
     _drift_step_then_residual,
     _feature,
     _residual,
     _step_at,
+    drift_along,
+    drift_decayed_step_at,
 )
 
 
@@ -37,7 +41,7 @@ def _svrg_rows(X, sample_weight, standardization, model, drift, schedule, order,
     returns the weighted sum of squared residual differences (z_i.v + c)^2,
     non-finite on divergence."""
     coef, intercept, fit_intercept, _ = model
-    drift_coef, drift_intercept = drift
+    drift_intercept = drift[1]
     etas, decays, _ = schedule
     constant_step = etas.shape[0] == 1
     uniform = sample_weight.shape[0] == 1
@@ -61,8 +65,9 @@ def _svrg_rows(X, sample_weight, standardization, model, drift, schedule, order,
         # The last row of the range computes one dot product it does not need:
         # cheaper than a second copy of the update.
         k = order[s + 1] if s + 1 < stop else i
-        r = _drift_step_then_residual(coef, X, i, decay, step, eta, drift_coef, k,
-                                      intercept[0], standardization)  # fmt: skip
+        r = _drift_step_then_residual(coef, X, i, decay, step, eta,
+                                      drift_along(drift), k, intercept[0],
+                                      standardization)  # fmt: skip
     return loss
 
 
@@ -71,7 +76,7 @@ def _svrg_rows_multi(X, sample_weight, standardization, model, drift, schedule,
                      order, start, stop):  # fmt: skip
     """SVRG updates of v for positions start..stop-1 of ``order`` (k outputs)."""
     coef, intercept, fit_intercept, _ = model
-    drift_coef, drift_intercept = drift
+    drift_intercept = drift[1]
     uniform = sample_weight.shape[0] == 1
     n, k = coef.shape
     residual = np.empty(k, X.dtype)
@@ -94,9 +99,9 @@ def _svrg_rows_multi(X, sample_weight, standardization, model, drift, schedule,
         for j in range(n):
             z = _feature(X, i, j, standardization)
             for c in range(k):
-                coef[j, c] = _drift_decayed_step(coef[j, c], residual[c] * z,
-                                                 eta * drift_coef[j, c], decay,
-                                                 standardization, j)  # fmt: skip
+                coef[j, c] = drift_decayed_step_at(coef, j, c, residual[c] * z, eta,
+                                                   drift, decay,
+                                                   standardization)  # fmt: skip
         if fit_intercept:
             for c in range(k):
                 intercept[c] -= residual[c] + eta * drift_intercept[c]

@@ -78,10 +78,10 @@ def _constant_step_converges(spec, source):
     loss stalls."""
     if spec.optimizer in optimizers.NORMALIZED:
         return False
-    if not spec.full_batch and not spec.penalty_function.smooth:
-        return False
     if spec.solver == "svrg" or spec.full_batch:
         return True
+    if not spec.penalty_function.smooth:
+        return False
     return spec.average is not False and not source.mixed_epochs
 
 

@@ -161,11 +161,9 @@ def _check_loss_for_solver(spec):
         )
 
 
-# The solvers that take proximal steps: batch gradient descent (FISTA) and the
-# per-sample epochs (proximal SGD). SVRG's inner loop works on the difference
-# from the snapshot, which a proximal step does not separate; CG is for
-# quadratics.
-PROXIMAL_SOLVERS = ("batch", "sgd", "minibatch")
+# The solvers that take proximal steps: batch gradient descent (FISTA), the
+# per-sample epochs (proximal SGD) and SVRG (prox-SVRG); CG is for quadratics.
+PROXIMAL_SOLVERS = ("batch", "sgd", "minibatch", "svrg")
 
 
 def _check_penalty_for_solver(spec):
@@ -181,7 +179,8 @@ def _check_penalty_for_solver(spec):
             f"{what} is not differentiable and needs proximal steps, which "
             f"solver={spec.solver!r} does not take; use solver='batch' (accelerated "
             "proximal gradient, certified by the duality gap for the squared "
-            "loss), 'sgd' or 'minibatch' (proximal SGD), or solver='auto'."
+            "loss), 'sgd', 'minibatch' (proximal SGD) or 'svrg' (prox-SVRG), or "
+            "solver='auto'."
         )
     if spec.optimizer != "sgd":
         raise ValueError(

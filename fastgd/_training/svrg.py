@@ -43,7 +43,13 @@ class SVRGEngine(_Engine):
         self._full_gradient = shared_pass(data, spec.impl)
         self._difference = np.zeros_like(self.coef)
         self._difference_intercept = np.zeros_like(self.intercept)
+        # (mu, mu_b): the snapshot's gradient, the penalty's L2 term in it; for
+        # prox-SVRG (an L1 term or a bound) the loss's alone, and the snapshot
+        # itself (the kernel's proximal step is at snapshot + difference).
+        self._proximal = not self.penalty.smooth
         self._drift = (np.zeros_like(self.coef), np.zeros_like(self.intercept))
+        if self._proximal:
+            self._drift += (self.coef,)
         weights = weights * (len(data.train_rows) / data.train_weight)
         work = EpochWork(
             coef=self._difference, intercept=self._difference_intercept,
@@ -91,9 +97,9 @@ class SVRGEngine(_Engine):
         with quiet_overflow():
             grad, grad_b, loss = self._full_gradient(coef, self.intercept)
             self.measurement = _penalized(self, coef, grad, grad_b, loss)
+            self._drift[0][...] = grad if self._proximal else self.measurement[1]
+            self._drift[1][...] = self.measurement[2]
             _, grad, grad_b = self.measurement
-            self._drift[0][...] = grad
-            self._drift[1][...] = grad_b
             norm_sq = float(np.sum(np.square(grad))) + float(np.sum(np.square(grad_b)))
         self.gradient_norm = np.sqrt(norm_sq)
         return loss
