@@ -17,7 +17,8 @@ exact and affordable). Every fastgd timing excludes compilation
 
 The penalties (``PENALTY_CASES``: the Lasso and the elastic-net, on the same
 data) are fitted by the default ``GDRegressor(penalty=...)``, by it with
-``tol=1e-10``, by scikit-learn's coordinate descent (``Lasso()`` or
+``tol=1e-10``, by its proximal mini-batch and prox-SVRG solvers
+(``PROXIMAL_PER_SAMPLE``), by scikit-learn's coordinate descent (``Lasso()`` or
 ``ElasticNet()`` with their defaults) and by ``SGDRegressor`` with the same
 penalty; F is scikit-learn's objective (half the mean squared error plus
 alpha R(coef)) and F* that of coordinate descent run to a duality gap of
@@ -26,6 +27,7 @@ alpha R(coef)) and F* that of coordinate descent run to a duality gap of
 
 import time
 import warnings
+from functools import partial
 
 import numpy as np
 
@@ -48,6 +50,9 @@ DEFAULT_SIZES = ((1_000_000, 100), (5_000, 20))
 OUTLIER_SHARE = 0.05
 # (penalty, alpha, l1_ratio): scikit-learn's Lasso() and ElasticNet() defaults.
 PENALTY_CASES = (("l1", 1.0, 1.0), ("elasticnet", 1.0, 0.5))
+# The per-sample solvers timed with each penalty (proximal steps; per-sample
+# SGD takes several times mini-batch's time: docs/performance.md).
+PROXIMAL_PER_SAMPLE = ("minibatch", "svrg")
 
 
 def make_case(m, n, random_state=0):
@@ -200,11 +205,18 @@ def run_penalty_case(X, y, penalty, alpha, l1_ratio):
                  relative_excess=0.0, warnings=[])]  # fmt: skip
     options = dict(penalty=penalty, alpha=alpha, l1_ratio=l1_ratio)
     warm = warm_rows(X)
-    GDRegressor(**options).fit(X[:warm], y[:warm])  # compile
     default = "Lasso()" if penalty == "l1" else "ElasticNet()"
     fits = {
         "GDRegressor()": lambda: GDRegressor(**options).fit(X, y),
         "GDRegressor(tol=1e-10)": lambda: GDRegressor(tol=1e-10, **options).fit(X, y),
+    }
+    # Proximal mini-batch SGD and prox-SVRG, beside batch (what "auto" runs).
+    for solver in PROXIMAL_PER_SAMPLE:
+        estimator = GDRegressor(solver=solver, **options)
+        estimator.fit(X[:warm], y[:warm])  # compile
+        fits[f"GDRegressor(solver={solver!r})"] = partial(estimator.fit, X, y)
+    GDRegressor(**options).fit(X[:warm], y[:warm])  # compile
+    fits |= {
         default: lambda: descent().fit(X, y),
         "SGDRegressor()": lambda: SGDRegressor(random_state=0, **options).fit(X, y),
     }

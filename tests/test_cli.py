@@ -357,3 +357,7 @@ def test_models_bench_runs_every_loss_against_its_reference(tmp_path, capsys):
         # The gap bounds the excess, and the fit stops at tol=1e-4 of it.
         assert default["relative_excess"] <= default["said"] + 1e-9 <= 1e-4 + 1e-9
         assert penalized[(name, "GDRegressor(tol=1e-10)")]["relative_excess"] < 1e-9
+        for solver in ("minibatch", "svrg"):  # proximal steps per sample
+            row = penalized[(name, f"GDRegressor(solver={solver!r})")]
+            assert row["solver"] == solver
+            assert row["relative_excess"] <= 2.0 * row["said"] <= 2e-3

@@ -333,14 +333,13 @@ class StochasticEngine(_Engine):
         self.measurement = measure(self, self._full_gradient)
 
     def _polish(self, coef, intercept):
-        """One proximal gradient step of the batch step size 1 / L from
-        (coef, intercept). By the descent lemma it never raises the objective;
-        it sets the coefficients that the L1 term zeroes to exactly 0, which an
-        average of iterates never does; and it takes out the error along the
-        steep directions, the error that the duality gap reads: at proximal
-        SGD's averaged iterate the gap is orders of magnitude above the excess
-        (on load_diabetes's Lasso, 5.9 against 8e-5), one step later it is
-        within a small factor of it. Costs one pass."""
+        """One proximal gradient step of batch's step size (eta0="auto",
+        within 1 / L by the curvature's margin) from (coef, intercept). By the
+        descent lemma it does not raise the objective; it sets the
+        coefficients that the L1 term zeroes to exactly 0, which an average of
+        iterates never does; and it takes out the error along the steep
+        directions, which the duality gap reads (on load_diabetes's Lasso the
+        gap fell from 5.9 to 3.1, at a true excess of 1e-4). Costs one pass."""
         coef = coef.astype(np.float64)
         eta = self._polish_step
         with quiet_overflow():

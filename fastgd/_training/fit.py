@@ -137,8 +137,9 @@ def excess_estimate(data, spec, engine, exact_after=None, unit_passes=None):
     None: at every call); for another smooth loss, the Newton decrement at
     ``engine``'s iterate (:class:`~fastgd._training.excess.LocalExcess`); for
     the squared loss with an L1 term or a bound, the duality gap
-    (:class:`~fastgd._training.gap.DualityGap`), and for proximal SGD the
-    smaller of the gap and the Hessian's estimate."""
+    (:class:`~fastgd._training.gap.DualityGap`), and for the per-sample
+    solvers (proximal SGD, prox-SVRG) the smaller of the gap and the Hessian's
+    estimate."""
     loss, penalty = spec.loss_function, engine.penalty
     ridge = penalty.ridge_diagonal
     factors = penalty.has_ridge or bool(np.any(penalty.lasso))
@@ -160,7 +161,7 @@ def excess_estimate(data, spec, engine, exact_after=None, unit_passes=None):
 @dataclass(frozen=True)
 class _Smaller:
     """The smaller of the duality gap and the Hessian's estimate on the
-    minimum-norm subgradient, for proximal SGD. The gap is linear in the
+    minimum-norm subgradient, for the per-sample solvers. The gap is linear in the
     distance to the optimum where the excess is quadratic: at the excess a
     stochastic fit reaches (1e-6 on 20,000 Gaussian rows) it says 1e-3, too
     loose to stop on. The estimate is the excess of the quadratic on the
