@@ -309,7 +309,7 @@ BAD = [
     ("penalty", X_OK, Y_OK, {"penalty": "lasso"}, ValueError, "'elasticnet'"),
     ("l1_ratio", X_OK, Y_OK, {"penalty": "elasticnet", "l1_ratio": 2.0}, ValueError,
      "l1_ratio"),
-    ("l1-svrg", X_OK, Y_OK, {"penalty": "l1", "solver": "svrg"}, ValueError,
+    ("l1-cg", X_OK, Y_OK, {"penalty": "l1", "solver": "cg"}, ValueError,
      "solver='batch'"),
     ("alpha", X_OK, Y_OK, {"alpha": -1.0}, ValueError, "alpha"),
     ("validation_fraction", X_OK, Y_OK,
