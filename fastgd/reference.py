@@ -126,7 +126,9 @@ class _ProximalStep:
         scale = np.ones(1) if scale is None else np.asarray(scale, dtype=np.float64)
         self.threshold = float(decay["threshold"]) * scale
         self.floor = float(decay["floor"])
-        self.divisor = 1.0 + (1.0 - float(decay["shrink"])) * scale * scale
+        # No "shrink" in the record: no L2 term.
+        shrink = float(decay["shrink"]) if "shrink" in decay.dtype.names else 1.0
+        self.divisor = 1.0 + (1.0 - shrink) * scale * scale
 
     def at(self, value, j):
         """Coefficient j's proximal step at ``value`` (a float)."""

@@ -160,17 +160,34 @@ def _add_row_products(X, i, coef, residual, standardization):
 
 
 @_jit(inline=True)
+def _thresholded(value, decay, scale):
+    """value soft-thresholded by threshold * scale and clipped at the floor:
+    value minus itself clamped to [-threshold, threshold], without a branch
+    (the loop vectorizes), exactly 0 inside, and a NaN (divergence) stays NaN."""
+    threshold = decay["threshold"] * scale
+    value = value - min(max(value, -threshold), threshold)
+    return max(value, decay["floor"])
+
+
 def _proximal(value, decay, scale):
     """The proximal step of the penalty on the user's coefficient scale * value
     (``decay`` a record): soft-threshold by threshold * scale, clip at the floor,
-    then divide by 1 + (1 - shrink) scale^2 (the L2 term's closed form)."""
-    threshold = decay["threshold"] * scale
-    # value minus itself clamped to [-threshold, threshold]: the soft threshold
-    # without a branch (the loop vectorizes), exactly 0 inside, and a NaN
-    # (divergence) stays NaN.
-    value = value - min(max(value, -threshold), threshold)
-    value = max(value, decay["floor"])
+    then divide by 1 + (1 - shrink) scale^2 (the L2 term's closed form; a
+    record without "shrink", no L2 term, compiles without the division)."""
+    value = _thresholded(value, decay, scale)
+    if "shrink" not in decay.dtype.names:
+        return value
     return value / (1.0 + (1.0 - decay["shrink"]) * scale * scale)
+
+
+@overload(_proximal, inline="always")
+def _typed_proximal(value, decay, scale):
+    if "shrink" not in decay.fields:
+        return lambda value, decay, scale: _thresholded(value, decay, scale)
+    return lambda value, decay, scale: (
+        _thresholded(value, decay, scale)
+        / (1.0 + (1.0 - decay["shrink"]) * scale * scale)
+    )
 
 
 def _is_proximal(decay):

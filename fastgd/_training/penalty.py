@@ -85,11 +85,14 @@ class Penalty:
         """The kernels' proximal decays for step sizes ``etas``: one record a
         step of (shrink 1 - 2 eta ridge, threshold eta lasso, floor 0 with
         ``positive``, else -inf), in the user's units and ``dtype`` (the kernels
-        weigh them by each column's scale: :mod:`fastgd._kernels.steps`)."""
+        weigh them by each column's scale: :mod:`fastgd._kernels.steps`).
+        Without an L2 term the records have no shrink, and the kernels compile
+        the step without its division."""
         etas = np.asarray(etas, dtype=np.float64)
-        fields = [(name, dtype) for name in ("shrink", "threshold", "floor")]
-        decays = np.empty(etas.shape, dtype=fields)
-        decays["shrink"] = 1.0 - 2.0 * self.ridge * etas
+        names = ("shrink",) * bool(self.ridge) + ("threshold", "floor")
+        decays = np.empty(etas.shape, dtype=[(name, dtype) for name in names])
+        if self.ridge:
+            decays["shrink"] = 1.0 - 2.0 * self.ridge * etas
         decays["threshold"] = self.lasso * etas
         decays["floor"] = 0.0 if self.positive else -np.inf
         return decays
