@@ -172,8 +172,6 @@ def _decay_before_step(coef, decays, t, scale):
     """A NumPy twin's decay: the plain one in place, before the step (returns
     None), or with standardized features or proximal decays the divisors
     (:func:`_divisors`) that :func:`_divide_after_step` applies after it."""
-    if _is_proximal(decays):
-        return _ProximalStep(_decay_at(decays, t), scale)
     divisors = _divisors(decays, _decay_at(decays, t), scale)
     if divisors is None and decays is not None:
         coef *= _per_step(decays, t)

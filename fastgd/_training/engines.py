@@ -99,13 +99,11 @@ class _Engine:
         self.opt_state = optimizers.initial_state((n_parameters,))
         self.fit_intercept = bool(spec.fit_intercept)
         coef = check_initial("coef_init", coef_init, data.coef_shape(), np.float64)
-        # The penalty in z units (its weights from the standardization's scale:
-        # .penalty); ``alpha`` is its L2 factor in the user's units, which the
-        # kernels' decay 1 - 2 eta alpha reads (weighing it by scale^2 where
-        # they standardize).
+        # The penalty in the user's units (what the kernels' decays are built
+        # from: .decays) and in z units (its weights from the standardization's
+        # scale: .penalty).
         self.penalty_function = spec.penalty_function
         self.penalty = spec.penalty_function.in_z_units(data.scale, coef.ndim)
-        self.alpha = spec.penalty_function.ridge
         if intercept_init is not None and data.y.ndim == 1:
             intercept_init = np.reshape(intercept_init, -1)
         intercept = check_initial(
@@ -137,6 +135,12 @@ class _Engine:
 
     def advance(self, etas):
         """Nothing to do: the unit's updates are made by :meth:`run`."""
+
+    @property
+    def alpha(self):
+        """The L2 factor in the user's units, which the kernels' decay
+        1 - 2 eta alpha reads (weighing it by scale^2 where they standardize)."""
+        return self.penalty_function.ridge
 
     @property
     def weighing_decay(self):
