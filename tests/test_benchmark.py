@@ -76,6 +76,7 @@ def test_compare_interleaves_and_reports_medians():
     assert timings["a"].min <= timings["a"].median
 
 
+@pytest.mark.speed  # "fast" regions need the cores to itself
 def test_wake_cores_runs_until_regions_are_fast_and_never_past_its_limit(
     monkeypatch,
 ):
