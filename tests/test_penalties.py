@@ -444,11 +444,27 @@ def tabular():
 def test_proximal_steps_reach_the_lasso_and_report_their_excess(
     solver, data, alpha, penalty, l1_ratio, positive
 ):
+    check_proximal_fit(solver, data(), alpha, penalty, l1_ratio, positive)
+
+
+# Tens of epochs of per-sample steps: minutes as Python loops.
+@slow_without_jit
+@pytest.mark.parametrize("solver", ["sgd", "minibatch"])
+@pytest.mark.parametrize("data", [diabetes, tabular])
+def test_lazy_proximal_steps_on_a_csr_matrix_reach_the_lasso(solver, data):
+    """The realistic table as CSR: rare one-hot levels, whose coefficients wait
+    for their rows' pending soft-thresholds, centred rows (the catch-up's
+    approximation), and the same reach as dense rows."""
+    X, y = data()
+    check_proximal_fit(solver, (sp.csr_matrix(X), y), 0.5, "l1", 1.0, False)
+
+
+def check_proximal_fit(solver, data, alpha, penalty, l1_ratio, positive):
     """Proximal steps, the step shrunk on a plateau, and one proximal batch step
     from the averaged iterate: the excess reported is the smaller of the gap and
     the estimate on the iterate's face: never below half the true one, and
     above it by at most the estimate's margin (an upper bound on the face)."""
-    X, y = data()
+    X, y = data
     coef, intercept = reference(X, y, alpha, l1_ratio, positive=positive, tol=1e-10)
     model = quiet(
         GDRegressor(
@@ -468,18 +484,24 @@ def test_proximal_steps_reach_the_lasso_and_report_their_excess(
     assert np.sum(model.coef_ == 0) >= np.sum(coef == 0) - 1
 
 
-@pytest.mark.parametrize("solver", ["sgd", "minibatch", "svrg"])
-def test_proximal_steps_find_the_zeros_of_a_sparse_model(solver):
+@pytest.mark.parametrize(
+    ("solver", "matrix"),
+    [("sgd", np.asarray), ("minibatch", np.asarray), ("svrg", np.asarray),
+     ("sgd", sp.csr_matrix), ("minibatch", sp.csr_matrix)],
+    ids=["sgd", "minibatch", "svrg", "sgd-csr", "minibatch-csr"],
+)  # fmt: skip
+def test_proximal_steps_find_the_zeros_of_a_sparse_model(solver, matrix):
     """Gaussian columns, half the true coefficients 0: a few epochs, the exact
     zeros of the reported proximal step, and an excess within a factor of the
-    true one (small enough to run as Python without the JIT)."""
+    true one (small enough to run as Python without the JIT); on a CSR matrix
+    the steps are taken lazily."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(2000, 6))
     y = X @ [1.5, 0.0, -2.0, 0.0, 0.7, 0.0] + rng.normal(size=2000)
     alpha = 0.05
     coef, intercept = reference(X, y, alpha, 1.0)
     model = GDRegressor(solver=solver, penalty="l1", alpha=alpha, random_state=0)
-    model.fit(X, y)
+    model.fit(matrix(X), y)
     optimum = objective(X, y, coef, intercept, alpha, 1.0)
     ours = objective(X, y, model.coef_, model.intercept_[0], alpha, 1.0)
     true_excess = (ours - optimum) / optimum
@@ -546,10 +568,65 @@ def test_partial_fit_streams_a_lasso_by_proximal_minibatch_steps():
     assert (ours - optimum) / optimum < 1e-2
 
 
-def test_a_csr_matrix_refuses_proximal_sgd_and_names_batch():
+def test_a_csr_matrix_refuses_proximal_svrg_and_names_the_solvers_that_run():
     X, y = scaled_problem(4)
-    with pytest.raises(ValueError, match="solver='batch'"):
-        GDRegressor(solver="sgd", penalty="l1", alpha=1e-2).fit(sp.csr_matrix(X), y)
+    with pytest.raises(ValueError, match=r"solver='batch'.*'sgd' or 'minibatch'"):
+        GDRegressor(solver="svrg", penalty="l1", alpha=1e-2).fit(sp.csr_matrix(X), y)
+
+
+def sparse_rows(seed=2, m=400, n=12):
+    """Rows with a fifth of their entries stored, of several scales and means."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(m, n)) * (rng.random((m, n)) < 0.2)
+    X *= rng.choice([0.1, 1.0, 10.0], size=n)
+    y = X @ np.where(np.arange(n) < 4, 1.0, 0.0) + 0.5 + 0.3 * rng.normal(size=m)
+    return X, y
+
+
+@pytest.mark.parametrize("fit", [fit_sgd, fit_minibatch])
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(penalty="l1", standardize=False),
+        dict(penalty="l1", standardize=True, fit_intercept=False),
+        dict(penalty="elasticnet", l1_ratio=0.5, standardize=False),
+        dict(penalty="l1", standardize=False, positive=True),
+        dict(penalty=None, standardize=True, fit_intercept=False, positive=True),
+    ],
+    ids=["l1", "l1-scaled", "elasticnet", "l1-positive", "positive-scaled"],
+)
+def test_lazy_proximal_steps_on_csr_rows_are_the_dense_ones(fit, options):
+    """Rows that are not centred: between two rows that touch a coefficient no
+    gradient moves it, and the soft-thresholds of the steps between add up, so
+    the lazy catch-up takes the dense epochs' proximal steps, to rounding, for
+    one output and several, with and without a decaying step."""
+    X, y = sparse_rows()
+    for target in (y, np.column_stack([y, 2 * y])):
+        for learning_rate in ("constant", "invscaling"):
+            common = dict(alpha=0.02, max_iter=3, tol=None, eta0="auto",
+                          average=False, learning_rate=learning_rate,
+                          random_state=0, **options)  # fmt: skip
+            dense = fit(X, target, **common)
+            lazy = fit(sp.csr_matrix(X), target, **common)
+            np.testing.assert_allclose(lazy.coef, dense.coef, rtol=0, atol=1e-12)
+            np.testing.assert_allclose(lazy.intercept, dense.intercept, atol=1e-12)
+            np.testing.assert_array_equal(lazy.coef == 0, dense.coef == 0)
+            assert np.any(lazy.coef == 0)
+
+
+@pytest.mark.parametrize("fit", [fit_sgd, fit_minibatch])
+def test_lazy_proximal_steps_on_centred_csr_rows_stay_near_the_dense_ones(fit):
+    """Standardized with an intercept, rows are centred: every coefficient moves
+    along the centring at every step, and the catch-up thresholds where it is
+    when a row touches it (Tsuruoka et al.'s approximation): the same zeros,
+    and coefficients within a small fraction of the step's scale."""
+    X, y = sparse_rows()
+    common = dict(penalty="l1", alpha=0.02, max_iter=5, tol=None, eta0="auto",
+                  average=False, random_state=0)  # fmt: skip
+    dense = fit(X, y, **common)
+    lazy = fit(sp.csr_matrix(X), y, **common)
+    np.testing.assert_allclose(lazy.coef, dense.coef, atol=2e-2)
+    np.testing.assert_array_equal(lazy.coef == 0, dense.coef == 0)
 
 
 def test_a_csr_matrix_with_standardized_l2_runs_batch_or_refuses_the_lazy_epochs():

@@ -23,6 +23,7 @@ from fastgd import (  # noqa: E402
     fit_svrg,
 )
 from fastgd._kernels.sparse import epochs as lazy_kernels  # noqa: E402
+from fastgd._training import make_penalty  # noqa: E402
 from fastgd.sources import EpochWork, SparseSource, as_source  # noqa: E402
 from fastgd.sparse_benchmark import memory_growth  # noqa: E402
 
@@ -435,24 +436,33 @@ def test_threads_and_blocks_do_not_change_a_result():
         results.append((loss, grad.copy(), grad_b.copy()))
     assert results[0][0] == results[1][0]
     assert np.array_equal(results[0][1], results[1][1])
-    epochs = []
-    for build in lazy_kernels._lazy_chunks.builds:
-        coef, intercept = np.zeros((n, 1)), np.zeros(1)
-        order = np.arange(3000)
-        _kernels.shuffle(order, np.array([7], np.uint64))
-        scaling = (np.linspace(0.5, 2, n), np.linspace(-1, 1, n))
-        averaging = (np.zeros((n, 1)), np.zeros(1), 100)
-        no_drift = (np.zeros((0, 1)), np.zeros(1), np.zeros(1))
-        lazy = lazy_kernels._lazy_model(coef, intercept, scaling, True)
-        schedule = (np.array([0.002]), np.array([0.9999]), 0)
-        loss = build(source.csr, y, np.ones(1), scaling, no_drift, lazy, schedule,
-                     order, (True, 1, 128, True, 100, None))  # fmt: skip
-        lazy_kernels._write_back(lazy, scaling, no_drift, (coef, intercept, True, None),
-                                 averaging, 0)  # fmt: skip
-        epochs.append((loss, coef, averaging[0]))
-    assert epochs[0][0] == epochs[1][0]
-    assert np.array_equal(epochs[0][1], epochs[1][1])
-    assert np.array_equal(epochs[0][2], epochs[1][2])
+    # The L2 decay (a scalar) and the lazy proximal steps (records).
+    proximal = make_penalty("elasticnet", 0.01, 0.5).proximal_decays(
+        np.array([0.002]), np.float64
+    )  # fmt: skip
+    for decays in (np.array([0.9999]), proximal):
+        floor = decays["floor"][:1] if decays.dtype.names else np.zeros(0)
+        epochs = []
+        for build in lazy_kernels._lazy_chunks.builds:
+            coef, intercept = np.zeros((n, 1)), np.zeros(1)
+            order = np.arange(3000)
+            _kernels.shuffle(order, np.array([7], np.uint64))
+            scaling = (np.linspace(0.5, 2, n), np.linspace(-1, 1, n))
+            averaging = (np.zeros((n, 1)), np.zeros(1), 100)
+            no_drift = (np.zeros((0, 1)), np.zeros(1), np.zeros(1))
+            lazy = lazy_kernels._lazy_model(coef, intercept, scaling, True, floor)
+            schedule = (np.array([0.002]), decays, 0)
+            loss = build(source.csr, y, np.ones(1), scaling, no_drift, lazy,
+                         schedule, order, (True, 1, 128, True, 100, None))  # fmt: skip
+            if decays.dtype.names:
+                alpha = lazy[2][[lazy_kernels.ALPHA, lazy_kernels.SUM_ALPHA]]
+                lazy_kernels._catch_up_all(lazy, scaling, *alpha)
+            model = (coef, intercept, True, None)
+            lazy_kernels._write_back(lazy, scaling, no_drift, model, averaging, 0)
+            epochs.append((loss, coef, averaging[0]))
+        assert epochs[0][0] == epochs[1][0]
+        assert np.array_equal(epochs[0][1], epochs[1][1])
+        assert np.array_equal(epochs[0][2], epochs[1][2])
 
 
 # --------------------------------------------------------------------------- #

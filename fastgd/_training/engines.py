@@ -39,18 +39,20 @@ from .full_gradient import FullGradient, shared_pass
 DIVERGENCE_FACTOR = 1e6
 
 
-def check_lazy_decay(engine):
+def check_lazy_decay(engine, drifting=False):
     """The per-sample epochs on a source whose decay is one lazy scalar (CSR)
-    cannot weigh each coefficient by its scale, nor take proximal steps: refuse
-    a decay that must (:attr:`_Engine.weighing_decay`, an L1 term or a bound)."""
+    cannot weigh each coefficient by its scale (:attr:`_Engine.weighing_decay`),
+    and take their proximal steps lazily (:mod:`fastgd._kernels.sparse.lazy`),
+    which SVRG's drift (``drifting``) would make O(n) a step: refuse those."""
     if engine.data.source.decays_per_coefficient:
         return
-    if not engine.penalty.smooth:
+    if not engine.penalty.smooth and drifting:
         raise ValueError(
-            "An L1 term or positive=True on a sparse matrix: the per-sample solvers "
-            "decay the coefficients of a CSR matrix lazily, by one factor, and take "
-            "no proximal steps there. Use solver='batch' (or 'auto': accelerated "
-            "proximal gradient)."
+            "An L1 term or positive=True on a sparse matrix with solver='svrg': "
+            "SVRG's drift moves every coefficient at every step, and its proximal "
+            "steps would cost O(n_features) each. Use solver='batch' (or 'auto': "
+            "accelerated proximal gradient), 'sgd' or 'minibatch' (proximal steps "
+            "taken lazily, O(entries of a row) each)."
         )
     if engine.weighing_decay:
         raise ValueError(

@@ -33,7 +33,7 @@ class SVRGEngine(_Engine):
                  recoverable=False, visits=None):  # fmt: skip
         dtype = data.dtype
         super().__init__(data, dtype, spec, coef_init, intercept_init, recoverable)
-        check_lazy_decay(self)
+        check_lazy_decay(self, drifting=True)
         # The training rows, or their row visits (see StochasticEngine).
         self._rows = data.train_rows if visits is None else visits.order
         weights = data.sample_weight if visits is None else visits.sample_weight

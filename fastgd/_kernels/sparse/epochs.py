@@ -30,10 +30,16 @@ from .lazy import (
     UU,
     UV,
     B,
+    _add_threshold,
+    _catch_up_all,
+    _catch_up_row,
     _fold_alpha,
     _lazy_model,
     _unit_residuals,
     _write_back,
+    lazy_decay,
+    proximal_steps,
+    scalar_decay,
 )
 
 
@@ -62,7 +68,7 @@ def _plain_sgd_rows(csr, y, sample_weight, v, model, schedule, order, first, las
         if not np.isfinite(r):
             break
         eta = etas[0] if constant else etas[s]
-        alpha *= decays[0] if constant else decays[s]
+        alpha = lazy_decay(decays[0] if constant else decays[s], alpha)[0]
         step = 2.0 * eta * weight * half_slope(rule, r)
         if fit_intercept:
             b -= step
@@ -84,7 +90,7 @@ def _lazy_units_single(csr, Y, sample_weight, scaling, drift, lazy, schedule,
     1,000,000 x 100,000 with 20 entries a row, best of 7 interleaved with a
     bare lazy-SGD loop on the AMD EPYC: the bare loop 103 ms, the general loop
     145 ms, this one within a few percent of the bare one)."""
-    v2, q2, scalars, outputs = lazy
+    v2, q2, scalars, outputs, _, _ = lazy
     etas, decays, t_start = schedule
     per_sample, unit, _, fit_intercept, average_start, rule = plan
     n = v2.shape[0]
@@ -100,8 +106,9 @@ def _lazy_units_single(csr, Y, sample_weight, scaling, drift, lazy, schedule,
     alpha, delta, uu = scalars[ALPHA], scalars[DELTA], scalars[UU]
     gamma, b, uv = outputs[GAMMA, 0], outputs[B, 0], outputs[UV, 0]
     sum_alpha = scalars[SUM_ALPHA]
+    proximal = proximal_steps(decays)
     if per_sample and scaling[0].shape[0] == 0 and not centred and not drifting \
-            and not averaged:  # fmt: skip
+            and not averaged and not proximal:  # fmt: skip
         loss, alpha, b = _plain_sgd_rows(csr, y, sample_weight, v,
                                          (alpha, b, fit_intercept, rule), schedule,
                                          order, first, last)  # fmt: skip
@@ -118,6 +125,11 @@ def _lazy_units_single(csr, Y, sample_weight, scaling, drift, lazy, schedule,
         decay = decays[0] if constant else decays[t]
         start = t * unit
         stop = min(start + unit, n_rows)
+        if proximal:  # the rows' pending proximal steps, before their products
+            outputs[GAMMA, 0], outputs[UV, 0] = gamma, uv
+            for s in range(start, stop):
+                _catch_up_row(csr, order[s], lazy, scaling, alpha, sum_alpha)
+            uv = outputs[UV, 0]
         # The rows' residuals at the current model (one row for SGD).
         weight_sum = 0.0
         for s in range(start, stop):
@@ -142,19 +154,19 @@ def _lazy_units_single(csr, Y, sample_weight, scaling, drift, lazy, schedule,
         if not per_sample and weight_sum <= 0.0:
             continue
         factor = 2.0 * eta if per_sample else 2.0 * eta / weight_sum
-        alpha *= decay
+        alpha, moving, threshold = lazy_decay(decay, alpha)
         if drifting:
-            delta = decay * delta - eta
+            delta = scalar_decay(decay) * delta - eta
         step = residual[0]
         for row in range(1, stop - start):
             step += residual[row]
         step *= factor
         if centred:
-            gamma = decay * gamma + step
+            gamma = scalar_decay(decay) * gamma + step
         if fit_intercept:
             b -= step + eta * g_b
         # only the rows' entries of v move: v -= factor / alpha * w r x * scale
-        shrink = factor / alpha
+        shrink = factor / moving
         if per_sample:  # the row of the residual above, still in L1
             uv += _move_row(csr, order[start], -shrink * residual[0], v, scaling, q,
                             sum_alpha)  # fmt: skip
@@ -162,7 +174,13 @@ def _lazy_units_single(csr, Y, sample_weight, scaling, drift, lazy, schedule,
             for row in range(stop - start):
                 uv += _move_row(csr, order[start + row], -shrink * residual[row], v,
                                 scaling, q, sum_alpha)  # fmt: skip
+        if proximal:
+            _add_threshold(lazy, threshold, sum_alpha)
         if alpha < MIN_ALPHA:  # fold alpha into v (see _fold_alpha)
+            if proximal:
+                outputs[GAMMA, 0], outputs[UV, 0] = gamma, uv
+                _catch_up_all(lazy, scaling, alpha, sum_alpha)
+                uv = outputs[UV, 0]
             for j in range(n):
                 if averaged:
                     q[j] -= sum_alpha * v[j]
@@ -190,9 +208,10 @@ def _lazy_units(csr, Y, sample_weight, scaling, drift, lazy, schedule, order, pl
         return _lazy_units_single(csr, Y, sample_weight, scaling, drift, lazy,
                                   schedule, order, plan, first, last)  # fmt: skip
     data, indices, indptr = csr
-    v, q, scalars, outputs = lazy
+    v, q, scalars, outputs, _, _ = lazy
     etas, decays, t_start = schedule
     per_sample, unit, _, fit_intercept, average_start, _ = plan
+    proximal = proximal_steps(decays)
     k = v.shape[1]
     u = scaling[1]
     centred = u.shape[0] > 0
@@ -207,6 +226,10 @@ def _lazy_units(csr, Y, sample_weight, scaling, drift, lazy, schedule, order, pl
         decay = decays[0] if decays.shape[0] == 1 else decays[t]
         start = t * unit
         stop = min(start + unit, n_rows)
+        if proximal:  # the rows' pending proximal steps, before their products
+            for s in range(start, stop):
+                _catch_up_row(csr, order[s], lazy, scaling,
+                              scalars[ALPHA], scalars[SUM_ALPHA])  # fmt: skip
         unit_loss, weight_sum = _unit_residuals(
             csr, Y, sample_weight, scaling, drift, lazy, order,
             (start, stop, limit, plan[5]), residual,
@@ -217,18 +240,19 @@ def _lazy_units(csr, Y, sample_weight, scaling, drift, lazy, schedule, order, pl
         if not per_sample and weight_sum <= 0.0:
             continue
         factor = 2.0 * eta if per_sample else 2.0 * eta / weight_sum
-        scalars[ALPHA] *= decay
-        scalars[DELTA] = decay * scalars[DELTA] - (eta if drifting else 0.0)
+        scalars[ALPHA], moving, threshold = lazy_decay(decay, scalars[ALPHA])
+        scalar = scalar_decay(decay)
+        scalars[DELTA] = scalar * scalars[DELTA] - (eta if drifting else 0.0)
         for c in range(k):
             step = 0.0
             for row in range(stop - start):
                 step += residual[row, c]
             step *= factor
-            outputs[GAMMA, c] = decay * outputs[GAMMA, c] + (step if centred else 0.0)
+            outputs[GAMMA, c] = scalar * outputs[GAMMA, c] + (step if centred else 0.0)
             if fit_intercept:
                 outputs[B, c] -= step + (eta * drift[1][c] if drifting else 0.0)
         # only the rows' entries of v move: v -= factor / alpha * w r x * scale
-        shrink = factor / scalars[ALPHA]
+        shrink = factor / moving
         before = scalars[SUM_ALPHA]
         for row in range(stop - start):
             i = order[start + row]
@@ -247,7 +271,11 @@ def _lazy_units(csr, Y, sample_weight, scaling, drift, lazy, schedule, order, pl
                         outputs[UV, c] += u[j] * change
                     if averaged:
                         q[j, c] += before * change
+        if proximal:
+            _add_threshold(lazy, threshold, before)
         if scalars[ALPHA] < MIN_ALPHA:
+            if proximal:
+                _catch_up_all(lazy, scaling, scalars[ALPHA], scalars[SUM_ALPHA])
             _fold_alpha(lazy)
         if averaged and t_start + t >= average_start:
             scalars[COUNT] += 1.0
@@ -322,7 +350,10 @@ def lazy_epoch(csr, Y, sample_weight, scaling, model, averaging, drift, schedule
     alone, so a first small fit compiles no driver.
     """
     coef, intercept, fit_intercept, _ = model
-    lazy = _lazy_model(coef, intercept, scaling, averaging[0].shape[0] > 0)
+    decays = schedule[1]
+    proximal = decays.dtype.names is not None
+    floor = decays["floor"][:1].astype(np.float64) if proximal else np.zeros(0)
+    lazy = _lazy_model(coef, intercept, scaling, averaging[0].shape[0] > 0, floor)
     units = (plan[0], plan[1], plan[2], fit_intercept, averaging[2], model[3])
     n_units = (order.shape[0] + plan[1] - 1) // plan[1]
     if plan[2] > 0 and plan[2] // plan[1] < n_units:
@@ -332,6 +363,8 @@ def lazy_epoch(csr, Y, sample_weight, scaling, model, averaging, drift, schedule
         loop = _lazy_units_single if Y.ndim == 1 else _lazy_units
         loss = loop(csr, Y, sample_weight, scaling, drift, lazy, schedule, order,
                     units, 0, n_units)  # fmt: skip
+    if proximal:
+        _catch_up_all(lazy, scaling, lazy[2][ALPHA], lazy[2][SUM_ALPHA])
     _write_back(lazy, scaling, drift, model, averaging, schedule[2])
     return loss
 

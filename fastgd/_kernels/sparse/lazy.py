@@ -1,11 +1,14 @@
 """The lazy weight vector: w = alpha v + gamma_c u + delta g, built from a
 model, updated by the epochs in O(nnz of a row), folded when alpha gets small,
-and written back with its averaged iterates (see :mod:`fastgd._kernels.sparse`)."""
+and written back with its averaged iterates (see :mod:`fastgd._kernels.sparse`);
+with an L1 term or a bound, its lazy proximal steps."""
 
 import numpy as np
+from numba import types
+from numba.extending import overload
 
 from ..config import jit as _jit
-from ..steps import half_slope, weighted_loss
+from ..steps import _is_proximal, half_slope, weighted_loss
 from .csr import (
     SPARSE_PREFETCH_AHEAD,
     _centre_dot,
@@ -27,6 +30,28 @@ MIN_ALPHA = 1e-6
 ALPHA, DELTA, UU, COUNT, SUM_ALPHA, SUM_DELTA = 0, 1, 2, 3, 4, 5
 GAMMA, B, UV, SUM_GAMMA, SUM_B = 0, 1, 2, 3, 4
 
+# The lazy proximal step (an L1 term or a bound; the decays are records, see
+# fastgd._kernels.steps._proximal), Tsuruoka, Tsujii and Ananiadou's cumulative
+# penalty: each step's soft-threshold reaches a coefficient only when a row
+# touches it, or when the epoch writes back, all of them at once. Where the
+# rows are not centred no gradient moves a coefficient between two touches, and
+# soft-thresholds in a row add up: the catch-up is exact, the iterates the dense
+# proximal SGD's. Centred rows move every coefficient along u at every step
+# (gamma); the catch-up then thresholds where the coefficient is now, an
+# approximation that can only differ where that drift crossed zero (it is
+# small for the columns rows touch rarely: u_j = mean_j * scale_j), and that
+# vanishes with the step (the fit's stopping rule measures the result).
+# ``totals`` holds the thresholds so far in v units (alpha v = w), the same
+# weighed by the averaged sum of alpha before each step (for the averaged
+# iterate: exact unless the catch-up stops at zero or the floor, then
+# prorated), and the floor (0 with positive=True, else -inf); ``caught`` (n, 2)
+# holds both sums when each coefficient last caught up. Both are empty without
+# proximal steps.
+THRESHOLDS, WEIGHED, FLOOR = 0, 1, 2
+# (The catch-ups are plain jitted calls, which LLVM inlines: numba's own IR
+# inlining, inline=True, of _catch_up's early returns inside _catch_up_row's
+# loop lost the catch-ups of a row in numba 0.68.)
+
 
 @_jit()
 def _unit_residuals(csr, Y, sample_weight, scaling, drift, lazy, order, span,
@@ -39,7 +64,7 @@ def _unit_residuals(csr, Y, sample_weight, scaling, drift, lazy, order, span,
     snapshot: no y."""
     data, indices, indptr = csr
     start, stop, limit, rule = span
-    v, _, scalars, outputs = lazy
+    v, _, scalars, outputs, _, _ = lazy
     g, _, ug = drift
     k = v.shape[1]
     u = scaling[1]
@@ -99,7 +124,7 @@ def _unit_residuals(csr, Y, sample_weight, scaling, drift, lazy, order, span,
 def _fold_alpha(lazy):
     """Fold alpha into v (v = alpha v, alpha = 1), keeping the averaged sum
     S_alpha v - q unchanged: q = -(S_alpha v - q), S_alpha = 0."""
-    v, q, scalars, outputs = lazy
+    v, q, scalars, outputs, _, _ = lazy
     n, k = v.shape
     alpha = scalars[ALPHA]
     for j in range(n):
@@ -114,8 +139,10 @@ def _fold_alpha(lazy):
 
 
 @_jit()
-def _lazy_model(coef, intercept, scaling, averaged):
-    """The lazy model of (coef, intercept): v = coef (float64), alpha = 1."""
+def _lazy_model(coef, intercept, scaling, averaged, floor):
+    """The lazy model of (coef, intercept): v = coef (float64), alpha = 1; with
+    proximal steps (``floor`` a 1-element array of the floor, else empty) their
+    state, nothing pending."""
     n, k = coef.shape
     v = coef.astype(np.float64)
     q = np.zeros((n if averaged else 0, k))
@@ -127,7 +154,131 @@ def _lazy_model(coef, intercept, scaling, averaged):
     for c in range(k):
         outputs[B, c] = intercept[c]
         outputs[UV, c] = _centre_dot(scaling, v, c)
-    return v, q, scalars, outputs
+    proximal = floor.shape[0] > 0
+    totals = np.zeros(3 if proximal else 0)
+    if proximal:
+        totals[FLOOR] = floor[0]
+    caught = np.zeros((n if proximal else 0, 2))
+    return v, q, scalars, outputs, totals, caught
+
+
+@_jit()
+def _catch_up(j, lazy, scaling, alpha, sum_alpha):
+    """Coefficient j's pending soft-thresholds (times its column's scale: the
+    penalty is on the user's coefficient) and floor, applied to v, the averaged
+    sum (q) and u . v kept; nothing without proximal steps. ``alpha`` and
+    ``sum_alpha`` are the current ones (the model's scalars may lag them),
+    gamma is read from the model's outputs."""
+    v, q, _, outputs, totals, caught = lazy
+    if totals.shape[0] == 0:
+        return
+    pending = totals[THRESHOLDS] - caught[j, 0]
+    # The change is spread over the pending steps as their thresholds were
+    # (exact when it is the whole threshold), each counted from the averaged
+    # sum of alpha before its step; a floor alone (no threshold) counts now.
+    spread = sum_alpha
+    if pending > 0.0:
+        spread = (totals[WEIGHED] - caught[j, 1]) / pending
+    threshold = pending * (scaling[0][j] if scaling[0].shape[0] > 0 else 1.0)
+    u = scaling[1]
+    for c in range(v.shape[1]):
+        value = v[j, c]
+        if u.shape[0] == 0:  # w = alpha v: exact in v units
+            moved = value - min(max(value, -threshold), threshold)
+            moved = max(moved, totals[FLOOR])
+        else:  # w = alpha v + gamma u, thresholded now (see above)
+            w = alpha * value + outputs[GAMMA, c] * u[j]
+            shrunk = w - min(max(w, -alpha * threshold), alpha * threshold)
+            moved = value + (max(shrunk, totals[FLOOR]) - w) / alpha
+            outputs[UV, c] += u[j] * (moved - value)
+        if q.shape[0] > 0:
+            q[j, c] += (moved - value) * spread
+        v[j, c] = moved
+    caught[j, 0] = totals[THRESHOLDS]
+    caught[j, 1] = totals[WEIGHED]
+
+
+@_jit()
+def _catch_up_row(csr, i, lazy, scaling, alpha, sum_alpha):
+    """:func:`_catch_up` for the entries of row i (before its products)."""
+    indices, indptr = csr[1], csr[2]
+    for p in range(indptr[i], indptr[i + 1]):
+        _catch_up(indices[p], lazy, scaling, alpha, sum_alpha)
+
+
+@_jit()
+def _catch_up_all(lazy, scaling, alpha, sum_alpha):
+    """:func:`_catch_up` for every coefficient, and the sums restarted (before
+    a fold of alpha, and before the write-back)."""
+    totals, caught = lazy[4], lazy[5]
+    for j in range(caught.shape[0]):
+        _catch_up(j, lazy, scaling, alpha, sum_alpha)
+    for j in range(caught.shape[0]):
+        caught[j, 0] = caught[j, 1] = 0.0
+    totals[THRESHOLDS] = totals[WEIGHED] = 0.0
+
+
+@_jit()
+def _add_threshold(lazy, threshold, sum_alpha):
+    """A step's soft-threshold, ``threshold`` in v units, made pending for every
+    coefficient; ``sum_alpha`` is the averaged sum of alpha before the step."""
+    totals = lazy[4]
+    totals[THRESHOLDS] += threshold
+    totals[WEIGHED] += sum_alpha * threshold
+
+
+def lazy_decay(decay, alpha):
+    """A step's decay on the lazy model: (alpha after it, alpha that the step's
+    row move divides by, the step's threshold in v units). The L2 decay (a
+    scalar) multiplies alpha before the move: w = decay w - step, the code it
+    always was. A proximal decay (a record) moves first and then shrinks,
+    w = prox(w - step), the dense kernels' order: alpha / (1 + 2 eta ridge), or
+    alpha unchanged without an L2 term."""
+    if not _is_proximal(decay):
+        after = alpha * decay
+        return after, after, 0.0
+    threshold = decay["threshold"] / alpha
+    if "shrink" not in decay.dtype.names:
+        return alpha, alpha, threshold
+    return alpha / (2.0 - decay["shrink"]), alpha, threshold
+
+
+@overload(lazy_decay, inline="always")
+def _typed_lazy_decay(decay, alpha):
+    if not isinstance(decay, types.Record):
+        return lambda decay, alpha: (alpha * decay, alpha * decay, 0.0)
+    if "shrink" not in decay.fields:
+        return lambda decay, alpha: (alpha, alpha, decay["threshold"] / alpha)
+    return lambda decay, alpha: (
+        alpha / (2.0 - decay["shrink"]),
+        alpha,
+        decay["threshold"] / alpha,
+    )
+
+
+def proximal_steps(decays):
+    """Whether ``decays`` are proximal (records): a compile-time constant in
+    the kernels, so that the plain epochs compile without the catch-ups."""
+    return decays.dtype.names is not None
+
+
+@overload(proximal_steps, inline="always")
+def _typed_proximal_steps(decays):
+    proximal = isinstance(decays.dtype, types.Record)
+    return lambda decays: proximal
+
+
+def scalar_decay(decay):
+    """The decay of gamma (centring) and delta (SVRG's drift): the L2 decay; 1
+    for a proximal decay (the lazy proximal steps run with neither)."""
+    return 1.0 if _is_proximal(decay) else decay
+
+
+@overload(scalar_decay, inline="always")
+def _typed_scalar_decay(decay):
+    if isinstance(decay, types.Record):
+        return lambda decay: 1.0
+    return lambda decay: decay
 
 
 @_jit()
@@ -135,7 +286,7 @@ def _write_back(lazy, scaling, drift, model, averaging, t_start):
     """coef = alpha v + gamma u + delta g and intercept = b (in their dtypes);
     the epoch's averaged iterates (their sum S_alpha v - q + S_gamma u +
     S_delta g) merged into the running mean from ``average_start`` on."""
-    v, q, scalars, outputs = lazy
+    v, q, scalars, outputs, _, _ = lazy
     coef, intercept, _, _ = model
     g = drift[0]
     u = scaling[1]
