@@ -91,7 +91,8 @@ callable, default="adaptive"
         and "auto" picks batch. For the squared loss the fit stops on the
         duality gap, a certified bound on (F - F*) / F*
         (``fastgd._training.gap``). "sgd", "minibatch" and "svrg" take
-        proximal steps on dense, file-backed and Dask data (not CSR); "cg"
+        proximal steps on dense, file-backed and Dask data, "sgd" and
+        "minibatch" on a CSR matrix too (lazily, in O(entries of a row)); "cg"
         refuses it.
     alpha : float, default=0.0001
         Strength of the penalty (ignored when ``penalty=None``).

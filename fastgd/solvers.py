@@ -198,7 +198,8 @@ _COMMON_PARAMETERS = """
         gradient, FISTA with restart), and for the squared loss stops on the
         duality gap, a certified bound on the excess; :func:`fit_sgd`,
         :func:`fit_minibatch` and :func:`fit_svrg` take proximal steps (plain
-        steps, not on a CSR matrix); CG refuses it. With a CSR matrix and
+        steps; on a CSR matrix lazily, and not :func:`fit_svrg`); CG refuses
+        it. With a CSR matrix and
         ``standardize``, the per-sample solvers refuse an L2 penalty too
         (their decay is one lazy scalar, which cannot weigh each coefficient
         by its column's scale).

@@ -27,12 +27,13 @@ from .lazy import (
     SUM_B,
     SUM_DELTA,
     SUM_GAMMA,
+    THRESHOLDS,
     UU,
     UV,
+    WEIGHED,
     B,
-    _add_threshold,
+    _catch_up,
     _catch_up_all,
-    _catch_up_row,
     _fold_alpha,
     _lazy_model,
     _unit_residuals,
@@ -90,7 +91,7 @@ def _lazy_units_single(csr, Y, sample_weight, scaling, drift, lazy, schedule,
     1,000,000 x 100,000 with 20 entries a row, best of 7 interleaved with a
     bare lazy-SGD loop on the AMD EPYC: the bare loop 103 ms, the general loop
     145 ms, this one within a few percent of the bare one)."""
-    v2, q2, scalars, outputs, _, _ = lazy
+    v2, q2, scalars, outputs, totals, _ = lazy
     etas, decays, t_start = schedule
     per_sample, unit, _, fit_intercept, average_start, rule = plan
     n = v2.shape[0]
@@ -128,7 +129,9 @@ def _lazy_units_single(csr, Y, sample_weight, scaling, drift, lazy, schedule,
         if proximal:  # the rows' pending proximal steps, before their products
             outputs[GAMMA, 0], outputs[UV, 0] = gamma, uv
             for s in range(start, stop):
-                _catch_up_row(csr, order[s], lazy, scaling, alpha, sum_alpha)
+                i = order[s]
+                _catch_up(csr[1], csr[2][i], csr[2][i + 1], lazy, scaling, alpha,
+                          sum_alpha)  # fmt: skip
             uv = outputs[UV, 0]
         # The rows' residuals at the current model (one row for SGD).
         weight_sum = 0.0
@@ -174,8 +177,9 @@ def _lazy_units_single(csr, Y, sample_weight, scaling, drift, lazy, schedule,
             for row in range(stop - start):
                 uv += _move_row(csr, order[start + row], -shrink * residual[row], v,
                                 scaling, q, sum_alpha)  # fmt: skip
-        if proximal:
-            _add_threshold(lazy, threshold, sum_alpha)
+        if proximal:  # the step's threshold, pending for every coefficient
+            totals[THRESHOLDS] += threshold
+            totals[WEIGHED] += sum_alpha * threshold
         if alpha < MIN_ALPHA:  # fold alpha into v (see _fold_alpha)
             if proximal:
                 outputs[GAMMA, 0], outputs[UV, 0] = gamma, uv
@@ -208,7 +212,7 @@ def _lazy_units(csr, Y, sample_weight, scaling, drift, lazy, schedule, order, pl
         return _lazy_units_single(csr, Y, sample_weight, scaling, drift, lazy,
                                   schedule, order, plan, first, last)  # fmt: skip
     data, indices, indptr = csr
-    v, q, scalars, outputs, _, _ = lazy
+    v, q, scalars, outputs, totals, _ = lazy
     etas, decays, t_start = schedule
     per_sample, unit, _, fit_intercept, average_start, _ = plan
     proximal = proximal_steps(decays)
@@ -228,8 +232,9 @@ def _lazy_units(csr, Y, sample_weight, scaling, drift, lazy, schedule, order, pl
         stop = min(start + unit, n_rows)
         if proximal:  # the rows' pending proximal steps, before their products
             for s in range(start, stop):
-                _catch_up_row(csr, order[s], lazy, scaling,
-                              scalars[ALPHA], scalars[SUM_ALPHA])  # fmt: skip
+                i = order[s]
+                _catch_up(indices, indptr[i], indptr[i + 1], lazy, scaling,
+                          scalars[ALPHA], scalars[SUM_ALPHA])  # fmt: skip
         unit_loss, weight_sum = _unit_residuals(
             csr, Y, sample_weight, scaling, drift, lazy, order,
             (start, stop, limit, plan[5]), residual,
@@ -271,8 +276,9 @@ def _lazy_units(csr, Y, sample_weight, scaling, drift, lazy, schedule, order, pl
                         outputs[UV, c] += u[j] * change
                     if averaged:
                         q[j, c] += before * change
-        if proximal:
-            _add_threshold(lazy, threshold, before)
+        if proximal:  # the step's threshold, pending for every coefficient
+            totals[THRESHOLDS] += threshold
+            totals[WEIGHED] += before * threshold
         if scalars[ALPHA] < MIN_ALPHA:
             if proximal:
                 _catch_up_all(lazy, scaling, scalars[ALPHA], scalars[SUM_ALPHA])

@@ -48,9 +48,10 @@ GAMMA, B, UV, SUM_GAMMA, SUM_B = 0, 1, 2, 3, 4
 # holds both sums when each coefficient last caught up. Both are empty without
 # proximal steps.
 THRESHOLDS, WEIGHED, FLOOR = 0, 1, 2
-# (The catch-ups are plain jitted calls, which LLVM inlines: numba's own IR
-# inlining, inline=True, of _catch_up's early returns inside _catch_up_row's
-# loop lost the catch-ups of a row in numba 0.68.)
+# (The catch-up is one plain jitted call a row: numba's own IR inlining,
+# inline=True, of a catch-up per entry with early returns lost the catch-ups of
+# a row in numba 0.68, and a call per entry passed the model's arrays each time,
+# 5-9x the plain epoch.)
 
 
 @_jit()
@@ -163,47 +164,41 @@ def _lazy_model(coef, intercept, scaling, averaged, floor):
 
 
 @_jit()
-def _catch_up(j, lazy, scaling, alpha, sum_alpha):
-    """Coefficient j's pending soft-thresholds (times its column's scale: the
-    penalty is on the user's coefficient) and floor, applied to v, the averaged
-    sum (q) and u . v kept; nothing without proximal steps. ``alpha`` and
-    ``sum_alpha`` are the current ones (the model's scalars may lag them),
-    gamma is read from the model's outputs."""
+def _catch_up(columns, first, last, lazy, scaling, alpha, sum_alpha):
+    """The pending soft-thresholds (times each column's scale: the penalty is on
+    the user's coefficient) and the floor of coefficients ``columns[first:
+    last]`` (a row's entries: indices, indptr[i], indptr[i + 1]), applied to
+    v, with the averaged sum (q) and u . v kept. ``alpha`` and ``sum_alpha`` are
+    the current ones (the model's scalars may lag them); gamma is read from the
+    model's outputs. One call a row: its loop stays in registers."""
     v, q, _, outputs, totals, caught = lazy
-    if totals.shape[0] == 0:
-        return
-    pending = totals[THRESHOLDS] - caught[j, 0]
-    # The change is spread over the pending steps as their thresholds were
-    # (exact when it is the whole threshold), each counted from the averaged
-    # sum of alpha before its step; a floor alone (no threshold) counts now.
-    spread = sum_alpha
-    if pending > 0.0:
-        spread = (totals[WEIGHED] - caught[j, 1]) / pending
-    threshold = pending * (scaling[0][j] if scaling[0].shape[0] > 0 else 1.0)
-    u = scaling[1]
-    for c in range(v.shape[1]):
-        value = v[j, c]
-        if u.shape[0] == 0:  # w = alpha v: exact in v units
-            moved = value - min(max(value, -threshold), threshold)
-            moved = max(moved, totals[FLOOR])
-        else:  # w = alpha v + gamma u, thresholded now (see above)
-            w = alpha * value + outputs[GAMMA, c] * u[j]
-            shrunk = w - min(max(w, -alpha * threshold), alpha * threshold)
-            moved = value + (max(shrunk, totals[FLOOR]) - w) / alpha
-            outputs[UV, c] += u[j] * (moved - value)
-        if q.shape[0] > 0:
-            q[j, c] += (moved - value) * spread
-        v[j, c] = moved
-    caught[j, 0] = totals[THRESHOLDS]
-    caught[j, 1] = totals[WEIGHED]
-
-
-@_jit()
-def _catch_up_row(csr, i, lazy, scaling, alpha, sum_alpha):
-    """:func:`_catch_up` for the entries of row i (before its products)."""
-    indices, indptr = csr[1], csr[2]
-    for p in range(indptr[i], indptr[i + 1]):
-        _catch_up(indices[p], lazy, scaling, alpha, sum_alpha)
+    scale, u = scaling
+    total, weighed, floor = totals[THRESHOLDS], totals[WEIGHED], totals[FLOOR]
+    for p in range(first, last):
+        j = columns[p]
+        pending = total - caught[j, 0]
+        # The change spread over the pending steps as their thresholds were
+        # (exact when it is the whole threshold), each counted from the
+        # averaged sum of alpha before its step; a floor alone counts now.
+        spread = sum_alpha
+        if q.shape[0] > 0 and pending > 0.0:
+            spread = (weighed - caught[j, 1]) / pending
+        threshold = pending * (scale[j] if scale.shape[0] > 0 else 1.0)
+        for c in range(v.shape[1]):
+            value = v[j, c]
+            if u.shape[0] == 0:  # w = alpha v: exact in v units
+                moved = value - min(max(value, -threshold), threshold)
+                moved = max(moved, floor)
+            else:  # w = alpha v + gamma u, thresholded now (see above)
+                w = alpha * value + outputs[GAMMA, c] * u[j]
+                shrunk = w - min(max(w, -alpha * threshold), alpha * threshold)
+                moved = value + (max(shrunk, floor) - w) / alpha
+                outputs[UV, c] += u[j] * (moved - value)
+            if q.shape[0] > 0:
+                q[j, c] += (moved - value) * spread
+            v[j, c] = moved
+        caught[j, 0] = total
+        caught[j, 1] = weighed
 
 
 @_jit()
@@ -211,20 +206,10 @@ def _catch_up_all(lazy, scaling, alpha, sum_alpha):
     """:func:`_catch_up` for every coefficient, and the sums restarted (before
     a fold of alpha, and before the write-back)."""
     totals, caught = lazy[4], lazy[5]
-    for j in range(caught.shape[0]):
-        _catch_up(j, lazy, scaling, alpha, sum_alpha)
-    for j in range(caught.shape[0]):
-        caught[j, 0] = caught[j, 1] = 0.0
+    n = caught.shape[0]
+    _catch_up(np.arange(n), 0, n, lazy, scaling, alpha, sum_alpha)
+    caught[:] = 0.0
     totals[THRESHOLDS] = totals[WEIGHED] = 0.0
-
-
-@_jit()
-def _add_threshold(lazy, threshold, sum_alpha):
-    """A step's soft-threshold, ``threshold`` in v units, made pending for every
-    coefficient; ``sum_alpha`` is the averaged sum of alpha before the step."""
-    totals = lazy[4]
-    totals[THRESHOLDS] += threshold
-    totals[WEIGHED] += sum_alpha * threshold
 
 
 def lazy_decay(decay, alpha):
