@@ -8,10 +8,10 @@ Dense: N(0, 1) features, a third of the true coefficients nonzero, alpha 0.05;
 every solver ("auto" -> batch, "minibatch", "svrg", "sgd"). CSR: 20 N(0, 1)
 entries a row, a tenth of the true coefficients nonzero, alpha 0.05 times the
 smallest alpha that zeroes every coefficient; "auto" -> batch, "minibatch" and
-"sgd" (lazy proximal steps; SVRG's drift refuses them there). Prints seconds, the true relative excess of
-scikit-learn's objective against a tight coordinate descent, what the fit
-reported, and the zeros. Compilation is done on part of the data first,
-outside the timing.
+"sgd" (lazy proximal steps; SVRG's drift refuses them there). Prints seconds,
+the true relative excess of scikit-learn's objective against a tight
+coordinate descent, what the fit reported, and the zeros. Compilation is done
+on part of the data first, outside the timing.
 """
 
 import sys
