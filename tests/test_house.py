@@ -147,3 +147,20 @@ def test_no_kernel_module_is_past_six_hundred_lines():
         and (n := len(path.read_text().splitlines())) > 600
     }
     assert long == {}
+
+
+def test_the_algebra_between_passes_runs_on_one_blas_thread():
+    """OpenBLAS's spinning threads would hold the cores from numba's next pass
+    (fastgd/_training/blas.py): inside, one BLAS thread; after, as before."""
+    from threadpoolctl import threadpool_info
+
+    from fastgd._training.blas import one_blas_thread
+
+    def blas_threads():
+        return [info["num_threads"] for info in threadpool_info()
+                if info["user_api"] == "blas"]  # fmt: skip
+
+    before = blas_threads()
+    assert before, "NumPy's BLAS is loaded"
+    assert set(one_blas_thread(blas_threads)()) == {1}
+    assert blas_threads() == before

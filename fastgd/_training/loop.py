@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import schedules
 from .._errors import DivergenceError, convergence_warning
+from .blas import one_blas_thread
 
 # learning_rate="adaptive": divide the step by this when the loss stalls, and stop
 # once it has fallen below ADAPTIVE_MIN_RATIO times its start.
@@ -47,6 +48,7 @@ class Stopping:
     excess_tol: float | None = None
     excess_floor: float = 0.0
 
+    @one_blas_thread  # between two passes: see .blas
     def relative_excess(self, engine):
         """The estimated relative excess loss at the engine's measurement (None
         when there is no such rule or no measurement yet)."""

@@ -21,6 +21,7 @@ twofold after each accepted step.
 
 import numpy as np
 
+from .blas import one_blas_thread
 from .engines import BatchEngine, quiet_overflow
 from .excess import LocalExcess
 
@@ -57,6 +58,7 @@ class NewtonEngine(BatchEngine):
         self._accepted = (self.measurement[0], self.coef.copy(), self.intercept.copy())
         return loss
 
+    @one_blas_thread  # between two passes: see .blas
     def advance(self, etas):
         self._remember_safe_state()
         _, grad, grad_b = self.measurement  # penalized, intercept's zeroed if none
