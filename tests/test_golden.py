@@ -21,7 +21,10 @@ purpose, the seven cases that run the Gram route or ``solver="auto"`` (centred
 Gram sums; auto fits by conjugate gradients), on znver3; then the seventeen
 stochastic cases with ``eta0="auto"`` (row visits: rows too heavy for SGD's step
 are visited several times at a fraction of their weight, and these small
-N(0, 1) problems hold a few such rows), on znver3.
+N(0, 1) problems hold a few such rows), on znver3. Issue 26 added the cases of
+every loss, every penalty (the proximal steps of each solver, with their
+twins) and the CSR epochs' lazy proximal steps, on znver3 (no case before them
+moved).
 """
 
 import sys
@@ -30,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 import fastgd
 from fastgd import GDRegressor, fit_batch, fit_minibatch, fit_sgd, fit_svrg
@@ -180,6 +184,38 @@ def _cases():
                 fit_batch, X, y, strategy="pass", eta0=eta, max_iter=30, tol=None,
                 **options,
             )  # fmt: skip
+    # Every loss and every penalty, and the CSR epochs' lazy proximal steps.
+    Xc = sp.csr_matrix(Xs)
+    for impl in ("compiled", "numpy", "loop"):
+        for loss in ("huber", "epsilon_insensitive", "squared_epsilon_insensitive",
+                     "quantile"):  # fmt: skip
+            cases[f"sgd-{loss}-{impl}"] = partial(
+                fit_sgd, Xs, ys, loss=loss, standardize=True, impl=impl, **quick
+            )
+        cases[f"batch-huber-{impl}"] = partial(
+            fit_batch, Xs, ys, loss="huber", strategy="pass", standardize=True,
+            impl=impl, max_iter=25, tol=None,
+        )  # fmt: skip
+        for fit in (fit_sgd, fit_minibatch, fit_svrg, fit_batch):
+            name = fit.__name__.removeprefix("fit_")
+            cases[f"{name}-l1-{impl}"] = partial(
+                fit, Xs, ys, penalty="l1", alpha=0.05, standardize=True,
+                sample_weight=w, impl=impl, **quick,
+            )  # fmt: skip
+        cases[f"minibatch-elasticnet-positive-{impl}"] = partial(
+            fit_minibatch, X2, Y2, penalty="elasticnet", alpha=0.02, positive=True,
+            batch_size=8, average=True, impl=impl, **quick,
+        )  # fmt: skip
+    for fit in (fit_sgd, fit_minibatch):
+        name = fit.__name__.removeprefix("fit_")
+        cases[f"{name}-csr-l1"] = partial(
+            fit, Xc, ys, penalty="l1", alpha=0.05, standardize=True, average=True,
+            **quick,
+        )  # fmt: skip
+        cases[f"{name}-csr-elasticnet-raw"] = partial(
+            fit, Xc, ys, penalty="elasticnet", alpha=0.05, positive=True,
+            eta0=0.002, **quick,
+        )  # fmt: skip
     cases["batch-gram"] = lambda: fit_batch(
         Xs, ys, strategy="gram", eta0=0.005, sample_weight=w, max_iter=40, tol=None
     )
