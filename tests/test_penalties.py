@@ -592,9 +592,13 @@ def sparse_rows(seed=2, m=400, n=12):
         dict(penalty="elasticnet", l1_ratio=0.5, standardize=False),
         dict(penalty="l1", standardize=False, positive=True),
         dict(penalty=None, standardize=True, fit_intercept=False, positive=True),
+        # A strong L2 term: in each SGD epoch alpha falls below MIN_ALPHA once
+        # and folds into v, after the catch-up of every coefficient.
+        dict(penalty="elasticnet", l1_ratio=0.1, alpha=5.0, standardize=False),
     ],
-    ids=["l1", "l1-scaled", "elasticnet", "l1-positive", "positive-scaled"],
-)
+    ids=["l1", "l1-scaled", "elasticnet", "l1-positive", "positive-scaled",
+         "elasticnet-folds"],
+)  # fmt: skip
 def test_lazy_proximal_steps_on_csr_rows_are_the_dense_ones(fit, options):
     """Rows that are not centred: between two rows that touch a coefficient no
     gradient moves it, and the soft-thresholds of the steps between add up, so
@@ -603,9 +607,9 @@ def test_lazy_proximal_steps_on_csr_rows_are_the_dense_ones(fit, options):
     X, y = sparse_rows()
     for target in (y, np.column_stack([y, 2 * y])):
         for learning_rate in ("constant", "invscaling"):
-            common = dict(alpha=0.02, max_iter=3, tol=None, eta0="auto",
-                          average=False, learning_rate=learning_rate,
-                          random_state=0, **options)  # fmt: skip
+            common = dict(dict(alpha=0.02, max_iter=3, tol=None, eta0="auto",
+                               average=False, learning_rate=learning_rate,
+                               random_state=0), **options)  # fmt: skip
             dense = fit(X, target, **common)
             lazy = fit(sp.csr_matrix(X), target, **common)
             np.testing.assert_allclose(lazy.coef, dense.coef, rtol=0, atol=1e-12)
