@@ -46,7 +46,10 @@ NO_PARTIAL_FIT = {
 SMOOTH = ("huber", "squared_epsilon_insensitive")
 KINKED = ("epsilon_insensitive", "quantile")
 LOSS_DEFAULTS = [GDRegressor(loss=loss) for loss in SMOOTH + KINKED]
-KINK_WHY = "a loss with kinks: SGD stops on its loss plateau"
+KINK_WHY = (
+    "a loss with kinks has no certificate: SGD stops on its loss plateau, "
+    "batch (with an L1 term) at max_iter"
+)
 
 
 # The penalties that need proximal steps (batch, FISTA, stopping on the duality
