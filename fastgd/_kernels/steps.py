@@ -160,13 +160,19 @@ def _add_row_products(X, i, coef, residual, standardization):
 
 
 @_jit(inline=True)
-def _thresholded(value, decay, scale):
-    """value soft-thresholded by threshold * scale and clipped at the floor:
-    value minus itself clamped to [-threshold, threshold], without a branch
-    (the loop vectorizes), exactly 0 inside, and a NaN (divergence) stays NaN."""
-    threshold = decay["threshold"] * scale
+def soft_threshold(value, threshold, floor):
+    """value soft-thresholded by ``threshold`` and clipped at ``floor``: value
+    minus itself clamped to [-threshold, threshold], without a branch (the loop
+    vectorizes), exactly 0 inside, and a NaN (divergence) stays NaN."""
     value = value - min(max(value, -threshold), threshold)
-    return max(value, decay["floor"])
+    return max(value, floor)
+
+
+@_jit(inline=True)
+def _thresholded(value, decay, scale):
+    """value soft-thresholded by the record's threshold * scale and clipped at
+    its floor (:func:`soft_threshold`)."""
+    return soft_threshold(value, decay["threshold"] * scale, decay["floor"])
 
 
 def _proximal(value, decay, scale):

@@ -8,7 +8,7 @@ from numba import types
 from numba.extending import overload
 
 from ..config import jit as _jit
-from ..steps import _is_proximal, half_slope, weighted_loss
+from ..steps import _is_proximal, half_slope, soft_threshold, weighted_loss
 from .csr import (
     SPARSE_PREFETCH_AHEAD,
     _centre_dot,
@@ -187,12 +187,12 @@ def _catch_up(columns, first, last, lazy, scaling, alpha, sum_alpha):
         for c in range(v.shape[1]):
             value = v[j, c]
             if u.shape[0] == 0:  # w = alpha v: exact in v units
-                moved = value - min(max(value, -threshold), threshold)
-                moved = max(moved, floor)
+                moved = soft_threshold(value, threshold, floor)
             else:  # w = alpha v + gamma u, thresholded now (see above)
                 w = alpha * value + outputs[GAMMA, c] * u[j]
-                shrunk = w - min(max(w, -alpha * threshold), alpha * threshold)
-                moved = value + (max(shrunk, floor) - w) / alpha
+                moved = (
+                    value + (soft_threshold(w, alpha * threshold, floor) - w) / alpha
+                )
                 outputs[UV, c] += u[j] * (moved - value)
             if q.shape[0] > 0:
                 q[j, c] += (moved - value) * spread
