@@ -164,3 +164,15 @@ def test_the_algebra_between_passes_runs_on_one_blas_thread():
     assert before, "NumPy's BLAS is loaded"
     assert set(one_blas_thread(blas_threads)()) == {1}
     assert blas_threads() == before
+    # With another Python thread alive, which could be inside BLAS, the
+    # process-wide limit is not touched.
+    import threading
+
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert one_blas_thread(blas_threads)() == before
+    finally:
+        release.set()
+        other.join()

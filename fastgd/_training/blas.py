@@ -9,17 +9,24 @@ fit of 1,000,000 x 100 (13 Newton steps) took 1.57-1.72 s against 1.06-1.31 s
 with that algebra on one BLAS thread: each gradient pass ran 60-80 ms instead
 of 35-45. Algebra of this size gains little from threads.
 
-The limit is threadpoolctl's, process-wide while it holds (a BLAS call in
-another thread meanwhile runs on one thread too), and it covers the BLAS
-libraries loaded when it is first used (NumPy's).
+The limit is threadpoolctl's: process-wide, and set while other threads could
+be inside BLAS. OpenBLAS does not take that safely (fits in 8 threads at once
+came back with other coefficients than the same fit alone), so it applies
+only while the process runs one Python thread; with several, the algebra
+keeps BLAS's threads, as it always did. It covers the BLAS libraries loaded
+when it is first used (NumPy's).
 """
 
+import contextlib
 import functools
+import threading
 
 _controller = None
 
 
 def _blas():
+    if threading.active_count() > 1:  # see the module docstring
+        return contextlib.nullcontext()
     global _controller
     if _controller is None:
         from threadpoolctl import ThreadpoolController
