@@ -22,9 +22,10 @@ from fastgd import (  # noqa: E402
     fit_sgd,
     fit_svrg,
 )
-from fastgd._kernels.sparse import epochs as lazy_kernels  # noqa: E402
+from fastgd._kernels.sparse import lazy as lazy_kernels  # noqa: E402
 from fastgd._training import make_penalty  # noqa: E402
 from fastgd.sources import EpochWork, SparseSource, as_source  # noqa: E402
+from fastgd.sources.rows import CentredSparseRows, StandardizedRows  # noqa: E402
 from fastgd.sparse_benchmark import memory_growth  # noqa: E402
 
 SOLVERS = {"batch": fit_batch, "sgd": fit_sgd, "minibatch": fit_minibatch,
@@ -443,7 +444,7 @@ def test_threads_and_blocks_do_not_change_a_result():
     for decays in (np.array([0.9999]), proximal):
         floor = decays["floor"][:1] if decays.dtype.names else np.zeros(0)
         epochs = []
-        for build in lazy_kernels._lazy_chunks.builds:
+        for build in _kernels.run_epoch.builds:
             coef, intercept = np.zeros((n, 1)), np.zeros(1)
             order = np.arange(3000)
             _kernels.shuffle(order, np.array([7], np.uint64))
@@ -452,8 +453,10 @@ def test_threads_and_blocks_do_not_change_a_result():
             no_drift = (np.zeros((0, 1)), np.zeros(1), np.zeros(1))
             lazy = lazy_kernels._lazy_model(coef, intercept, scaling, True, floor)
             schedule = (np.array([0.002]), decays, 0)
-            loss = build(source.csr, y, np.ones(1), scaling, no_drift, lazy,
-                         schedule, order, (True, 1, 128, True, 100, None))  # fmt: skip
+            rows = (True, 1, 128, True, 100, None)
+            visit = (np.zeros(1, np.uint64), False, 128)
+            loss = build(source.csr, y, np.ones(1), scaling, (*lazy, *rows), averaging,
+                         None, no_drift, schedule, order, visit, None)  # fmt: skip
             if decays.dtype.names:
                 alpha = lazy[2][[lazy_kernels.ALPHA, lazy_kernels.SUM_ALPHA]]
                 lazy_kernels._catch_up_all(lazy, scaling, *alpha)
@@ -507,3 +510,28 @@ def test_early_stopping_and_warm_start_match_the_dense_fit(options):
     if options.get("early_stopping"):
         assert np.allclose(models[0].validation_scores_, models[1].validation_scores_,
                            rtol=1e-10)  # fmt: skip
+
+
+def test_sparse_and_dense_rows_in_z_units_answer_alike():
+    """A sample of rows in z units reads the same whether the source hands back
+    dense rows (standardized in a copy) or sparse ones (centring implicit)."""
+    X, y = sparse_problem(m=300, n=12, k=1, density=0.3)
+    X = X.copy()
+    X.data += 5.0  # stored entries far from zero: centring matters
+    rows = np.arange(0, 300, 3, dtype=np.int64)
+    shift, scale = np.linspace(-1.0, 4.0, 12), np.linspace(0.5, 2.0, 12)
+    sparse_rows = SparseSource(X, y).standardized_rows(rows, shift, scale)
+    dense_rows = as_source(X.toarray(), y).standardized_rows(rows, shift, scale)
+    assert isinstance(sparse_rows, CentredSparseRows)
+    assert isinstance(dense_rows, StandardizedRows)
+    vector, weights = np.linspace(-2.0, 2.0, 12), np.linspace(1.0, 3.0, len(rows))
+    weights /= weights.sum()
+    np.testing.assert_allclose(sparse_rows.dot(vector), dense_rows.dot(vector))
+    np.testing.assert_allclose(sparse_rows.transpose_dot(weights),
+                               dense_rows.transpose_dot(weights))  # fmt: skip
+    np.testing.assert_allclose(sparse_rows.squared_row_norms(),
+                               dense_rows.squared_row_norms())  # fmt: skip
+    for a, b in zip(sparse_rows.centred_products(weights),
+                    dense_rows.centred_products(weights), strict=True):  # fmt: skip
+        np.testing.assert_allclose(a, b, atol=1e-10)
+    np.testing.assert_allclose(sparse_rows.every(7), dense_rows.every(7))

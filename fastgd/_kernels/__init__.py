@@ -43,6 +43,7 @@ from .config import (
     max_threads,
     set_num_threads,
 )
+from .epochs import lazy_epoch as sparse_lazy_epoch
 from .epochs import run_epoch
 from .memory import (
     HELPER_MIN_BYTES,
@@ -64,7 +65,6 @@ from .sparse import (
     sparse_gram,
     sparse_rows_loss,
 )
-from .sparse import lazy_epoch as sparse_lazy_epoch
 from .sparse import optimizer_epoch as sparse_optimizer_epoch
 from .steps import optimizer_delta, optimizer_step
 from .streaming import (

@@ -2,9 +2,11 @@
 
 :func:`run_epoch` is the one driver: it shuffles the order, then trains the
 epoch's units (samples for SGD, batches for mini-batch), on two threads taking
-turns when asked. The four row loops below do the arithmetic; which one runs is a
-compile-time choice (``batch_size`` None or not, ``y`` 1-D or 2-D), so each
-configuration compiles to its own plain loop.
+turns when asked. The four row loops below do the arithmetic on dense rows;
+which one runs is a compile-time choice (``batch_size`` None or not, ``y`` 1-D
+or 2-D), so each configuration compiles to its own plain loop. On CSR rows
+(``X`` the tuple (data, indices, indptr)) the same driver runs the lazy model's
+loops (:func:`lazy_epoch`, :mod:`fastgd._kernels.sparse.epochs`).
 
 Grouped arguments, shared by every function here:
 
@@ -29,6 +31,9 @@ from .config import jit as _jit
 from .memory import PREFETCH_AHEAD, prefetch, prefetch_positions
 from .parallel import parallel_kernel
 from .shuffling import shuffle
+from .sparse.csr import prefetch_sparse_rows
+from .sparse.epochs import _lazy_units
+from .sparse.lazy import ALPHA, SUM_ALPHA, _catch_up_all, _lazy_model, _write_back
 from .steps import (
     _add_row_products,
     _decay_and_step,
@@ -319,12 +324,17 @@ def _train_units(X, y, sample_weight, standardization, model, averaging, optimiz
     """Units first..last-1 (``units`` = (first, last)) of the epoch with the row
     loop of this configuration (``drift`` not None: SVRG's inner steps;
     ``batch_size`` None: SGD, units are samples; else mini-batch, units are
-    batches).
+    batches; ``X`` a CSR tuple: the lazy model's loop, ``model`` being the
+    lazy model's six arrays and its plan's six entries in one flat tuple, as
+    :func:`lazy_epoch` makes it).
 
     From Python (the serial path, and every kernel without the JIT) this body
     picks the compiled row loop; compiled callers get :func:`_typed_train_units`,
     which picks it while typing the call."""
     first, last = units
+    if isinstance(X, tuple):
+        return _lazy_units(X, y, sample_weight, standardization, drift, model[:6],
+                           schedule, order, model[6:], first, last)  # fmt: skip
     if drift is not None:
         if y.ndim == 1:
             return _svrg_rows(X, sample_weight, standardization, model, drift,
@@ -355,6 +365,16 @@ def _typed_train_units(X, y, sample_weight, standardization, model, averaging,
     branch on ``arg is None`` only when the argument is None: a jitted
     ``_train_units`` compiled all three loops for mini-batch and SVRG, 2 s each on
     a fresh install.)"""
+    if isinstance(X, types.BaseTuple):
+
+        def train_lazy(X, y, sample_weight, standardization, model, averaging,
+                       optimizer, drift, schedule, order, batch_size,
+                       units):  # fmt: skip
+            return _lazy_units(X, y, sample_weight, standardization, drift,
+                               model[:6], schedule, order, model[6:], units[0],
+                               units[1])  # fmt: skip
+
+        return train_lazy
     one_output = y.ndim == 1
     if not isinstance(drift, types.NoneType):
         loop = _svrg_rows if one_output else _svrg_rows_multi
@@ -386,6 +406,24 @@ def _typed_train_units(X, y, sample_weight, standardization, model, averaging,
                     units[1])  # fmt: skip
 
     return train_minibatch
+
+
+def _prefetch_units(X, y, order, start, stop):
+    """The helper thread's share: prefetch the rows that positions
+    start..stop-1 of ``order`` point to, dense or CSR."""
+    if isinstance(X, tuple):
+        prefetch_sparse_rows(X, y, order, start, stop)
+    else:
+        prefetch_positions(X, y, order, start, stop)
+
+
+@overload(_prefetch_units)
+def _typed_prefetch_units(X, y, order, start, stop):
+    if isinstance(X, types.BaseTuple):
+        return lambda X, y, order, start, stop: prefetch_sparse_rows(
+            X, y, order, start, stop
+        )
+    return lambda X, y, order, start, stop: prefetch_positions(X, y, order, start, stop)
 
 
 @_jit()
@@ -484,8 +522,54 @@ def run_epoch(X, y, sample_weight, standardization, model, averaging, optimizer,
                     optimizer, drift, schedule, order, batch_size, (first, last),
                 )  # fmt: skip
             else:
-                prefetch_positions(X, y, order, stop, next_stop)
+                _prefetch_units(X, y, order, stop, next_stop)
         loss += chunk_loss[trainer]
         if not np.isfinite(loss):
             return loss
+    return loss
+
+
+# The shuffle state of an epoch whose caller shuffled its order already.
+_NO_SHUFFLE = (np.zeros(1, np.uint64), False)
+
+
+def lazy_epoch(csr, Y, sample_weight, scaling, model, averaging, drift, schedule,
+               order, plan):  # fmt: skip
+    """One epoch of plain steps on CSR rows in O(nnz) a step, in the order given
+    (:mod:`fastgd._kernels.sparse`); returns the weighted sum of the rows'
+    losses, each before its update, non-finite as soon as one is.
+
+    ``plan`` = (per_sample, unit, helper_chunk). ``per_sample``: SGD, a step
+    eta_t 2 w_i r_i per row (``unit`` 1); otherwise mini-batch over ``unit``
+    rows: eta_t (2/W_B) sum_B w r. ``drift`` is SVRG's (g (n, k), g_b (k,),
+    u . g (k,)) in float64, or empty arrays: with it the model is the difference
+    from the snapshot and y is not read. ``averaging`` is (avg_coef (n, k),
+    avg_intercept, average_start), avg_coef empty when not averaging. ``coef``
+    (n, k) and ``intercept`` (k,) of ``model`` are read once, into the lazy
+    model, and written once. ``Y`` 1-D (one output) compiles the one-output
+    loop only.
+
+    The lazy model is built here, in Python: numba's parfor pass must not see
+    tuples of arrays made inside the driver (CONTRIBUTING, "Add a kernel").
+    :func:`run_epoch` then trains it, on two threads taking turns when
+    ``helper_chunk`` > 0 splits the epoch, with the same bits either way.
+    """
+    coef, intercept, fit_intercept, loss_rule = model
+    per_sample, unit, helper_chunk = plan
+    decays = schedule[1]
+    proximal = decays.dtype.names is not None
+    floor = decays["floor"][:1].astype(np.float64) if proximal else np.zeros(0)
+    lazy = _lazy_model(coef, intercept, scaling, averaging[0].shape[0] > 0, floor)
+    rows = (per_sample, unit, helper_chunk, fit_intercept, averaging[2], loss_rule)
+    if helper_chunk // unit >= (order.shape[0] + unit - 1) // unit:
+        helper_chunk = 0  # one chunk: nothing to share, no driver to compile
+    # One flat tuple: numba's parfor pass hands a tuple argument to the threads
+    # element by element, one level deep ("scalar type Tuple(...) given for non
+    # scalar argument" for a tuple nested in it).
+    loss = run_epoch(csr, Y, sample_weight, scaling, (*lazy, *rows), averaging, None,
+                     drift, schedule, order, (*_NO_SHUFFLE, helper_chunk),
+                     None if per_sample else unit)  # fmt: skip
+    if proximal:
+        _catch_up_all(lazy, scaling, lazy[2][ALPHA], lazy[2][SUM_ALPHA])
+    _write_back(lazy, scaling, drift, model, averaging, schedule[2])
     return loss

@@ -8,7 +8,6 @@ import numpy as np
 
 from .._validation import check_random_state, check_sample_weight
 from ..sources import DataSource
-from ..sources.reductions import centred_row_norms, sparse_covariance
 
 # --------------------------------------------------------------------------- #
 # Prepared data
@@ -245,54 +244,13 @@ _AUTO_SAMPLE_ELEMENTS = 1_000_000
 _AUTO_MARGIN = 1.2
 
 
-class CentredSparseRows:
-    """Rows in z units, Z = (X - shift) * scale, for a CSR sample X: the
-    products the curvature and the excess estimate need, without forming Z
-    (centring makes it dense)."""
-
-    def __init__(self, X, shift, scale):
-        self.X = X
-        self.shift = shift.astype(np.float64)
-        self.scale = scale.astype(np.float64)
-        self.shape = X.shape
-
-    def dot(self, vector):
-        """Z @ vector."""
-        scaled = self.scale * vector
-        return self.X @ scaled - self.shift @ scaled
-
-    def transpose_dot(self, vector):
-        """Z^T @ vector."""
-        return self.scale * (self.X.T @ vector - self.shift * vector.sum())
-
-    def squared_row_norms(self):
-        """|z_i|^2 per row (one compiled pass over the sample, no copy)."""
-        return centred_row_norms(self.X, self.shift, self.scale)
-
-    def centred_products(self, w):
-        """(covariance of z under w, mean of z under w), w summing to 1: the
-        columns' covariance times the scales (the shift drops out), formed
-        without cancellation (:func:`~fastgd.sources.reductions.sparse_covariance`)."""
-        covariance, mean = sparse_covariance(self.X, w)
-        covariance *= np.outer(self.scale, self.scale)
-        return covariance, self.scale * (mean - self.shift)
-
-
-def centred_products(Z, w):
-    """(E[(z - zbar)(z - zbar)^T], zbar) under weights w summing to 1, for a
-    sample of rows in z units (dense or sparse), centred by subtraction."""
-    if isinstance(Z, CentredSparseRows):
-        return Z.centred_products(w)
-    mean = Z.T @ w
-    centred = Z - mean
-    return (centred * w[:, None]).T @ centred, mean
-
-
 def sample_rows(data, min_rows=1000):
     """(Z, w): an evenly spaced sample of rows in z units and their weights
     normalized to sum to 1; at least ``min_rows`` rows (all when there are fewer)
-    and otherwise a million stored elements. Z is a float64 copy, or for a sparse
-    source a :class:`CentredSparseRows` over a copy of the rows' entries."""
+    and otherwise a million stored elements. Z is what the source hands back
+    (:meth:`~fastgd.sources.base.DataSource.standardized_rows`): a float64
+    copy, or for a sparse source the rows' entries with the standardization
+    implicit."""
     m = data.source.shape[0]
     by_elements = _AUTO_SAMPLE_ELEMENTS // data.source.row_elements
     n_rows = int(min(m, max(min_rows, by_elements)))
@@ -301,12 +259,7 @@ def sample_rows(data, min_rows=1000):
     if cached is not None and cached[0] == n_rows:
         return cached[1]
     rows = np.unique(np.linspace(0, m - 1, n_rows).astype(np.int64))
-    Z = data.source.take_rows(rows)
-    if isinstance(Z, np.ndarray):
-        Z -= data.shift
-        Z *= data.scale
-    else:
-        Z = CentredSparseRows(Z, data.shift, data.scale)
+    Z = data.source.standardized_rows(rows, data.shift, data.scale)
     w = np.broadcast_to(data.sample_weight, (m,))[rows].astype(np.float64)
     # eta0="auto" and the excess estimate read the same sample: drawn once.
     data.cache["sample"] = (n_rows, (Z, w / w.sum()))
@@ -333,20 +286,15 @@ def curvature(data, fit_intercept, max_iter=100, rtol=1e-4):
 def _power_iteration(data, fit_intercept, max_iter, rtol):
     n = data.n_features
     Z, w = sample_rows(data)
-    if isinstance(Z, CentredSparseRows):
-        dot, transpose_dot, norms = Z.dot, Z.transpose_dot, Z.squared_row_norms()
-    else:
-        dot, transpose_dot = Z.__matmul__, Z.T.__matmul__
-        norms = np.einsum("ij,ij->i", Z, Z)
     ones = 1.0 if fit_intercept else 0.0
-    row_norm = float(w @ norms) + ones
+    row_norm = float(w @ Z.squared_row_norms()) + ones
     vector = np.random.default_rng(0).normal(size=n + 1)
     vector[n] *= ones
     eigenvalue = 0.0
     for _ in range(max_iter):
         vector /= np.linalg.norm(vector)
-        weighted = w * (dot(vector[:n]) + ones * vector[n])
-        product = np.append(transpose_dot(weighted), ones * weighted.sum())
+        weighted = w * (Z.dot(vector[:n]) + ones * vector[n])
+        product = np.append(Z.transpose_dot(weighted), ones * weighted.sum())
         previous, eigenvalue = eigenvalue, float(vector @ product)
         vector = product
         if abs(eigenvalue - previous) <= rtol * abs(eigenvalue):

@@ -49,7 +49,8 @@ exactly.
 import numpy as np
 
 from .. import losses
-from .data import centred_products, sample_rows, sample_targets
+from ..sources.rows import dense_centred_products
+from .data import sample_rows, sample_targets
 
 # Rows of the Hessian sample: at least this many times the parameters.
 ROWS_PER_PARAMETER = 4
@@ -168,10 +169,7 @@ class LocalExcess:
         # H is formed at every call: from every k-th sampled row only, about
         # LOCAL_ROWS_PER_PARAMETER (n + 1) of them (1,000,000 x 100: 20 -> 5 ms).
         every = max(1, len(w) // (LOCAL_ROWS_PER_PARAMETER * (n + 1)))
-        if isinstance(Z, np.ndarray):
-            self._Z = Z[::every]
-        else:  # a sparse sample (CentredSparseRows): these rows densified once
-            self._Z = (Z.X[::every].toarray() - Z.shift) * Z.scale
+        self._Z = Z.every(every)  # dense: a sparse sample's densified once
         self._y = y[::every]
         self._w = w[::every] / w[::every].sum()
         self.exact = False
@@ -212,7 +210,7 @@ class LocalExcess:
             mass = float(weights.sum())
             if mass <= 0.0:
                 return None
-            covariance, mean = centred_products(self._Z, weights / mass)
+            covariance, mean = dense_centred_products(self._Z, weights / mass)
             u, v = self._half_hessian_solve(covariance, mean, mass, G[:, c],
                                             G_b[0, c])  # fmt: skip
             step[:, c], step_b[c] = 0.5 * u, 0.5 * v
@@ -248,7 +246,7 @@ def _sampled_covariance(data, variance):
     seen a handful of times, or a tail the sample caught once, is)."""
     n = len(variance)
     Z, w = sample_rows(data, ROWS_PER_PARAMETER * (n + 1))
-    sample_covariance, _ = centred_products(Z, w)
+    sample_covariance, _ = Z.centred_products(w)
     sample_variance = np.diag(sample_covariance).copy()
     varying = variance > 0
     ratio = sample_variance[varying] / variance[varying]

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import optimizers
-from .reductions import CHUNK_ELEMENTS, centred_row_norms, squared_row_norms
+from .reductions import CHUNK_ELEMENTS
+from .rows import StandardizedRows
 
 
 @dataclass
@@ -118,24 +119,29 @@ class DataSource(ABC):
         """sum_j ((x_ij - shift_j) scale_j)^2 for every row i, float64 (m,): the
         rows' squared norms in z units (the stochastic solvers' row visits,
         :mod:`fastgd._training.visits`). An estimate good to a few digits
-        suffices. This default reads the rows through :meth:`take_rows`, a
+        suffices. This default reads the rows through :meth:`standardized_rows`, a
         block at a time; the sources override it with one pass of their own."""
         m = self.shape[0]
         norms = np.empty(m)
         block = max(1, int(CHUNK_ELEMENTS // max(1.0, self.row_elements)))
         for start in range(0, m, block):
             rows = np.arange(start, min(m, start + block), dtype=np.int64)
-            part = self.take_rows(rows)
-            norms[start : start + len(rows)] = (
-                squared_row_norms(part, shift, scale) if isinstance(part, np.ndarray)
-                else centred_row_norms(part, shift, scale)
-            )  # fmt: skip
+            part = self.standardized_rows(rows, shift, scale)
+            norms[start : start + len(rows)] = part.squared_row_norms()
         return norms
 
     @abstractmethod
     def take_rows(self, rows):
         """A float64 copy of the rows ``rows`` (sorted int64) of X: an ndarray, or
         a SciPy CSR matrix for sparse sources."""
+
+    def standardized_rows(self, rows, shift, scale):
+        """The rows ``rows`` (sorted int64) in z units, (x - shift) * scale
+        (float64 (n,) each), as training reads a sample of them
+        (:mod:`fastgd.sources.rows`): standardized in a float64 copy from
+        :meth:`take_rows`. A source whose rows are sparse hands back
+        :class:`~fastgd.sources.rows.CentredSparseRows` instead."""
+        return StandardizedRows(self.take_rows(rows), shift, scale)
 
     @abstractmethod
     def rows_loss(self, rows, sample_weight, coef, intercept):

@@ -17,6 +17,7 @@ from .reductions import (
     recentre_columns,
     unsigned,
 )
+from .rows import CentredSparseRows
 
 # A block of rows holds a float64 gradient of (n + 1) k values: blocks are capped
 # so that all of them hold at most one value per this many stored entries (the
@@ -262,6 +263,9 @@ class SparseSource(DataSource):
     def take_rows(self, rows):
         """The rows as a float64 CSR matrix (one copy of their entries only)."""
         return self.X[rows].astype(np.float64, copy=False)
+
+    def standardized_rows(self, rows, shift, scale):
+        return CentredSparseRows(self.take_rows(rows), shift, scale)
 
     def rows_loss(self, rows, sample_weight, coef, intercept):
         coef = np.ascontiguousarray(coef, dtype=np.float64).reshape(self.shape[1], -1)

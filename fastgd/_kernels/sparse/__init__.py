@@ -17,7 +17,8 @@ entries times the scale, minus a dense vector shared by every row. Its products
 are taken implicitly: z_i . w = (x_i * scale) . w - u . w, with u . w kept up to
 date as w changes.
 
-The plain epoch (:func:`lazy_epoch`) costs O(nnz of the row) a step, however
+The plain epoch (:func:`fastgd._kernels.epochs.lazy_epoch`, on the one epoch
+driver) costs O(nnz of the row) a step, however
 large n is, as scikit-learn's ``_sgd_fast`` and Bottou's sgd code do: the
 coefficients are w = alpha v + gamma_c u + delta g, where the L2 decay multiplies
 the scalar alpha, centring moves the scalar gamma_c along u, and SVRG's drift g
@@ -38,7 +39,7 @@ epochs).
 """
 
 from .csr import centred_row_norms, has_duplicates
-from .epochs import lazy_epoch, optimizer_epoch
+from .epochs import optimizer_epoch
 from .passes import (
     sparse_column_moments,
     sparse_gradient,
@@ -49,7 +50,6 @@ from .passes import (
 __all__ = [
     "centred_row_norms",
     "has_duplicates",
-    "lazy_epoch",
     "optimizer_epoch",
     "sparse_column_moments",
     "sparse_gradient",

@@ -1,12 +1,12 @@
-"""Shuffled epochs on a CSR matrix: plain steps on the lazy weight vector in
-O(nnz) a step (:func:`lazy_epoch`), and the same epoch through an optimizer with
-dense updates (:func:`optimizer_epoch`)."""
+"""Shuffled epochs on a CSR matrix: the row loops of plain steps on the lazy
+weight vector in O(nnz) a step (:func:`_lazy_units`, which
+:func:`fastgd._kernels.epochs.lazy_epoch` drives through the one epoch driver,
+``run_epoch``), and the same epoch through an optimizer with dense updates
+(:func:`optimizer_epoch`)."""
 
 import numpy as np
-from numba import prange
 
 from ..config import jit as _jit
-from ..parallel import parallel_kernel
 from ..steps import _update_average, half_slope, optimizer_delta, weighted_loss
 from .csr import (
     SPARSE_PREFETCH_AHEAD,
@@ -15,7 +15,6 @@ from .csr import (
     _prefetch_row,
     _row_products,
     _scaled,
-    prefetch_sparse_rows,
 )
 from .lazy import (
     ALPHA,
@@ -35,9 +34,7 @@ from .lazy import (
     _catch_up,
     _catch_up_all,
     _fold_alpha,
-    _lazy_model,
     _unit_residuals,
-    _write_back,
     lazy_decay,
     proximal_steps,
     scalar_decay,
@@ -207,7 +204,8 @@ def _lazy_units_single(csr, Y, sample_weight, scaling, drift, lazy, schedule,
 def _lazy_units(csr, Y, sample_weight, scaling, drift, lazy, schedule, order, plan,
                 first, last):  # fmt: skip
     """Units first..last-1 of the epoch on the lazy model (see
-    :func:`lazy_epoch`); returns their loss, non-finite on divergence."""
+    :func:`fastgd._kernels.epochs.lazy_epoch`); returns their loss, non-finite
+    on divergence."""
     if Y.ndim == 1:  # a compile-time choice: one output compiles one loop
         return _lazy_units_single(csr, Y, sample_weight, scaling, drift, lazy,
                                   schedule, order, plan, first, last)  # fmt: skip
@@ -293,94 +291,12 @@ def _lazy_units(csr, Y, sample_weight, scaling, drift, lazy, schedule, order, pl
     return loss
 
 
-def _helper_chunk_set(csr, Y, sample_weight, scaling, drift, lazy, schedule, order,
-                      units):  # fmt: skip
-    """``uses_threads`` of :func:`_lazy_chunks`: a helper chunk is set."""
-    return units[2] > 0
-
-
-@parallel_kernel(_helper_chunk_set)
-def _lazy_chunks(csr, Y, sample_weight, scaling, drift, lazy, schedule, order,
-                 units):  # fmt: skip
-    """The epoch's units in chunks of ``units[2]`` (helper_chunk) rows, two
-    threads taking turns as in the dense epoch
-    (:func:`fastgd._kernels.epochs.run_epoch`): one trains a chunk while the
-    other fetches the rows of the next, which it then trains. The updates run in
-    the same order either way. The lazy model is built by the caller: numba's
-    parfor pass must not see tuples of arrays made inside this driver
-    (CONTRIBUTING, "Add a kernel")."""
-    unit, helper_chunk = units[1], units[2]
-    n_rows = order.shape[0]
-    n_units = (n_rows + unit - 1) // unit
-    per_chunk = max(1, helper_chunk // unit)
-    loss = 0.0
-    chunk_loss = np.zeros(2)
-    for first in range(0, n_units, per_chunk):
-        last = min(first + per_chunk, n_units)
-        stop = min(last * unit, n_rows)
-        next_stop = min(stop + per_chunk * unit, n_rows)
-        trainer = (first // per_chunk) % 2
-        for worker in prange(2):
-            if worker == trainer:
-                chunk_loss[worker] = _lazy_units(
-                    csr, Y, sample_weight, scaling, drift, lazy, schedule, order,
-                    units, first, last,
-                )  # fmt: skip
-            elif stop < next_stop:
-                prefetch_sparse_rows(csr, Y, order, stop, next_stop)
-        loss += chunk_loss[trainer]
-        if not np.isfinite(loss):
-            break
-    return loss
-
-
-def lazy_epoch(csr, Y, sample_weight, scaling, model, averaging, drift, schedule,
-               order, plan):  # fmt: skip
-    """One shuffled epoch of plain steps in O(nnz) a step (see the module
-    docstring); returns the weighted sum of squared residuals, each before its
-    update, non-finite as soon as one is.
-
-    ``plan`` = (per_sample, unit, helper_chunk). ``per_sample``: SGD, a step
-    eta_t 2 w_i r_i per row (``unit`` 1); otherwise mini-batch over ``unit``
-    rows: eta_t (2/W_B) sum_B w r. ``drift`` is SVRG's (g (n, k), g_b (k,),
-    u . g (k,)) in float64, or empty arrays: with it the model is the difference
-    from the snapshot and y is not read. ``averaging`` is (avg_coef (n, k),
-    avg_intercept, average_start), avg_coef empty when not averaging. ``coef``
-    (n, k) and ``intercept`` (k,) of ``model`` are read once and written once.
-    ``Y`` 1-D (one output) compiles the one-output loop only.
-
-    Plain Python around compiled parts, as the dense epoch's serial build
-    (:func:`fastgd._kernels.epochs._run_epoch_one_thread`): with
-    ``helper_chunk`` > 0 the chunked driver :func:`_lazy_chunks` (a parallel
-    kernel: two threads, or its serial build, same bits), else the row loop
-    alone, so a first small fit compiles no driver.
-    """
-    coef, intercept, fit_intercept, _ = model
-    decays = schedule[1]
-    proximal = decays.dtype.names is not None
-    floor = decays["floor"][:1].astype(np.float64) if proximal else np.zeros(0)
-    lazy = _lazy_model(coef, intercept, scaling, averaging[0].shape[0] > 0, floor)
-    units = (plan[0], plan[1], plan[2], fit_intercept, averaging[2], model[3])
-    n_units = (order.shape[0] + plan[1] - 1) // plan[1]
-    if plan[2] > 0 and plan[2] // plan[1] < n_units:
-        loss = _lazy_chunks(csr, Y, sample_weight, scaling, drift, lazy, schedule,
-                            order, units)  # fmt: skip
-    else:
-        loop = _lazy_units_single if Y.ndim == 1 else _lazy_units
-        loss = loop(csr, Y, sample_weight, scaling, drift, lazy, schedule, order,
-                    units, 0, n_units)  # fmt: skip
-    if proximal:
-        _catch_up_all(lazy, scaling, lazy[2][ALPHA], lazy[2][SUM_ALPHA])
-    _write_back(lazy, scaling, drift, model, averaging, schedule[2])
-    return loss
-
-
 @_jit()
 def optimizer_epoch(csr, Y, sample_weight, scaling, model, averaging, optimizer,
                     schedule, order, per_sample, unit):  # fmt: skip
-    """:func:`lazy_epoch`'s updates through an optimizer (``optimizer`` =
-    (state, kind, params)): every coordinate moves every step, as on dense
-    data, so a step costs O(n k) plus the rows' entries."""
+    """:func:`fastgd._kernels.epochs.lazy_epoch`'s updates through an optimizer
+    (``optimizer`` = (state, kind, params)): every coordinate moves every step,
+    as on dense data, so a step costs O(n k) plus the rows' entries."""
     data, indices, indptr = csr
     coef, intercept, fit_intercept, rule = model
     etas, decays, t_start = schedule
