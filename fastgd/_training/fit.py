@@ -12,26 +12,18 @@ import numpy as np
 from .. import optimizers, schedules
 from .._errors import convergence_warning
 from ..sources import as_source, for_fit
-from .cg import SAMPLED_MAX_PARAMETERS, CGEngine, TailExcess
 from .data import auto_step_size, prepare
-from .engines import BatchEngine, StochasticEngine, measure
+from .engines import measure
 from .excess import ExcessEstimate, LocalExcess, relative_floor
 from .full_gradient import shared_pass
 from .gap import DualityGap
+from .kinds import SOLVER_KINDS
 from .krylov import KrylovExcess
 from .loop import MIN_UPDATES_PER_ROUND, Outcome, Stopping, train
-from .newton import NewtonEngine
-from .strategy import exact_curvature_after, resolve_batch_strategy, unit_cost_in_passes
-from .svrg import SVRGEngine
-from .visits import row_visits
+from .strategy import exact_curvature_after, unit_cost_in_passes
 
 # Batch rounds for a step that shrinks on a stalled loss (see _stopping).
 SHRINK_ROUND_ITERATIONS = 10
-# SVRG's eta0="auto": this fraction of SGD's, about 0.1 / L for the mean
-# per-sample smoothness L (Johnson & Zhang use 0.1 / L; its theory needs
-# eta < 1 / (4 L)). Measured at m / n = 20 and 1,000: 1/8 takes 4-6 units to a
-# relative excess of 1e-4 where 1/2 and 1 do not converge (docs/performance.md).
-SVRG_STEP_FRACTION = 0.125
 # A fit stopped by a rule that does not measure its distance to the optimum
 # (the loss plateau, the gradient ratio) is called converged only if the excess
 # estimate, taken once where it stopped, is at most this relative excess loss:
@@ -61,42 +53,29 @@ def _measurable(spec, data):
 
 
 def _uses_excess_rule(spec, data):
-    """Whether the fit stops on the measured excess loss: SVRG always, every
-    solver with ``tol_rule="excess"`` (not with early stopping, which stops on
-    the validation score), where an estimate measures the loss."""
-    excess = spec.solver in ("svrg", "cg") or spec.tol_rule == "excess"
+    """Whether the fit stops on the measured excess loss: the solvers that
+    always do (SVRG, CG), every solver with ``tol_rule="excess"`` (not with
+    early stopping, which stops on the validation score), where an estimate
+    measures the loss."""
+    excess = SOLVER_KINDS[spec.solver].stops_on_excess or spec.tol_rule == "excess"
     return excess and not spec.early_stopping and _measurable(spec, data)
 
 
 def _constant_step_converges(spec, source):
-    """Whether a constant step reaches the optimum: SVRG; batch, and averaged
-    stochastic steps, unless the optimizer normalizes its steps or the source's
-    epochs average models trained apart (``mixed_epochs``: each chunk's model
-    leans to its own optimum), or the steps are proximal (averaged proximal
-    SGD with a constant step stays a step-sized distance off the optimum of an
-    L1 term). Otherwise learning_rate="adaptive" must shrink the step as the
-    loss stalls."""
+    """Whether a constant step reaches the optimum: never where the optimizer
+    normalizes its steps, else as the solver says
+    (:attr:`~fastgd._training.kinds.SolverKind.constant_step_converges`).
+    Otherwise learning_rate="adaptive" must shrink the step as the loss
+    stalls."""
     if spec.optimizer in optimizers.NORMALIZED:
         return False
-    if spec.solver == "svrg" or spec.full_batch:
-        return True
-    if not spec.penalty_function.smooth:
-        return False
-    return spec.average is not False and not source.mixed_epochs
+    return SOLVER_KINDS[spec.solver].constant_step_converges(spec, source)
 
 
 def _stopping(spec, tol, patience_tol, data, engine):
-    if spec.solver == "cg":
-        # CG certifies itself (its decrements); nothing else to measure.
-        excess = None
-        if tol is not None:
-            sampled = None
-            if data.n_features + 1 <= SAMPLED_MAX_PARAMETERS:
-                sampled = ExcessEstimate(data, spec.fit_intercept,
-                                         engine.penalty.ridge_diagonal)  # fmt: skip
-            excess = TailExcess(engine, tol, relative_floor(data), sampled)
-        return Stopping(patience_tol=None, excess=excess, excess_tol=tol,
-                        excess_floor=relative_floor(data))  # fmt: skip
+    kind = SOLVER_KINDS[spec.solver]
+    if kind.stopping is not None:
+        return kind.stopping(spec, tol, data, engine)
     if _uses_excess_rule(spec, data) and tol is not None:
         # Stop on the measured excess; a step that must shrink (if any) shrinks
         # whenever the loss has not improved at all for n_iter_no_change rounds:
@@ -114,7 +93,7 @@ def _stopping(spec, tol, patience_tol, data, engine):
                                    unit_cost_in_passes(data, spec)),
             excess_tol=tol, excess_floor=relative_floor(data),
         )  # fmt: skip
-    if (spec.full_batch and not spec.adaptive) or spec.solver == "svrg":
+    if kind.gradient_rule(spec):
         return Stopping(
             patience_tol=tol if spec.early_stopping else None,
             n_iter_no_change=spec.n_iter_no_change, min_updates_per_round=1,
@@ -179,31 +158,6 @@ class _Smaller:
                    self.estimate(grad, grad_intercept))  # fmt: skip
 
 
-def _batch_kind(spec, data):
-    """The engine of solver "batch" or "cg". Accelerated batch steps (plain
-    steps, ``spec.accelerate``) are Nesterov's for the squared loss (FISTA's
-    proximal ones with an L1 term or a bound), and for another smooth loss
-    whose Hessian is formed, with a smooth penalty, Newton's on the sampled
-    Hessian (:mod:`.newton`)."""
-    if not spec.full_batch:
-        return CGEngine
-    loss = spec.loss_function
-    newton = (spec.accelerate and not loss.quadratic and loss.smooth
-              and spec.penalty_function.smooth
-              and LocalExcess.affordable(data.n_features))  # fmt: skip
-    return NewtonEngine if newton else BatchEngine
-
-
-def _visits(spec, data):
-    """The stochastic solvers' :class:`~fastgd._training.visits.RowVisits`
-    (None: one visit a row), for eta0="auto" with steps that scale with the
-    row (not a normalized optimizer's)."""
-    if not spec.row_visits or spec.optimizer in optimizers.NORMALIZED:
-        return None
-    return row_visits(data, auto_step_size(data, 1, spec.fit_intercept),
-                      spec.fit_intercept)  # fmt: skip
-
-
 def target_variance(data):
     """Weighted variance of y on the training rows, averaged over outputs."""
     return data.target_moments()[1]
@@ -242,26 +196,7 @@ def fit(spec, X, y=None, *, sample_weight=None, coef_init=None, intercept_init=N
         validation_fraction=spec.validation_fraction if spec.early_stopping else None,
         random_state=spec.random_state, statistics=statistics,
     )  # fmt: skip
-    rows = len(data.train_rows)
-    eta0 = spec.eta0
-    if spec.solver == "cg":
-        eta0 = 1.0  # CG takes its own step lengths; eta0 is not used
-    elif eta0 == "auto":
-        batch_rows = {"sgd": 1, "svrg": 1, "minibatch": spec.batch_size,
-                      "batch": None}  # fmt: skip
-        size = batch_rows[spec.solver]
-        eta0 = auto_step_size(data, None if size is None else min(size, rows),
-                              spec.fit_intercept)  # fmt: skip
-        eta0 *= spec.loss_function.step_factor
-        if spec.solver == "svrg":
-            eta0 *= SVRG_STEP_FRACTION
-        if spec.eta0_rule == "optimizer":
-            eta0 = optimizers.auto_step_size(
-                spec.optimizer, eta0, np.sqrt(data.target_moments()[1]),
-                data.n_features + 1, stochastic=not spec.full_batch,
-            )  # fmt: skip
-        if eta0_cap is not None:
-            eta0 = min(eta0, eta0_cap)
+    eta0 = _initial_step(spec, data, eta0_cap)
     tol = spec.tol
     patience_tol = tol
     if spec.tol_scale == "target_variance" and tol is not None:
@@ -275,21 +210,9 @@ def fit(spec, X, y=None, *, sample_weight=None, coef_init=None, intercept_init=N
         intercept_init = data.target_moments()[0]
     initial = dict(coef_init=coef_init, intercept_init=intercept_init,
                    recoverable=spec.max_recoveries > 0)  # fmt: skip
-    if spec.solver == "svrg":
-        engine = SVRGEngine(data, spec, visits=_visits(spec, data), **initial)
-    elif spec.solver in ("batch", "cg"):
-        # X^T X gives the squared loss's gradient only.
-        strategy = spec.strategy if spec.loss_function.quadratic else "pass"
-        plan = resolve_batch_strategy(strategy, spec.impl, data, spec.max_iter,
-                                      tol)  # fmt: skip
-        engine = _batch_kind(spec, data)(data, spec, strategy=plan.start,
-                                         gram_after=plan.switch_after,
-                                         **initial)  # fmt: skip
-    else:
-        # No measuring pass that nothing reads.
-        measure = _uses_excess_rule(spec, data) and tol is not None
-        engine = StochasticEngine(data, spec, measure=measure,
-                                  visits=_visits(spec, data), **initial)  # fmt: skip
+    # No measuring pass that nothing reads.
+    measure = _uses_excess_rule(spec, data) and tol is not None
+    engine = SOLVER_KINDS[spec.solver].build(data, spec, tol, measure, initial)
     if state is not None:
         if coef_init is not None or intercept_init is not None:
             state = {k: v for k, v in state.items() if k not in ("coef", "intercept")}
@@ -304,6 +227,30 @@ def fit(spec, X, y=None, *, sample_weight=None, coef_init=None, intercept_init=N
     )  # fmt: skip
     _certify(outcome, spec, data, engine, state is None, stacklevel)
     return Fitted(engine=engine, data=data, outcome=outcome, eta0=float(eta0))
+
+
+def _initial_step(spec, data, eta0_cap):
+    """The step size the fit starts with: ``spec.eta0``, or for "auto" the
+    plain step for the rows a step averages over (times the loss's and the
+    solver's factors), then the optimizer's own rule if it has one, and at most
+    ``eta0_cap`` (partial_fit). 1.0 for a solver that takes its own steps."""
+    kind = SOLVER_KINDS[spec.solver]
+    if kind.own_steps:
+        return 1.0  # eta0 is not used
+    if spec.eta0 != "auto":
+        return spec.eta0
+    rows = kind.step_rows(spec)
+    if rows is not None:
+        rows = min(rows, len(data.train_rows))
+    eta0 = auto_step_size(data, rows, spec.fit_intercept)
+    eta0 *= spec.loss_function.step_factor
+    eta0 *= kind.step_fraction
+    if spec.eta0_rule == "optimizer":
+        eta0 = optimizers.auto_step_size(
+            spec.optimizer, eta0, np.sqrt(data.target_moments()[1]),
+            data.n_features + 1, stochastic=not spec.full_batch,
+        )  # fmt: skip
+    return eta0 if eta0_cap is None else min(eta0, eta0_cap)
 
 
 def _certify(outcome, spec, data, engine, whole_fit, stacklevel):
