@@ -84,14 +84,15 @@ def check_data(X, y):
 
     X becomes a read-only, C-contiguous (m, n) float32 or float64 array (integer
     data is cast once to float64); y a read-only array of X's dtype, of shape (m,)
-    or (m, k). Non-finite values, empty arrays and mismatched lengths raise.
+    or (m, k), or None (X only predicted on). Non-finite values, empty arrays
+    and mismatched lengths raise.
     A plain NumPy array is checked here without importing scikit-learn.
     """
     reject_unusable_dtype(X, "X", bool_ok=True)
     reject_unusable_dtype(y, "y")
     if _plain(X):
         dtype = X.dtype if X.dtype in FLOAT_DTYPES else np.dtype(np.float64)
-        y = check_targets(y, X.shape[0], dtype.newbyteorder("="))
+        y = _checked_targets(y, X.shape[0], dtype.newbyteorder("="))
         X = _as_kernel_array(X, dtype.newbyteorder("="))
         _check_finite(X, "X")
         return X, y
@@ -108,10 +109,15 @@ def check_data(X, y):
                 "numbers first."
             ) from exc
         raise
-    y = check_targets(y, X.shape[0], X.dtype.newbyteorder("="))
+    y = _checked_targets(y, X.shape[0], X.dtype.newbyteorder("="))
     X = _as_kernel_array(X, X.dtype.newbyteorder("="))
     _check_finite(X, "X")
     return X, y
+
+
+def _checked_targets(y, n_samples, dtype):
+    """:func:`check_targets`, or None for data that is only predicted on."""
+    return None if y is None else check_targets(y, n_samples, dtype)
 
 
 def check_targets(y, n_samples, dtype):

@@ -9,9 +9,15 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _training, losses, optimizers, schedules
 from ._validation import FLOAT_DTYPES, check_alpha, check_int, reject_unusable_dtype
-from .sources import DataSource, SparseSource, as_source, is_memmap, is_sparse
-from .sources.dask_source import is_dask_collection, lazy_predict
-from .sources.dask_source import r2 as dask_r2
+from .sources import (
+    DataSource,
+    DenseSource,
+    SparseSource,
+    as_source,
+    is_memmap,
+    is_sparse,
+)
+from .sources.dask_source import is_dask_collection
 from .sources.sparse import check_sparse_fill
 
 SOLVERS = ("auto", *_training.SOLVERS)
@@ -334,7 +340,7 @@ default="sgd"
 
     # ------------------------------------------------------------------ checks
 
-    def _resolve_solver(self, X, sample_weight, incremental=False):
+    def _resolve_solver(self, source, sample_weight, incremental=False):
         """``solver``, with "auto" decided from the data (see choose_solver):
         CG may run on a whole data set (``fit``, not ``partial_fit``) with
         plain steps and no early stopping."""
@@ -350,8 +356,8 @@ default="sgd"
                                          self.positive)  # fmt: skip
         if not penalty.smooth:
             return "batch"  # an L1 term or a bound: proximal steps
-        solver = self._auto_solver(X, sample_weight, incremental)
-        lazy = isinstance(X, SparseSource) and self.standardize and penalty.ridge
+        solver = self._auto_solver(source, sample_weight, incremental)
+        lazy = not source.decays_per_coefficient and self.standardize and penalty.ridge
         if lazy and solver in ("sgd", "minibatch", "svrg"):
             # The CSR epochs decay one lazy scalar, which cannot weigh each
             # coefficient by its column's scale (fastgd._training.engines.
@@ -359,7 +365,7 @@ default="sgd"
             return "batch"
         return solver
 
-    def _auto_solver(self, X, sample_weight, incremental):
+    def _auto_solver(self, source, sample_weight, incremental):
         """ "auto" for a smooth penalty."""
         if self.loss != "squared_error":
             # Not a quadratic: no CG, SVRG or Gram route (make_spec says why).
@@ -368,10 +374,9 @@ default="sgd"
             smooth = self.loss in ("huber", "squared_epsilon_insensitive")
             return "batch" if smooth else "sgd"
         tol = self.tol if isinstance(self.tol, numbers.Real) else None
-        source = X if isinstance(X, SparseSource) else None
         cg = not incremental and self.optimizer == "sgd" and not self.early_stopping
         return _training.choose_solver(
-            X.shape[0], X.shape[1], X.dtype, sample_weight is not None, tol,
+            *source.shape, source.dtype, sample_weight is not None, tol,
             source=source, cg=cg,
         )  # fmt: skip
 
@@ -415,32 +420,41 @@ default="sgd"
         check_alpha(self.alpha)
         return _training.make_spec(solver, **{**options, **overrides})
 
-    def _validate_data(self, X, y, reset):
-        """(X, y) checked and converted: dense X as an array; sparse X, a data
-        source, an array mapped from a file or a Dask collection as a
-        :class:`~fastgd.sources.DataSource` holding y (then None)."""
-        if _is_source_input(X):
+    def _source(self, X, y=None, reset=False, fitting=False):
+        """X (and y) as the :class:`~fastgd.sources.DataSource` that reads them:
+        the one place the estimator works out what X is. Data read where it
+        lives (a data source, an array mapped from a file, a Dask collection)
+        is checked against the fitted columns by its own width and names;
+        arrays and sparse matrices by scikit-learn's checks (n_features_in_,
+        feature_names_in_), then by the source (NaN/inf once, conversions
+        never in place). ``fitting``: y is required (scikit-learn's error where
+        it is None), unless the source holds its own; otherwise y None means
+        rows to predict on."""
+        if _reads_in_place(X):
             source = as_source(X, y)
-            source.targets  # noqa: B018 - a source without targets raises here
-            self._check_n_features(source.shape[1], reset)
+            if fitting:
+                source.targets  # noqa: B018 - a source without targets raises here
+            self._check_n_features(source.n_features, reset)
             self._check_source_names(source.feature_names, reset)
-            return source, None
+            return source
         reject_unusable_dtype(X, "X", sparse_ok=True, bool_ok=True)
         reject_unusable_dtype(y, "y")
+        predicting = not fitting and y is None
+        # scikit-learn's checks of y, where there is one.
+        targets = {} if predicting else dict(y=y, multi_output=True, y_numeric=True)
         if is_sparse(X):
             check_sparse_fill(X)  # before scikit-learn converts a pandas one
             # scikit-learn's checks of n_features_in_ and y; the matrix itself is
             # checked and converted (once, never in place) by the source.
-            validate_data(self, X, y, reset=reset, accept_sparse=True, dtype=None,
-                          multi_output=True, y_numeric=True,
-                          ensure_all_finite=False)  # fmt: skip
-            return SparseSource(X, y), None
+            validate_data(self, X, reset=reset, accept_sparse=True, dtype=None,
+                          ensure_all_finite=False, **targets)  # fmt: skip
+            return SparseSource(X, y)
         # NaN/inf are checked once, by the data source: checking here too would
         # scan X twice.
-        return validate_data(
-            self, X, y, reset=reset, dtype=FLOAT_DTYPES, order="C",
-            multi_output=True, y_numeric=True, ensure_all_finite=False,
-        )  # fmt: skip
+        checked = validate_data(self, X, reset=reset, dtype=FLOAT_DTYPES, order="C",
+                                ensure_all_finite=False, **targets)  # fmt: skip
+        X, y = (checked, None) if predicting else checked
+        return DenseSource(X, y)
 
     def _check_source_names(self, names, reset):
         """scikit-learn's feature_names_in_ rule, for the column names of data
@@ -481,7 +495,7 @@ default="sgd"
                      in sorted(self.get_params().items())
                      if name not in self._CONTINUABLE)  # fmt: skip
 
-    def _fit(self, spec, X, y, sample_weight, first, incremental=False, **initial):
+    def _fit(self, spec, source, sample_weight, first, incremental=False, **initial):
         """The one training path; stores what the estimator keeps.
 
         A resumed fit (warm_start) keeps the first fit's step size and
@@ -496,7 +510,7 @@ default="sgd"
         if (not first and incremental and self._statistics[0] is not None
                 and self._moments[0] < _training.RUNNING_ROWS):  # fmt: skip
             self._moments = _training.running_moments(
-                as_source(X, y), sample_weight, self._moments
+                source, sample_weight, self._moments
             )  # fmt: skip
             if _training.moved(self._statistics, self._moments[1:]):
                 self._state = _training.restandardize(
@@ -505,7 +519,7 @@ default="sgd"
                 )  # fmt: skip
                 self._statistics = self._moments[1:]
         fitted = _training.fit(
-            spec, X, y, sample_weight=sample_weight,
+            spec, source, sample_weight=sample_weight,
             state=None if first else self._state,
             statistics=None if first else self._statistics, eta0_cap=eta0_cap,
             stacklevel=5, **initial,
@@ -551,9 +565,9 @@ default="sgd"
         self._validate_params()  # every parameter, before the data is read
         warm = self.warm_start and hasattr(self, "_state")
         resume = warm and getattr(self, "_resume_key", None) == self._run_key()
-        X, y = self._validate_data(X, y, reset=not resume)
-        resume = resume and X.shape[1] == self.n_features_in_
-        solver = self.solver_ if resume else self._resolve_solver(X, sample_weight)
+        source = self._source(X, y, reset=not resume, fitting=True)
+        resume = resume and source.n_features == self.n_features_in_
+        solver = self.solver_ if resume else self._resolve_solver(source, sample_weight)
         spec = self._spec(solver)
         if warm and not resume and coef_init is None and intercept_init is None:
             coef_init, intercept_init = self.coef_, self.intercept_
@@ -563,7 +577,7 @@ default="sgd"
         if intercept_init is not None:
             intercept_init = np.reshape(np.array(intercept_init, np.float64), -1)
         initial = dict(coef_init=coef_init, intercept_init=intercept_init)
-        outcome = self._fit(spec, X, y, sample_weight, not resume, **initial)
+        outcome = self._fit(spec, source, sample_weight, not resume, **initial)
         self._resume_key = self._run_key()
         self.solver_ = solver
         self.relative_excess_ = outcome.relative_excess
@@ -592,18 +606,19 @@ default="sgd"
         """
         self._validate_params()
         first = not hasattr(self, "_state")
-        X, y = self._validate_data(X, y, reset=first)
-        solver = (self._resolve_solver(X, sample_weight, incremental=True) if first
-                  else self.solver_)  # fmt: skip
+        source = self._source(X, y, reset=first, fitting=True)
+        solver = (self._resolve_solver(source, sample_weight, incremental=True)
+                  if first else self.solver_)  # fmt: skip
         spec = self._spec(solver, max_iter=1, tol=None, early_stopping=False)
-        targets = X.targets if y is None else y
-        if not first and self._state["coef"].shape != (X.shape[1], *targets.shape[1:]):
+        targets = source.targets
+        if not first and self._state["coef"].shape != (source.n_features,
+                                                       *targets.shape[1:]):  # fmt: skip
             raise ValueError(
                 f"partial_fit got y of shape {targets.shape[1:] or '(n_samples,)'} per "
                 "sample, but the model was fitted with a different number of "
                 "targets; keep the targets' shape across calls."
             )
-        outcome = self._fit(spec, X, y, sample_weight, first, incremental=True)
+        outcome = self._fit(spec, source, sample_weight, first, incremental=True)
         self._resume_key = self._run_key()
         self.solver_ = solver
         self.relative_excess_ = None
@@ -629,25 +644,9 @@ default="sgd"
         ndarray of shape (n_samples,) or (n_samples, n_targets)
         """
         check_is_fitted(self)
-        if is_dask_collection(X):
-            n_features = len(X.columns) if hasattr(X, "columns") else X.shape[-1]
-            self._check_n_features(n_features, reset=False)
-            names = [str(c) for c in X.columns] if hasattr(X, "columns") else None
-            self._check_source_names(names, reset=False)
-            return lazy_predict(X, self.coef_.T, self.intercept_)
-        if isinstance(X, DataSource) or is_memmap(X):
-            source = as_source(X, None)
-            self._check_n_features(source.shape[1], reset=False)
-            self._check_source_names(source.feature_names, reset=False)
-            coef = self.coef_.T.astype(np.float64)
-            return source.predict(coef, self.intercept_.astype(np.float64))
-        reject_unusable_dtype(X, "X", sparse_ok=True, bool_ok=True)
-        X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES,
-                          accept_sparse=("csr", "csc"))  # fmt: skip
-        coef = self.coef_.astype(X.dtype, copy=False)
-        return X @ coef.T + self.intercept_.astype(X.dtype, copy=False).reshape(
-            (-1,) if coef.ndim == 1 else (1, -1)
-        )
+        source = self._source(X)
+        return source.predict(self.coef_.T.astype(np.float64),
+                              self.intercept_.astype(np.float64))  # fmt: skip
 
     def score(self, X, y=None, sample_weight=None):
         """R^2 of the predictions on (X, y), as scikit-learn's regressors; X may
@@ -658,20 +657,17 @@ default="sgd"
         -------
         float
         """
-        if is_dask_collection(X):
-            check_is_fitted(self)
-            return dask_r2(X, y, self.coef_.T, self.intercept_, sample_weight)
-        if isinstance(X, DataSource) or is_memmap(X):
-            from sklearn.metrics import r2_score
-
-            source = as_source(X, y)
-            return r2_score(source.targets, self.predict(source),
-                            sample_weight=sample_weight)  # fmt: skip
-        return super().score(X, y, sample_weight=sample_weight)
+        check_is_fitted(self)
+        source = self._source(X, y)
+        return source.score(
+            self.coef_.T.astype(np.float64),
+            self.intercept_.astype(np.float64),
+            sample_weight,
+        )
 
 
-def _is_source_input(X):
-    """Whether X is fitted through a data source of its own kind: a source, an
-    array mapped from a file or a Dask collection."""
+def _reads_in_place(X):
+    """Whether X is read where it lives, through a data source of its own
+    kind: a source, an array mapped from a file or a Dask collection."""
     return (isinstance(X, DataSource) or is_memmap(X)
             or is_dask_collection(X))  # fmt: skip

@@ -203,6 +203,15 @@ def test_predict_is_lazy_and_score_matches_scikit_learn(scheduler, n_targets):
         expected = r2_score(y, model.predict(X), sample_weight=w)
         score = model.score(Xd, yd, sample_weight=w)
         assert score == pytest.approx(expected, rel=1e-12)
+    # Predicting and scoring go through a source that persists nothing.
+    source = DaskSource(Xd, None)
+    source.predict(model.coef_.T, model.intercept_)
+    assert DaskSource(Xd, yd).score(model.coef_.T, model.intercept_) == pytest.approx(
+        r2_score(y, model.predict(X)), rel=1e-12
+    )
+    assert "_loaded" not in vars(source)
+    with pytest.raises(ValueError, match="y is required"):
+        source.targets  # noqa: B018 - a fit's first read
 
 
 def test_dataframes_fit_as_their_arrays(scheduler):

@@ -85,3 +85,20 @@ def test_dense_source_never_copies_a_c_contiguous_array():
     X, y, _ = make_problem(m=20, n=2)
     assert np.shares_memory(DenseSource(X, y).X, X)
     assert not DenseSource(X, y).X.flags.writeable
+
+
+def test_a_source_built_to_predict_on_needs_no_targets():
+    """X without y is rows to predict on: every kind of source builds, predicts
+    as X @ coef + b, and says what is missing if a fit asks for targets; a
+    sparse row without a stored entry is a row like any other."""
+    import scipy.sparse as sp
+
+    X = np.arange(12.0).reshape(4, 3)
+    X[2] = 0.0
+    coef, intercept = np.array([1.0, -2.0, 0.5]), np.array([0.25])
+    for data in (X, sp.csr_matrix(X), sp.csr_matrix((1, 3))):
+        source = as_source(data, None)
+        dense = data.toarray() if sp.issparse(data) else data
+        np.testing.assert_allclose(source.predict(coef, intercept), dense @ coef + 0.25)
+        with pytest.raises(ValueError, match="has no targets"):
+            source.targets  # noqa: B018

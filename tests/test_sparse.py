@@ -535,3 +535,16 @@ def test_sparse_and_dense_rows_in_z_units_answer_alike():
                     dense_rows.centred_products(weights), strict=True):  # fmt: skip
         np.testing.assert_allclose(a, b, atol=1e-10)
     np.testing.assert_allclose(sparse_rows.every(7), dense_rows.every(7))
+
+
+def test_the_estimator_predicts_on_any_sparse_format_and_on_empty_rows():
+    """A fitted model predicts on CSR, CSC and COO alike, and on rows with no
+    stored entry (the intercept), as on the dense rows."""
+    X, y = sparse_problem(m=400, n=8, k=1, density=0.3)
+    model = GDRegressor(solver="batch").fit(X, y)
+    dense = X.toarray()
+    for form in (X, X.tocsc(), X.tocoo()):
+        np.testing.assert_allclose(model.predict(form), model.predict(dense))
+    empty = sp.csr_matrix((2, 8))
+    np.testing.assert_allclose(model.predict(empty), np.full(2, model.intercept_[0]))
+    assert model.score(X, y) == pytest.approx(model.score(dense, y), rel=1e-12)

@@ -102,7 +102,8 @@ class DataSource(ABC):
     @property
     @abstractmethod
     def targets(self):
-        """y as a read-only array of X's dtype, (m,) or (m, k), in memory."""
+        """y as a read-only array of X's dtype, (m,) or (m, k), in memory
+        (:func:`no_targets` where the source was given none)."""
 
     @abstractmethod
     def column_moments(self, sample_weight):
@@ -166,6 +167,15 @@ class DataSource(ABC):
         ``intercept`` (1,) or (k,) in the original units."""
         raise NotImplementedError(f"{type(self).__name__} cannot predict.")
 
+    def score(self, coef, intercept, sample_weight=None):
+        """R^2 of :meth:`predict` against the targets, as scikit-learn's
+        ``r2_score`` (the mean over outputs): what the estimator's ``score``
+        returns."""
+        from sklearn.metrics import r2_score  # the estimators' dependency
+
+        return float(r2_score(self.targets, self.predict(coef, intercept),
+                              sample_weight=sample_weight))  # fmt: skip
+
     @property
     def row_elements(self):
         """Stored elements a row (n for dense rows): what a row costs to read."""
@@ -195,3 +205,13 @@ class DataSource(ABC):
     @property
     def n_features(self):
         return self.shape[1]
+
+
+def no_targets():
+    """The error of a source built without targets (to predict on) that a fit
+    asks for them."""
+    return ValueError(
+        "this data source has no targets: give y (fit(X, y)), or build the "
+        "source with them (from_npy(X_path, y_path), from_parquet(path, "
+        "target=...))."
+    )

@@ -34,7 +34,7 @@ import numpy as np
 
 from .. import _kernels, reference
 from .._validation import check_targets
-from .base import DataSource
+from .base import DataSource, no_targets
 from .readers import row_range
 from .reductions import (
     merge_moments,
@@ -155,11 +155,7 @@ class BlockSource(DataSource):
     @property
     def targets(self):
         if self._y is None:
-            raise ValueError(
-                "this data source has no targets: give y (fit(source, y)), or build "
-                "the source with them (from_npy(X_path, y_path), "
-                "from_parquet(path, target=...))."
-            )
+            raise no_targets()
         return self._y
 
     @property

@@ -28,6 +28,7 @@ training path reads y for its moments and stopping rule); X never leaves the
 workers.
 """
 
+import functools
 import itertools
 
 import numpy as np
@@ -270,7 +271,9 @@ def _flat(key):
 
 class DaskSource(DataSource):
     """X and y on a Dask cluster (a dask array with rows in chunks, or a dask
-    DataFrame), persisted once; every pass is a task per chunk.
+    DataFrame), persisted once, when a fit first reads them; every pass is a
+    task per chunk. Predicting and scoring compute lazily and persist nothing
+    (y may then be None: predictions need no targets).
 
     >>> import dask.array as da
     >>> from fastgd.sources import DaskSource
@@ -291,18 +294,31 @@ class DaskSource(DataSource):
             [str(name) for name in X.columns] if hasattr(X, "columns") else None
         )
         X = _as_matrix(X)
-        y = _as_targets(y, X.dtype)
+        self._given = (X, None if y is None else _as_targets(y, X.dtype))
+        self._held = {}
+        self._targets = None
+
+    @functools.cached_property
+    def _loaded(self):
+        """(X, y, chunks, starts): X and y persisted, the non-empty chunks'
+        (X, y) pairs and the rows where they start, X and y checked finite."""
+        X, y = self._given
+        if y is None:
+            _as_targets(y, X.dtype)  # raises: a fit needs the targets
         X, y = self._persist(X, y)
-        self._X, self._y = X, y
         # Chunks without rows (a masked array's, a DataFrame's empty
         # partitions) take no part in any pass.
         sizes = X.chunks[0]
-        chunks = zip(self._tasks.chunks(X), self._tasks.chunks(y), strict=True)
-        self._chunks = [pair for pair, rows in zip(chunks, sizes, strict=True) if rows]
-        self._starts = np.cumsum((0, *[rows for rows in sizes if rows]))
-        self._held = {}
-        self._targets = None
-        self._check_finite()
+        pairs = zip(self._tasks.chunks(X), self._tasks.chunks(y), strict=True)
+        chunks = [pair for pair, rows in zip(pairs, sizes, strict=True) if rows]
+        starts = np.cumsum((0, *[rows for rows in sizes if rows]))
+        self._check_finite(chunks, starts)
+        return X, y, chunks, starts
+
+    _X = property(lambda self: self._loaded[0])
+    _y = property(lambda self: self._loaded[1])
+    _chunks = property(lambda self: self._loaded[2])
+    _starts = property(lambda self: self._loaded[3])
 
     @property
     def feature_names(self):
@@ -338,9 +354,9 @@ class DaskSource(DataSource):
             raise ValueError(f"X is empty (shape {X.shape}); fit needs data.")
         return X, y
 
-    def _check_finite(self):
-        found = self._tasks.map(chunk_tasks.first_non_finite, self._chunks)
-        for start, bad in zip(self._starts[:-1], found, strict=True):
+    def _check_finite(self, chunks, starts):
+        found = self._tasks.map(chunk_tasks.first_non_finite, chunks)
+        for start, bad in zip(starts[:-1], found, strict=True):
             if bad is not None:
                 name, row = bad
                 raise ValueError(
@@ -355,7 +371,11 @@ class DaskSource(DataSource):
 
     @property
     def dtype(self):
-        return self._X.dtype
+        return self._given[0].dtype
+
+    @property
+    def n_features(self):
+        return self._given[0].shape[1]
 
     @property
     def n_chunks(self):
@@ -451,7 +471,16 @@ class DaskSource(DataSource):
 
     def predict(self, coef, intercept):
         """A lazy dask array of the predictions (nothing is computed)."""
-        return lazy_predict(self._X, coef, intercept)
+        return lazy_predict(self._current()[0], coef, intercept)
+
+    def score(self, coef, intercept, sample_weight=None):
+        """R^2 from sums computed on the cluster (:func:`r2`)."""
+        X, y = self._current()
+        return r2(X, y, coef, intercept, sample_weight)
+
+    def _current(self):
+        """(X, y): persisted where a fit persisted them, else as given."""
+        return self._loaded[:2] if "_loaded" in self.__dict__ else self._given
 
     # ------------------------------------------------------------ the two passes
 

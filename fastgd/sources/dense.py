@@ -4,7 +4,7 @@ import numpy as np
 
 from .. import _kernels, reference
 from .._validation import check_data
-from .base import DataSource
+from .base import DataSource, no_targets
 from .reductions import (
     cancelling_columns,
     centred_statistics,
@@ -42,6 +42,8 @@ class DenseSource(DataSource):
 
     @property
     def targets(self):
+        if self.y is None:
+            raise no_targets()
         return self.y
 
     def _blocks(self):

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import _kernels, reference
 from .._validation import check_targets, reject_unusable_dtype
-from .base import DataSource
+from .base import DataSource, no_targets
 from .reductions import (
     cancelling_columns,
     centred_row_norms,
@@ -75,10 +75,11 @@ def check_sparse_fill(X):
         )
 
 
-def as_csr(X):
+def as_csr(X, allow_empty=False):
     """(csr, copied): X as a canonical CSR matrix of float32 or float64 with
     int32/int64 indices, its buffers read-only views of the caller's where they
-    can be, checked (see :class:`SparseSource`)."""
+    can be, checked (see :class:`SparseSource`); without a stored entry only
+    where ``allow_empty`` (rows to predict on)."""
     sparse = _scipy_sparse()
     reject_unusable_dtype(X, "X", sparse_ok=True, bool_ok=True)  # before conversion
     copied = False
@@ -94,7 +95,7 @@ def as_csr(X):
     data, indices, indptr = X.data, X.indices, X.indptr
     _check_structure(data, indices, indptr, m, n)
     nnz = int(indptr[-1])
-    if nnz == 0:
+    if nnz == 0 and not allow_empty:
         raise ValueError(
             f"X is a sparse matrix of shape {X.shape} with no stored entries: there "
             "is nothing to fit. Check how the matrix was built."
@@ -191,9 +192,11 @@ class SparseSource(DataSource):
     impls = ("compiled", "numpy", "loop")
 
     def __init__(self, X, y):
-        X, self.copied = as_csr(X)
+        # Without targets (rows to predict on), a row without entries is a
+        # row like any other.
+        X, self.copied = as_csr(X, allow_empty=y is None)
         self.X = X
-        self.y = check_targets(y, X.shape[0], X.dtype)
+        self.y = None if y is None else check_targets(y, X.shape[0], X.dtype)
         # Unsigned views for the kernels (the indices were checked >= 0).
         self.csr = (X.data, unsigned(X.indices), unsigned(X.indptr))
         self._bounds = {}
@@ -208,6 +211,8 @@ class SparseSource(DataSource):
 
     @property
     def targets(self):
+        if self.y is None:
+            raise no_targets()
         return self.y
 
     @property
