@@ -4,7 +4,8 @@ switch from passes to the Gram matrix during a fit."""
 import numpy as np
 import pytest
 
-from fastgd import GDRegressor, fit_batch
+from fastgd import GDRegressor, fit_batch, fit_cg
+from fastgd._training.full_gradient import FullGradient
 from fastgd._training.strategy import (
     BatchPlan,
     gram_cost_in_passes,
@@ -124,3 +125,52 @@ def test_gdregressor_batch_uses_the_plan():
     # Accelerated and stopped on the excess loss: the same optimum, reached
     # another way.
     assert relative_error(model.coef_, reference.coef) <= 1e-5
+
+
+def _correlated(m, n, rho, rng):
+    """Columns of an AR(1) process with correlation ``rho``, spread over four
+    decades of scale: an ill-conditioned least squares problem."""
+    X = rng.normal(size=(m, n))
+    for j in range(1, n):
+        X[:, j] = rho * X[:, j - 1] + np.sqrt(1 - rho**2) * X[:, j]
+    return X * np.logspace(-2, 2, n)
+
+
+def test_a_fit_that_measures_a_slow_excess_forms_the_gram_matrix_early():
+    """A fit that stops on the excess switches to X^T X as soon as its measured
+    contraction says it will run past the ski-rental switch; a fast one never
+    forms it."""
+    rng = np.random.default_rng(0)
+    m, n = 20_000, 50
+    slow = _correlated(m, n, 0.95, rng)
+    fast = rng.normal(size=(m, n))
+    y = slow @ (rng.normal(size=n) / np.logspace(-2, 2, n)) + rng.normal(size=m)
+    weights = np.linspace(0.5, 1.5, m)  # weights make X^T X dearer: no Gram at once
+    plan = plan_batch_strategy(m, n, 1, np.float64, True, 1000, 1e-4)
+    assert plan == BatchPlan("pass", 15)
+    result = fit_cg(slow, y, tol=1e-4, sample_weight=weights)
+    assert result.converged and result.n_iter > plan.switch_after
+    switched = int(result.strategy.rsplit(" ", 1)[1])
+    assert result.strategy.startswith("pass, then gram from evaluation ")
+    assert switched <= plan.switch_after
+    result = fit_cg(fast, y, tol=1e-4, sample_weight=weights)
+    assert result.converged and result.strategy == "pass"
+
+
+def test_the_predicted_switch_reads_the_mean_contraction():
+    """note_excess: from the third measurement, the evaluations left at the mean
+    contraction so far decide; an unmeasured (infinite) excess is skipped."""
+    full = FullGradient.__new__(FullGradient)
+    full.gram_after, full._excesses = 15, []
+    for evaluation, excess in enumerate((np.inf, 10.0, 5.0), start=1):
+        full.evaluations = evaluation
+        full.note_excess(excess, 1e-4)
+    assert full.gram_after == 15  # two measurements: no prediction yet
+    full.evaluations = 4
+    full.note_excess(2.5, 1e-4)  # halving: 15 more evaluations to 1e-4
+    assert full.gram_after == 4
+    full.gram_after, full._excesses = 15, []
+    for evaluation, excess in enumerate((10.0, 0.1, 1e-3), start=1):
+        full.evaluations = evaluation
+        full.note_excess(excess, 1e-4)  # 100x an evaluation: one more
+    assert full.gram_after == 15

@@ -111,6 +111,9 @@ class CGEngine(_Engine):
         """What computes the products: "pass", "gram", or the switch made."""
         return self._full_gradient.described
 
+    def note_excess(self, excess, tol):
+        self._full_gradient.note_excess(excess, tol)
+
     # ------------------------------------------------------------ the algebra
     #
     # CG runs in centred coordinates: u = coef and v = intercept + zbar . coef

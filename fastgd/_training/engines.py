@@ -18,6 +18,9 @@ Every engine answers one protocol, which is all the loop (:mod:`.loop`) knows:
   engine asked to);
 * ``stalled``: True when the engine can make no further progress at this
   precision (the loop then stops, not converged);
+* ``note_excess(excess, tol)``: the relative excess the loop measured after a
+  unit, and the one it stops at (engines that plan by their progress read it:
+  the batch strategy's switch to X^T X);
 * ``check_divergence``, ``rollback`` (back to the last safe state; returns how
   many recorded units that undoes), ``snapshot``/``restore``/``export_state``
   (the small resumable state), ``coefficients`` and ``validation_score``.
@@ -137,6 +140,9 @@ class _Engine:
 
     def advance(self, etas):
         """Nothing to do: the unit's updates are made by :meth:`run`."""
+
+    def note_excess(self, excess, tol):
+        """Nothing to plan by: this engine's work does not depend on progress."""
 
     @property
     def alpha(self):
@@ -433,6 +439,9 @@ class BatchEngine(_Engine):
     def strategy(self):
         """What computes the gradient: "pass", "gram", or the switch made."""
         return self._full_gradient.described
+
+    def note_excess(self, excess, tol):
+        self._full_gradient.note_excess(excess, tol)
 
     def run(self, etas):
         """Loss and gradient (kept for :meth:`advance`) at the current iterate;

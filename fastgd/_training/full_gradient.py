@@ -3,6 +3,8 @@ coordinates: what batch gradient descent steps along, SVRG's snapshot and the
 excess-loss rule's measurement all read, through a data source's fused pass or
 its Gram statistics."""
 
+import math
+
 import numpy as np
 
 
@@ -43,6 +45,12 @@ def _gram_gradient(data):
     return gradient
 
 
+# Measured excesses before the contraction predicts how many evaluations are
+# left (note_excess): two contractions, since the first alone says little about
+# an accelerated method, whose momentum builds up.
+PREDICTING_AFTER = 3
+
+
 class FullGradient:
     """The exact training loss and gradient at coefficients in z units, in z units
     (float64): through the source's fused pass (``strategy="pass"``) or the Gram
@@ -62,6 +70,7 @@ class FullGradient:
         # counting evaluations as the engine's ``unit``.
         self.gram_after, self.evaluations, self._unit = gram_after, 0, unit
         self.described = strategy
+        self._excesses = []  # the relative excess measured after each evaluation
         # The standardization in float64, shaped for coef.
         column = (slice(None),) if data.y.ndim == 1 else (slice(None), None)
         self._scale = data.scale.astype(np.float64)[column]
@@ -79,6 +88,29 @@ class FullGradient:
             self._gradient = data.source.gradient_pass(
                 data.sample_weight, data.train_weight, self.impl, *extra
             )
+
+    def note_excess(self, excess, tol):
+        """Switch to X^T X early where the excess measured so far says the fit
+        will run past the ski-rental switch anyway: from the third
+        measurement on, the mean contraction per evaluation so far predicts
+        the evaluations left to ``tol``; once the fit would run past
+        ``gram_after`` (the evaluations that pay for X^T X,
+        :func:`~fastgd._training.strategy.plan_batch_strategy`) and form it
+        there, the next evaluation forms it. A plan for what the data does,
+        where the plan's lower bound knows only ``tol`` (a slow,
+        ill-conditioned fit: 3 passes before X^T X rather than
+        ``gram_after``)."""
+        if self.gram_after is None or not (0.0 < excess < np.inf):
+            return
+        self._excesses.append(excess)
+        first, count = self._excesses[0], len(self._excesses)
+        if count < PREDICTING_AFTER or excess <= tol:
+            return
+        contraction = (excess / first) ** (1.0 / (count - 1))
+        left = (np.inf if contraction >= 1.0
+                else math.log(excess / tol) / -math.log(contraction))  # fmt: skip
+        if self.evaluations + left >= self.gram_after:
+            self.gram_after = self.evaluations
 
     def __call__(self, coef, intercept):
         """(grad, grad_intercept, loss) at (coef, intercept) in z units."""

@@ -175,6 +175,7 @@ def train(engine, schedule, stopping, *, max_iter, early_stopping=False,
         if excess is not None:
             relative_excess = excess
             small = excess <= stopping.excess_tol
+            engine.note_excess(excess, stopping.excess_tol)
         if stopping.gradient_tol is not None:
             first_norm = engine.gradient_norm if first_norm is None else first_norm
             small = engine.gradient_norm <= stopping.gradient_tol * first_norm
