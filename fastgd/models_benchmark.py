@@ -68,7 +68,7 @@ def make_case(m, n, random_state=0):
 def mean_loss(X, y, coef, intercept, name, parameter):
     """scikit-learn's mean loss (half fastgd's) at (coef, intercept)."""
     r = X @ coef + intercept - y
-    return 0.5 * float(np.mean(losses.values(losses.LOSSES[name], r, parameter)))
+    return 0.5 * float(np.mean(losses.values(losses.LOSSES[name], r, y, parameter)))
 
 
 def reference(X, y, name, parameter):
@@ -85,9 +85,9 @@ def _lbfgs(X, y, kind, parameter):
 
     def value_and_gradient(z):
         r = X @ z[:n] + z[n] - y
-        slope = losses.derivatives(kind, r, parameter)
+        slope = losses.derivatives(kind, r, y, parameter)
         gradient = np.append(X.T @ slope, slope.sum()) / m
-        return float(np.mean(losses.values(kind, r, parameter))), gradient
+        return float(np.mean(losses.values(kind, r, y, parameter))), gradient
 
     z = minimize(value_and_gradient, np.zeros(n + 1), jac=True, method="L-BFGS-B",
                  options=dict(maxiter=20_000, ftol=1e-16, gtol=1e-11)).x  # fmt: skip

@@ -63,27 +63,28 @@ def _row_weights(sample_weight, rows, dtype):
     return sample_weight[rows]
 
 
-def _half_slopes(loss, residual):
-    """``residual`` itself for the squared loss, else half the loss's slope: what
-    the gradient sums in place of r (the factor 2 is applied with the step)."""
+def _half_slopes(loss, residual, y):
+    """``residual`` itself for the squared loss, else half the loss's slope at
+    the targets ``y``: what the gradient sums in place of r (the factor 2 is
+    applied with the step)."""
     if loss is None:
         return residual
-    return 0.5 * losses.derivatives(loss[0], residual, loss[1])
+    return 0.5 * losses.derivatives(loss[0], residual, y, loss[1])
 
 
-def _loss_sum(loss, residual, weights):
-    """sum_i w_i loss(r_i) in float64 (``weights`` broadcast against
+def _loss_sum(loss, residual, y, weights):
+    """sum_i w_i loss(r_i, y_i) in float64 (``weights`` broadcast against
     ``residual``), for a loss other than the squared."""
-    return float(np.sum(weights * losses.values(loss[0], residual, loss[1])))
+    return float(np.sum(weights * losses.values(loss[0], residual, y, loss[1])))
 
 
-def _weighted_terms(loss, weight, r):
-    """(weight * loss(r), half its slope) for one residual, in the loop versions
-    (the squared loss summed as w r r, in that order)."""
+def _weighted_terms(loss, weight, r, y):
+    """(weight * loss(r, y), half its slope) for one residual, in the loop
+    versions (the squared loss summed as w r r, in that order)."""
     if loss is None:
         return weight * r * r, r
-    value = float(losses.value(loss[0], r, loss[1]))
-    return weight * value, 0.5 * float(losses.derivative(loss[0], r, loss[1]))
+    value = float(losses.value(loss[0], r, y, loss[1]))
+    return weight * value, 0.5 * float(losses.derivative(loss[0], r, y, loss[1]))
 
 
 def _as_columns(y, coef, intercept):
@@ -221,7 +222,7 @@ def batch_gradient_loop(X, y, coef, intercept, sample_weight=None, loss=None):
             r = float(b[c]) - float(Y[i, c])
             for j, x in entries:
                 r += x * float(C[j, c])
-            value, half = _weighted_terms(loss, weight, r)
+            value, half = _weighted_terms(loss, weight, r, float(Y[i, c]))
             for j, x in entries:
                 grad[j][c] += weight * half * x
             grad_b[c] += weight * half
@@ -240,14 +241,14 @@ def batch_gradient_numpy(X, y, coef, intercept, sample_weight=None, loss=None):
     residual += intercept.astype(X.dtype, copy=False)
     weights = _row_weights(sample_weight, np.arange(m), X.dtype)
     row_weights = weights if y.ndim == 1 else weights[:, None]
-    weighted = _half_slopes(loss, residual) * row_weights
+    weighted = _half_slopes(loss, residual, y) * row_weights
     total_weight = float(np.sum(weights, dtype=np.float64))
     grad_coef = (2.0 / total_weight) * (X.T @ weighted)
     grad_intercept = np.atleast_1d((2.0 / total_weight) * weighted.sum(axis=0))
     if loss is None:
         squares = float(np.sum(weighted * residual, dtype=np.float64))
     else:
-        squares = _loss_sum(loss, residual, row_weights)
+        squares = _loss_sum(loss, residual, y, row_weights)
     n_targets = 1 if y.ndim == 1 else y.shape[1]
     return grad_coef, grad_intercept, squares / (total_weight * n_targets)
 
@@ -304,7 +305,7 @@ def sgd_epoch_loop(
             r = float(b[c]) - float(Y[i, c])
             for j in range(n):
                 r += z[j] * float(C[j, c])
-            value, half = _weighted_terms(loss, weight, r)
+            value, half = _weighted_terms(loss, weight, r, float(Y[i, c]))
             residuals.append(half)
             total += value
         divisors = _divisors(decays, decay, scale if standardized else None)
@@ -338,8 +339,8 @@ def sgd_epoch_numpy(
                 np.sum(np.square(residual, dtype=np.float64))
             )
         else:
-            total += float(weight) * _loss_sum(rule, residual, 1.0)
-            residual = _half_slopes(rule, residual)
+            total += float(weight) * _loss_sum(rule, residual, y[i], 1.0)
+            residual = _half_slopes(rule, residual, y[i])
         if optimizer is not None:
             factor = np.atleast_1d(2 * weight * residual.astype(np.float64))
             grad = np.multiply.outer(z, factor) if y.ndim > 1 else factor * z
@@ -393,7 +394,7 @@ def minibatch_epoch_loop(
                 r = float(b[c]) - float(Y[i, c])
                 for j in range(n):
                     r += z[j] * float(C[j, c])
-                value, half = _weighted_terms(rule, weight, r)
+                value, half = _weighted_terms(rule, weight, r, float(Y[i, c]))
                 loss += value
                 for j in range(n):
                     grad[j][c] += weight * half * z[j]
@@ -432,8 +433,10 @@ def minibatch_epoch_numpy(
             weighted = residual * row_weights
             loss += float(np.sum(weighted * residual, dtype=np.float64))
         else:
-            weighted = (_half_slopes(rule, residual) * row_weights).astype(X.dtype)
-            loss += _loss_sum(rule, residual, row_weights)
+            weighted = (_half_slopes(rule, residual, y[rows]) * row_weights).astype(
+                X.dtype
+            )
+            loss += _loss_sum(rule, residual, y[rows], row_weights)
         total_weight = float(np.sum(weights, dtype=np.float64))
         if total_weight <= 0:
             continue

@@ -115,17 +115,17 @@ def test_each_rule_is_twice_scikit_learns_and_its_twin_agrees(name):
     kind = losses.LOSSES[name]
     r = np.concatenate([np.linspace(-4, 4, 801), [-parameter, 0.0, parameter]])
     expected = 2.0 * sklearn_loss(name, r, parameter)
-    scalar = np.array([losses.value(kind, x, parameter) for x in r])
+    scalar = np.array([losses.value(kind, x, 0.0, parameter) for x in r])
     np.testing.assert_allclose(scalar, expected, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(losses.values(kind, r, parameter), expected,
+    np.testing.assert_allclose(losses.values(kind, r, 0.0, parameter), expected,
                                rtol=1e-12, atol=1e-12)  # fmt: skip
-    slopes = np.array([losses.derivative(kind, x, parameter) for x in r])
-    np.testing.assert_array_equal(losses.derivatives(kind, r, parameter), slopes)
+    slopes = np.array([losses.derivative(kind, x, 0.0, parameter) for x in r])
+    np.testing.assert_array_equal(losses.derivatives(kind, r, 0.0, parameter), slopes)
     # The slope is the derivative of the value away from the kinks.
     smooth_here = np.all(np.abs(np.abs(r)[:, None] - [0.0, parameter]) > 1e-3, axis=1)
     step = 1e-6
-    numeric = (losses.values(kind, r + step, parameter)
-               - losses.values(kind, r - step, parameter)) / (2 * step)  # fmt: skip
+    numeric = (losses.values(kind, r + step, 0.0, parameter)
+               - losses.values(kind, r - step, 0.0, parameter)) / (2 * step)  # fmt: skip
     np.testing.assert_allclose(slopes[smooth_here], numeric[smooth_here], atol=1e-5)
 
 
@@ -134,12 +134,12 @@ def test_the_curvature_bound_bounds_the_second_derivative(name):
     kind = losses.LOSSES[name]
     r = np.linspace(-5, 5, 1001)
     parameter = PARAMETER.get(name, 0.0)
-    curvature = losses.curvatures(kind, r, parameter)
+    curvature = losses.curvatures(kind, r, 0.0, parameter)
     assert curvature.max() == losses.CURVATURE_BOUND[kind]
     inside = np.abs(np.abs(r) - parameter) > 1e-3
     step = 1e-4
-    above = losses.derivatives(kind, r + step, parameter)
-    numeric = (above - losses.derivatives(kind, r - step, parameter)) / (2 * step)
+    above = losses.derivatives(kind, r + step, 0.0, parameter)
+    numeric = (above - losses.derivatives(kind, r - step, 0.0, parameter)) / (2 * step)
     np.testing.assert_allclose(curvature[inside], numeric[inside], atol=1e-6)
 
 
@@ -335,12 +335,12 @@ def test_the_huber_reweighting_quadratic_lies_above_the_loss():
     kind, epsilon = losses.HUBER, 1.0
     rng = np.random.default_rng(0)
     at, to = rng.normal(scale=4, size=(2, 10_000))
-    weight = losses.majorizing_curvatures(kind, at, epsilon)
-    assert np.all(weight >= losses.curvatures(kind, at, epsilon))
-    quadratic = (losses.values(kind, at, epsilon)
-                 + losses.derivatives(kind, at, epsilon) * (to - at)
+    weight = losses.majorizing_curvatures(kind, at, 0.0, epsilon)
+    assert np.all(weight >= losses.curvatures(kind, at, 0.0, epsilon))
+    quadratic = (losses.values(kind, at, 0.0, epsilon)
+                 + losses.derivatives(kind, at, 0.0, epsilon) * (to - at)
                  + 0.5 * weight * (to - at) ** 2)  # fmt: skip
-    assert np.all(quadratic >= losses.values(kind, to, epsilon) - 1e-12)
+    assert np.all(quadratic >= losses.values(kind, to, 0.0, epsilon) - 1e-12)
 
 
 @pytest.mark.parametrize("name", SMOOTH)

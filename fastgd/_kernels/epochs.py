@@ -92,11 +92,11 @@ def _sgd_rows(X, y, sample_weight, standardization, model, averaging, optimizer,
         if s == start or optimizer is not None:
             # Without an optimizer, the previous update already computed r.
             r = _residual(X, i, coef, intercept[0] - y[i], standardization)
-        loss += weighted_loss(rule, weight, r)
+        loss += weighted_loss(rule, weight, r, y[i])
         if not np.isfinite(r):
             return loss
         if optimizer is None:
-            step = eta * slope(rule, r) * weight
+            step = eta * slope(rule, r, y[i]) * weight
             if fit_intercept:
                 intercept[0] -= step
             if s + 1 < stop:
@@ -108,7 +108,7 @@ def _sgd_rows(X, y, sample_weight, standardization, model, averaging, optimizer,
                 _decay_and_step(coef, X, i, decay, step, standardization)
         else:
             _optimizer_row_step(model, X, i, standardization, decay,
-                                slope(rule, r) * weight, eta, optimizer,
+                                slope(rule, r, y[i]) * weight, eta, optimizer,
                                 t_start + s + 1)  # fmt: skip
         if averaging is not None:
             _update_average(averaging, coef, intercept, t_start + s)
@@ -133,10 +133,10 @@ def _sgd_rows_multi(X, Y, sample_weight, standardization, model, averaging,
         _add_row_products(X, i, coef, residual, standardization)
         for c in range(k):
             r = residual[c]
-            loss += weighted_loss(rule, weight, r)
+            loss += weighted_loss(rule, weight, r, Y[i, c])
             if not np.isfinite(r):
                 return loss
-            residual[c] = slope(rule, r) * weight
+            residual[c] = slope(rule, r, Y[i, c]) * weight
         if optimizer is None:
             for c in range(k):
                 residual[c] *= eta
@@ -196,12 +196,12 @@ def _minibatch_rows(X, y, sample_weight, standardization, model, averaging,
             i = order[start + s]
             weight = sample_weight[0] if uniform else sample_weight[i]
             r = _residual(X, i, coef, intercept[0] - y[i], standardization)
-            loss += weighted_loss(rule, weight, r)
+            loss += weighted_loss(rule, weight, r, y[i])
             if not np.isfinite(r):
                 return loss
             # coef is fixed within a batch: the row's gradient term is added while
             # the row is in L1 (one pass over the batch's rows, not two).
-            weighted = weight * half_slope(rule, r)
+            weighted = weight * half_slope(rule, r, y[i])
             residual_sum += weighted
             weight_sum += weight
             for j in range(n):
@@ -265,10 +265,10 @@ def _minibatch_rows_multi(X, Y, sample_weight, standardization, model, averaging
                     residual[s, c] += z * coef[j, c]
             for c in range(k):
                 r = residual[s, c]
-                loss += weighted_loss(rule, weight, r)
+                loss += weighted_loss(rule, weight, r, Y[i, c])
                 if not np.isfinite(r):
                     return loss
-                residual[s, c] = half_slope(rule, r) * weight
+                residual[s, c] = half_slope(rule, r, Y[i, c]) * weight
                 grad[n, c] += residual[s, c]
             weight_sum += weight
         if weight_sum <= 0.0:

@@ -34,27 +34,29 @@ loss_value = _jit()(losses.value)
 loss_derivative = _jit()(losses.derivative)
 
 
-def slope(loss, r):
-    """d loss / d prediction at residual r: r + r for the squared loss (None)."""
+def slope(loss, r, y):
+    """d loss / d prediction at residual r and target y: r + r for the squared
+    loss (None), which never reads y."""
     if loss is None:
         return r + r
-    return loss_derivative(loss[0], np.float64(r), loss[1])
+    return loss_derivative(loss[0], np.float64(r), np.float64(y), loss[1])
 
 
-def half_slope(loss, r):
+def half_slope(loss, r, y):
     """Half of :func:`slope`: r itself for the squared loss (None), so that the
     mini-batch loops, which sum r and double at the step, keep their arithmetic."""
     if loss is None:
         return r
-    return 0.5 * loss_derivative(loss[0], np.float64(r), loss[1])
+    return 0.5 * loss_derivative(loss[0], np.float64(r), np.float64(y), loss[1])
 
 
-def weighted_loss(loss, weight, r):
-    """weight * loss(r) in float64, the squared loss summed as the epochs always
-    did (w r r, in that order)."""
+def weighted_loss(loss, weight, r, y):
+    """weight * loss(r, y) in float64, the squared loss summed as the epochs
+    always did (w r r, in that order)."""
     if loss is None:
         return np.float64(weight) * np.float64(r) * np.float64(r)
-    return np.float64(weight) * loss_value(loss[0], np.float64(r), loss[1])
+    return np.float64(weight) * loss_value(loss[0], np.float64(r), np.float64(y),
+                                           loss[1])  # fmt: skip
 
 
 # In compiled code each rule is chosen from the type of ``loss`` while the caller
@@ -62,29 +64,33 @@ def weighted_loss(loss, weight, r):
 # loop): the squared loss compiles to its own expression with no branch and no
 # change of type (numba cannot prune ``loss is None`` on a tuple member, and a
 # variable typed float64 in the other branch would turn float32 arithmetic into
-# float64). From Python (NUMBA_DISABLE_JIT) the bodies above run.
+# float64), and its y is never read. From Python (NUMBA_DISABLE_JIT) the bodies
+# above run.
 @overload(slope, inline="always")
-def _typed_slope(loss, r):
+def _typed_slope(loss, r, y):
     if isinstance(loss, types.NoneType):
-        return lambda loss, r: r + r
-    return lambda loss, r: loss_derivative(loss[0], np.float64(r), loss[1])
+        return lambda loss, r, y: r + r
+    return lambda loss, r, y: loss_derivative(loss[0], np.float64(r), np.float64(y),
+                                              loss[1])  # fmt: skip
 
 
 @overload(half_slope, inline="always")
-def _typed_half_slope(loss, r):
+def _typed_half_slope(loss, r, y):
     if isinstance(loss, types.NoneType):
-        return lambda loss, r: r
-    return lambda loss, r: 0.5 * loss_derivative(loss[0], np.float64(r), loss[1])
+        return lambda loss, r, y: r
+    return lambda loss, r, y: (
+        0.5 * loss_derivative(loss[0], np.float64(r), np.float64(y), loss[1])
+    )
 
 
 @overload(weighted_loss, inline="always")
-def _typed_weighted_loss(loss, weight, r):
+def _typed_weighted_loss(loss, weight, r, y):
     if isinstance(loss, types.NoneType):
-        return lambda loss, weight, r: (
+        return lambda loss, weight, r, y: (
             np.float64(weight) * np.float64(r) * np.float64(r)
         )
-    return lambda loss, weight, r: (
-        np.float64(weight) * loss_value(loss[0], np.float64(r), loss[1])
+    return lambda loss, weight, r, y: (
+        np.float64(weight) * loss_value(loss[0], np.float64(r), np.float64(y), loss[1])
     )
 
 

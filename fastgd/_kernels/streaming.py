@@ -64,11 +64,11 @@ def batch_gradient(
                 prefetch_l1(X, i + ahead)
             r = np.float64(_row_dot(X, i, coef)) + (intercept[0] - np.float64(y[i]))
             weight = sample_weight[0] if uniform else sample_weight[i]
-            weighted = half_slope(loss, r) * weight
+            weighted = half_slope(loss, r, y[i]) * weight
             for j in range(n):
                 acc[j] += weighted * X[i, j]
             acc[n] += weighted
-            acc[n + 1] += weighted_loss(loss, weight, r)
+            acc[n + 1] += weighted_loss(loss, weight, r, y[i])
     scale = 2.0 / weight_total
     for j in range(n):
         total = 0.0
@@ -117,8 +117,8 @@ def batch_gradient_multi(
                 for c in range(k):
                     r[c] += X[i, j] * coef[j, c]
             for c in range(k):
-                acc[n + 1, c] += weighted_loss(loss, weight, r[c])
-                r[c] = half_slope(loss, r[c]) * weight
+                acc[n + 1, c] += weighted_loss(loss, weight, r[c], Y[i, c])
+                r[c] = half_slope(loss, r[c], Y[i, c]) * weight
                 acc[n, c] += r[c]
             for j in range(n):
                 for c in range(k):

@@ -205,7 +205,8 @@ class LocalExcess:
             r = self._Z @ C[:, c] + float(intercept[c]) - self._y[:, c]
             # Half the second derivative (1 on a quadratic piece of Huber, 2
             # outside the tube of the squared epsilon-insensitive loss).
-            half = 0.5 * curvatures(self._loss.kind, r, self._loss.parameter)
+            half = 0.5 * curvatures(self._loss.kind, r, self._y[:, c],
+                                    self._loss.parameter)  # fmt: skip
             weights = self._w * half
             mass = float(weights.sum())
             if mass <= 0.0:

@@ -166,11 +166,11 @@ def target_variance(data):
 def target_scale(data, loss):
     """What ``tol_scale="target_variance"`` multiplies ``tol`` by: the loss of
     the best constant model, var(y) for the squared loss, and for another loss
-    its mean over the training rows at the median of y (unweighted)."""
+    its mean over the training rows at a constant model
+    (:meth:`~fastgd._training.objective.Loss.baseline_loss`)."""
     if loss.quadratic:
         return target_variance(data)
-    Y = data.y[data.train_rows].reshape(len(data.train_rows), -1)
-    return loss.zero_model_loss(Y - np.median(Y, axis=0))
+    return loss.baseline_loss(data.y[data.train_rows])
 
 
 def fit(spec, X, y=None, *, sample_weight=None, coef_init=None, intercept_init=None,
@@ -196,6 +196,7 @@ def fit(spec, X, y=None, *, sample_weight=None, coef_init=None, intercept_init=N
         validation_fraction=spec.validation_fraction if spec.early_stopping else None,
         random_state=spec.random_state, statistics=statistics,
     )  # fmt: skip
+    spec.loss_function.check_targets(data.y)
     eta0 = _initial_step(spec, data, eta0_cap)
     tol = spec.tol
     patience_tol = tol

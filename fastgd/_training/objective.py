@@ -15,7 +15,10 @@ Training never asks a loss's name. It asks the description what it needs:
   standardized units ``eta0="auto"`` works in), so it takes the squared loss's
   step;
 * ``zero_model_loss(y)``: the loss of the model that predicts 0, the scale of
-  the divergence limit.
+  the divergence limit; ``baseline_loss(y)``: that of a constant model, the
+  scale ``tol`` is relative to (at the median of y for a regression loss);
+* ``classification``: a loss of the margin, whose targets are labels -1 and
+  +1 (:class:`fastgd.GDClassifier` encodes the classes so).
 """
 
 from dataclasses import dataclass
@@ -48,7 +51,11 @@ class Loss:
 
     @property
     def kind(self):
-        return losses.LOSSES[self.name]
+        return losses.KINDS[self.name]
+
+    @property
+    def classification(self):
+        return self.name in losses.CLASSIFICATION_LOSSES
 
     @property
     def kernel(self):
@@ -72,13 +79,31 @@ class Loss:
         Y = np.asarray(y, dtype=np.float64)
         if self.quadratic:
             return float(np.mean(np.square(Y)))
-        return float(np.mean(losses.values(self.kind, -Y, self.parameter)))
+        return float(np.mean(losses.values(self.kind, -Y, Y, self.parameter)))
+
+    def baseline_loss(self, y):
+        """The mean loss of a constant model (unweighted): for a regression loss
+        at the median of y, for a classification loss at score 0 (2 log 2 for
+        log_loss, 2 for the hinge)."""
+        Y = np.asarray(y, dtype=np.float64)
+        if self.classification:
+            return self.zero_model_loss(Y)
+        return self.zero_model_loss(Y - np.median(Y, axis=0))
+
+    def check_targets(self, y):
+        """ValueError unless a classification loss's targets are labels -1 and +1
+        (a regression loss takes any finite target)."""
+        if self.classification and not np.all(np.abs(np.asarray(y)) == 1):
+            raise ValueError(
+                f"loss={self.name!r} fits labels -1 and +1, and the targets hold "
+                "other values; fit fastgd.GDClassifier, which encodes any labels."
+            )
 
 
 def make_loss(name, epsilon, quantile):
     """The :class:`Loss` for the ``loss``, ``epsilon`` and ``quantile`` options,
     each checked (ValueError naming the option and the fix)."""
-    check_option("loss", name, losses.LOSSES)
+    check_option("loss", name, losses.KINDS)
     parameter = PARAMETER_OF.get(name)
     if parameter == "epsilon":
         value = _finite_float("epsilon", epsilon)

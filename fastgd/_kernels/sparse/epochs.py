@@ -62,12 +62,12 @@ def _plain_sgd_rows(csr, y, sample_weight, v, model, schedule, order, first, las
             dot += np.float64(data[p]) * v[indices[p]]
         r = alpha * dot + b - np.float64(y[i])
         weight = np.float64(sample_weight[0] if uniform else sample_weight[i])
-        loss += weighted_loss(rule, weight, r)
+        loss += weighted_loss(rule, weight, r, y[i])
         if not np.isfinite(r):
             break
         eta = etas[0] if constant else etas[s]
         alpha = lazy_decay(decays[0] if constant else decays[s], alpha)[0]
-        step = 2.0 * eta * weight * half_slope(rule, r)
+        step = 2.0 * eta * weight * half_slope(rule, r, y[i])
         if fit_intercept:
             b -= step
         change = -step / alpha
@@ -146,8 +146,8 @@ def _lazy_units_single(csr, Y, sample_weight, scaling, drift, lazy, schedule,
                 r += delta * (along_g - ug)
             else:
                 r -= np.float64(y[i])
-            loss += weighted_loss(rule, weight, r)
-            residual[s - start] = weight * half_slope(rule, r)
+            loss += weighted_loss(rule, weight, r, y[i])
+            residual[s - start] = weight * half_slope(rule, r, y[i])
             weight_sum += weight
         if not np.isfinite(loss):
             break
@@ -332,10 +332,10 @@ def optimizer_epoch(csr, Y, sample_weight, scaling, model, averaging, optimizer,
                     residual[row, c] += x * coef[indices[p], c]
             for c in range(k):
                 r = residual[row, c]
-                loss += weighted_loss(rule, weight, r)
+                loss += weighted_loss(rule, weight, r, Y[i, c])
                 if not np.isfinite(r):
                     return loss
-                residual[row, c] = weight * half_slope(rule, r)
+                residual[row, c] = weight * half_slope(rule, r, Y[i, c])
             weight_sum += weight
         if not per_sample and weight_sum <= 0.0:
             continue

@@ -113,10 +113,10 @@ def _unit_residuals(csr, Y, sample_weight, scaling, drift, lazy, order, span,
                 r += scalars[DELTA] * (along_g - ug[c])
             else:
                 r -= np.float64(Y[i, c])
-            loss += weighted_loss(rule, weight, r)
+            loss += weighted_loss(rule, weight, r, Y[i, c])
             if not np.isfinite(r):
                 return loss, weight_sum
-            residual[row, c] = weight * half_slope(rule, r)
+            residual[row, c] = weight * half_slope(rule, r, Y[i, c])
         weight_sum += weight
     return loss, weight_sum
 

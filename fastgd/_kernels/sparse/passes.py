@@ -32,8 +32,8 @@ def _gradient_block(csr, Y, sample_weight, coef, intercept, loss, acc, start, st
             for p in range(indptr[i], indptr[i + 1]):
                 r += np.float64(data[p]) * theta[indices[p]]
             weight = np.float64(sample_weight[0] if uniform else sample_weight[i])
-            weighted = half_slope(loss, r) * weight
-            squares += weighted_loss(loss, weight, r)
+            weighted = half_slope(loss, r, y[i]) * weight
+            squares += weighted_loss(loss, weight, r, y[i])
             residual_sum += weighted
             for p in range(indptr[i], indptr[i + 1]):
                 sums[indices[p]] += weighted * np.float64(data[p])
@@ -50,8 +50,8 @@ def _gradient_block(csr, Y, sample_weight, coef, intercept, loss, acc, start, st
                 residual[c] += x * coef[indices[p], c]
         for c in range(k):
             r = residual[c]
-            squares += weighted_loss(loss, weight, r)
-            residual[c] = weight * half_slope(loss, r)
+            squares += weighted_loss(loss, weight, r, Y[i, c])
+            residual[c] = weight * half_slope(loss, r, Y[i, c])
             acc[n, c] += residual[c]
         for p in range(indptr[i], indptr[i + 1]):
             x = np.float64(data[p])
