@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 _LAZY = {
     "DivergenceError": "solvers",
     "FitResult": "solvers",
+    "GDClassifier": "classifier",
     "GDRegressor": "linear_model",
     "MinimizeResult": "minimize",
     "check_gradient": "minimize",
@@ -52,6 +53,7 @@ if TYPE_CHECKING:  # what static tools and IDEs see
     )
     from ._fit_job import load_model
     from ._training import choose_solver
+    from .classifier import GDClassifier
     from .linear_model import GDRegressor
     from .minimize import MinimizeResult, check_gradient, normal_equation
     from .solvers import (
@@ -84,6 +86,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DivergenceError",
     "FitResult",
+    "GDClassifier",
     "GDRegressor",
     "MinimizeResult",
     "__version__",

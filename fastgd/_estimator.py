@@ -113,8 +113,10 @@ class LinearEstimator(BaseEstimator):
         if self.loss != "squared_error":
             # Not a quadratic: no CG, SVRG or Gram route (make_spec says why).
             # Batch Newton steps converge on a smooth loss; on one with kinks
-            # stochastic steps, shrinking on each plateau, settle.
-            return "batch" if self._smooth_loss() else "sgd"
+            # stochastic steps, shrinking on each plateau, settle. partial_fit
+            # takes SGD steps whatever the loss: a Newton step on a mini-batch
+            # (a first batch of two rows) takes its Hessian from those rows.
+            return "batch" if self._smooth_loss() and not incremental else "sgd"
         tol = self.tol if isinstance(self.tol, numbers.Real) else None
         cg = not incremental and self.optimizer == "sgd" and not self.early_stopping
         return _training.choose_solver(
@@ -270,12 +272,20 @@ class LinearEstimator(BaseEstimator):
             self._statistics = (data.mean, data.variance)
             # partial_fit's running (rows seen, mean, variance)
             self._moments = (len(data.train_rows), data.mean, data.variance)
-        coef, intercept = engine.coefficients()
-        self.coef_ = (coef if coef.ndim == 1 else coef.T).astype(data.dtype)
-        self.intercept_ = intercept.astype(data.dtype)
+        self._store_coefficients(*engine.coefficients(), data.dtype)
         self.t_ = int(engine.t)
         self._state = engine.export_state()
         return fitted.outcome
+
+    def _store_coefficients(self, coef, intercept, dtype):
+        """coef_ (n_features,) or (n_targets, n_features) and intercept_ from
+        the training path's (n_features[, n_targets]) and (n_targets,)."""
+        self.coef_ = (coef if coef.ndim == 1 else coef.T).astype(dtype)
+        self.intercept_ = intercept.astype(dtype)
+
+    def _warm_coefficients(self):
+        """The coefficients a warm start begins from, as ``coef_init`` takes them."""
+        return self.coef_, self.intercept_
 
     def _fit_all(self, X, y, sample_weight, coef_init, intercept_init):
         """``fit``'s body, on targets as the training path takes them (the
@@ -287,7 +297,7 @@ class LinearEstimator(BaseEstimator):
         solver = self.solver_ if resume else self._resolve_solver(source, sample_weight)
         spec = self._spec(solver)
         if warm and not resume and coef_init is None and intercept_init is None:
-            coef_init, intercept_init = self.coef_, self.intercept_
+            coef_init, intercept_init = self._warm_coefficients()
         if coef_init is not None:  # scikit-learn's layout (n_targets, n_features)
             coef_init = np.array(coef_init, dtype=np.float64)
             coef_init = coef_init.T if coef_init.ndim == 2 else coef_init

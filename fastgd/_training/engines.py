@@ -381,12 +381,18 @@ def _penalized(engine, coef, grad, grad_b, loss):
     (:meth:`~fastgd._training.penalty.ZPenalty.subgradient`), the intercept
     gradient zeroed without an intercept."""
     penalty = engine.penalty
+    # The loss is the mean over outputs of each output's; so is the penalty, so
+    # that each output's gradient (its own loss's plus its penalty's) is that of
+    # the objective's share it owns.
+    outputs = coef.shape[1] if coef.ndim == 2 else 1
     if penalty.legacy:
         alpha = penalty.ridge
-        objective = loss + alpha * float(np.sum(np.square(coef, dtype=np.float64)))
+        objective = (
+            loss + alpha * float(np.sum(np.square(coef, dtype=np.float64))) / outputs
+        )
         grad = grad + 2.0 * alpha * coef if alpha else grad
     else:
-        objective = loss + penalty.value(coef)
+        objective = loss + penalty.value(coef) / outputs
         grad = penalty.subgradient(coef, grad)
     grad_b = grad_b if engine.fit_intercept else np.zeros_like(grad_b)
     return objective, grad, grad_b

@@ -75,10 +75,14 @@ class Loss:
         return 2.0 / bound if bound > 0 else 1.0
 
     def zero_model_loss(self, y):
-        """The mean loss of predicting 0 for every target (unweighted)."""
+        """The mean loss of predicting 0 for every target (unweighted); for the
+        perceptron, whose zero model is its minimizer (loss 0), the hinge's
+        there (2, a unit margin short), so that it still gives a scale."""
         Y = np.asarray(y, dtype=np.float64)
         if self.quadratic:
             return float(np.mean(np.square(Y)))
+        if self.kind == losses.PERCEPTRON:
+            return 2.0
         return float(np.mean(losses.values(self.kind, -Y, Y, self.parameter)))
 
     def baseline_loss(self, y):

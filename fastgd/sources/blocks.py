@@ -163,9 +163,10 @@ class BlockSource(DataSource):
         names = getattr(self.reader, "columns", None)
         return None if names is None else [str(name) for name in names]
 
-    def with_targets(self, y):
-        """This source with targets ``y`` (an array in memory, one per row)."""
-        if self._y is not None:
+    def with_targets(self, y, replace=False):
+        """This source with targets ``y`` (an array in memory, one per row), in
+        place of its own only if ``replace`` (a classifier's encoded labels)."""
+        if self._y is not None and not replace:
             raise ValueError(
                 "X is a data source that holds its own targets; pass y=None."
             )
