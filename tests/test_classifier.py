@@ -79,14 +79,14 @@ def test_the_curvature_bound_bounds_the_margin_losses(name):
         assert curvature.max() <= losses.CURVATURE_BOUND[kind] + 1e-12
         away = np.all(np.abs(label * s[:, None] - [-1.0, 1.0]) > 1e-3, axis=1)
         step = 1e-5
-        numeric = (losses.derivatives(kind, r + step, y, 0.0)
-                   - losses.derivatives(kind, r - step, y, 0.0)) / (2 * step)  # fmt: skip
+        above = losses.derivatives(kind, r + step, y, 0.0)
+        numeric = (above - losses.derivatives(kind, r - step, y, 0.0)) / (2 * step)
         np.testing.assert_allclose(curvature[away], numeric[away], atol=1e-5)
 
 
 def test_a_regression_fit_refuses_a_margin_loss_on_other_targets():
     X = np.random.default_rng(0).normal(size=(50, 3))
-    with pytest.raises(ValueError, match="labels -1 and \\+1.*GDClassifier"):
+    with pytest.raises(ValueError, match=r"labels -1 and \+1.*GDClassifier"):
         fit_sgd(X, X[:, 0], loss="hinge")
 
 
