@@ -21,6 +21,7 @@ import numpy as np
 from . import (
     _kernels,
     benchmark,
+    classify_benchmark,
     models_benchmark,
     solvers,
     sparse_benchmark,
@@ -117,6 +118,23 @@ def build_parser():
         + ", ".join(f"{m}x{n}" for m, n in models_benchmark.DEFAULT_SIZES)
         + "; the losses with kinks only up to "
         f"{models_benchmark.LP_MAX_ROWS:,} rows); --sizes and --json apply",
+    )
+    bench.add_argument(
+        "--classify",
+        action="store_true",
+        help="GDClassifier beside scikit-learn: binary log-loss (C=1e4) dense "
+        f"{_size(classify_benchmark.BINARY_SIZE)} and CSR "
+        f"{_size(classify_benchmark.SPARSE_SIZE)} against LogisticRegression's "
+        "solvers and SGDClassifier, 10 classes "
+        f"{_size(classify_benchmark.MULTICLASS_SIZE)} (held-out accuracy), "
+        f"hinge {_size(classify_benchmark.HINGE_SIZE)} against LinearSVC; "
+        "--classify-scale and --json apply",
+    )
+    bench.add_argument(
+        "--classify-scale",
+        type=float,
+        default=1.0,
+        help="rows of every --classify case, as a fraction of its size (default 1)",
     )
     bench.add_argument(
         "--nnz-per-row",
@@ -390,6 +408,8 @@ def run_bench(args, reporter=None):
         raise SystemExit("--batch-size must be at least 1.")
     if args.models:
         return run_models_bench(args, reporter)
+    if args.classify:
+        return run_classify_bench(args, reporter)
     if args.sparse:
         if args.plot:
             raise SystemExit("--plot does not apply to --sparse (no chart of it yet).")
@@ -461,10 +481,7 @@ def run_bench(args, reporter=None):
             report["tables"] = _tables(args, reporter)
     # Timed calls whose first attempt compiled (and were timed again).
     report["retimed_compilations"] = list(benchmark.RETIMED)
-    if args.json:
-        with open(args.json, "w") as out:
-            json.dump(report, out, indent=2, default=str)
-        reporter.note(f"wrote {args.json}")
+    _write_json(args, report, reporter)
     if args.plot:
         from .plotting import plot_benchmark
 
@@ -508,10 +525,7 @@ def run_sparse_bench(args, reporter=None):
             size_report["memory_growth_bytes"] = growth
             reporter.sparse_fits(size_report["fits"], growth, nbytes)
         report["sizes"].append(size_report)
-    if args.json:
-        with open(args.json, "w") as out:
-            json.dump(report, out, indent=2, default=str)
-        reporter.note(f"wrote {args.json}")
+    _write_json(args, report, reporter)
     return report
 
 
@@ -527,11 +541,36 @@ def run_models_bench(args, reporter=None):
     rows = models_benchmark.run(args.sizes or models_benchmark.DEFAULT_SIZES,
                                 report=reporter.table_line)  # fmt: skip
     report = dict(machine=record.__dict__, models=rows)
+    _write_json(args, report, reporter)
+    return report
+
+
+def run_classify_bench(args, reporter=None):
+    """``fastgd bench --classify`` (see :mod:`fastgd.classify_benchmark`)."""
+    if not args.classify_scale > 0:
+        raise SystemExit("--classify-scale must be positive.")
+    reporter = reporter or Reporter(quiet=args.quiet)
+    record = benchmark.machine_record()
+    reporter.machine(record.lines())
+    reporter.note("GDClassifier beside scikit-learn's classifiers; relative excess "
+                  "of each case's objective against a reference solve, or "
+                  "held-out accuracy")  # fmt: skip
+    rows = classify_benchmark.run(args.classify_scale, report=reporter.table_line)
+    report = dict(machine=record.__dict__, classify=rows)
+    _write_json(args, report, reporter)
+    return report
+
+
+def _write_json(args, report, reporter):
+    """The report as JSON where ``--json`` asks for it."""
     if args.json:
         with open(args.json, "w") as out:
             json.dump(report, out, indent=2, default=str)
         reporter.note(f"wrote {args.json}")
-    return report
+
+
+def _size(size):
+    return f"{size[0]:,}x{size[1]:,}"
 
 
 def main(argv=None):
