@@ -17,7 +17,7 @@ from .engines import measure
 from .excess import ExcessEstimate, LocalExcess, relative_floor
 from .full_gradient import shared_pass
 from .gap import DualityGap
-from .kinds import SOLVER_KINDS
+from .kinds import SOLVER_KINDS, runs_newton
 from .krylov import KrylovExcess
 from .loop import MIN_UPDATES_PER_ROUND, Outcome, Stopping, train
 from .strategy import exact_curvature_after, unit_cost_in_passes
@@ -46,10 +46,13 @@ class Fitted:
 def _measurable(spec, data):
     """Whether an excess estimate measures this fit's loss: the squared loss at
     any width; a smooth loss that is not a quadratic where its Hessian is
-    formed (:class:`~fastgd._training.excess.LocalExcess`); nothing measures
-    the losses with kinks (epsilon-insensitive, quantile)."""
+    formed (:class:`~fastgd._training.excess.LocalExcess`), or at any width
+    where batch Newton steps solve with it by conjugate gradients
+    (:class:`~fastgd._training.hessian_free.HessianFree`); nothing measures
+    the losses with kinks (epsilon-insensitive, quantile, hinge, perceptron)."""
     loss = spec.loss_function
-    return loss.quadratic or (loss.smooth and LocalExcess.affordable(data.n_features))
+    formed = LocalExcess.affordable(data.n_features)
+    return loss.quadratic or (loss.smooth and (formed or runs_newton(spec)))
 
 
 def _uses_excess_rule(spec, data):
@@ -114,7 +117,8 @@ def excess_estimate(data, spec, engine, exact_after=None, unit_passes=None):
     (:class:`~fastgd._training.krylov.KrylovExcess`, estimating again once the
     fit has spent ``unit_passes`` a unit as much as the last estimate cost;
     None: at every call); for another smooth loss, the Newton decrement at
-    ``engine``'s iterate (:class:`~fastgd._training.excess.LocalExcess`); for
+    ``engine``'s iterate (:class:`~fastgd._training.excess.LocalExcess`, or
+    beyond it the Newton engine's conjugate gradients); for
     the squared loss with an L1 term or a bound, the duality gap
     (:class:`~fastgd._training.gap.DualityGap`), and for the per-sample
     solvers (proximal SGD, prox-SVRG) the smaller of the gap and the Hessian's
@@ -128,7 +132,9 @@ def excess_estimate(data, spec, engine, exact_after=None, unit_passes=None):
         if spec.full_batch:
             return gap
     if not loss.quadratic:
-        return LocalExcess(data, engine, loss, spec.fit_intercept, ridge)
+        if LocalExcess.affordable(data.n_features):
+            return LocalExcess(data, engine, loss, spec.fit_intercept, ridge)
+        return engine.hessian  # Newton's own solve, beyond a formed Hessian
     if ExcessEstimate.affordable(data.n_features):
         estimate = ExcessEstimate(data, spec.fit_intercept, ridge, exact_after)
     else:

@@ -10,7 +10,7 @@ from .. import optimizers
 from .cg import SAMPLED_MAX_PARAMETERS, CGEngine, TailExcess
 from .data import auto_step_size
 from .engines import BatchEngine, StochasticEngine
-from .excess import ExcessEstimate, LocalExcess, relative_floor
+from .excess import ExcessEstimate, relative_floor
 from .loop import Stopping
 from .newton import NewtonEngine
 from .strategy import resolve_batch_strategy
@@ -83,16 +83,19 @@ def _full_batch(engine_class):
     return build
 
 
-def _batch_engine(spec, data):
-    """Accelerated batch steps (plain steps, ``spec.accelerate``) are Nesterov's
-    for the squared loss (FISTA's proximal ones with an L1 term or a bound),
-    and for another smooth loss whose Hessian is formed, with a smooth
-    penalty, Newton's on the sampled Hessian (:mod:`.newton`)."""
+def runs_newton(spec):
+    """Whether batch steps are Newton's: accelerated batch steps (plain steps,
+    ``spec.accelerate``) are Nesterov's for the squared loss (FISTA's proximal
+    ones with an L1 term or a bound), and for another smooth loss, with a
+    smooth penalty, Newton's (:mod:`.newton`: on the sampled Hessian, or by
+    conjugate gradients beyond ``excess.MAX_PARAMETERS``)."""
     loss = spec.loss_function
-    newton = (spec.accelerate and not loss.quadratic and loss.smooth
-              and spec.penalty_function.smooth
-              and LocalExcess.affordable(data.n_features))  # fmt: skip
-    return NewtonEngine if newton else BatchEngine
+    return (spec.solver == "batch" and spec.accelerate and not loss.quadratic
+            and loss.smooth and spec.penalty_function.smooth)  # fmt: skip
+
+
+def _batch_engine(spec, data):
+    return NewtonEngine if runs_newton(spec) else BatchEngine
 
 
 def _averaged_steps_converge(spec, source):

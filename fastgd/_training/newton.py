@@ -1,6 +1,6 @@
 """Newton steps for a smooth loss that is not a quadratic (Huber, squared
-epsilon-insensitive): what ``GDRegressor``'s accelerated batch solver runs for
-them.
+epsilon-insensitive, and the classifier's log_loss, squared_hinge and
+modified_huber): what the estimators' accelerated batch solver runs for them.
 
 Such a loss is a quadratic piece by piece: Huber on the rows whose residual is
 within epsilon, squared epsilon-insensitive on those outside the tube. A
@@ -12,11 +12,14 @@ gradient pass, as a batch iteration is, plus a solve with the Hessian at the
 iterate formed from the curvature sample's rows
 (:meth:`fastgd._training.excess.LocalExcess.newton_step`, O(rows n^2 + n^3),
 a few milliseconds at n = 100): the same Hessian whose decrement certifies the
-fit. The sampled Hessian is an estimate, and far from the optimum the pieces
-change under the step, so every step is checked: an iterate whose objective is
-above the last accepted one is pulled back halfway towards it (and measured
-again) until it is not, and the step length, halved each time, grows back
-twofold after each accepted step.
+fit. Beyond ``excess.MAX_PARAMETERS`` no Hessian is formed: conjugate
+gradients on gradient differences solve for the step
+(:class:`~fastgd._training.hessian_free.HessianFree`). Either Hessian is an
+estimate, and far from the optimum the pieces change under the step (and a
+logistic loss's curvature with it), so every step is checked: an iterate whose
+objective is above the last accepted one is pulled back halfway towards it
+(and measured again) until it is not, and the step length, halved each time,
+grows back twofold after each accepted step.
 """
 
 import numpy as np
@@ -24,6 +27,7 @@ import numpy as np
 from .blas import one_blas_thread
 from .engines import BatchEngine, quiet_overflow
 from .excess import LocalExcess
+from .hessian_free import HessianFree
 
 # Halvings of one step before it is taken as it stands (its objective is then
 # above the last one's only by rounding, or the divergence check catches it).
@@ -40,8 +44,12 @@ class NewtonEngine(BatchEngine):
     def __init__(self, data, spec, **options):
         super().__init__(data, spec, **options)
         self.accelerate = False
-        self._hessian = LocalExcess(data, self, self.loss, self.fit_intercept,
-                                    self.penalty.ridge_diagonal)  # fmt: skip
+        ridge = self.penalty.ridge_diagonal
+        if LocalExcess.affordable(data.n_features):
+            self.hessian = LocalExcess(data, self, self.loss, self.fit_intercept, ridge)
+        else:
+            self.hessian = HessianFree(data, self, self.loss, self.fit_intercept,
+                                       ridge, self.impl)  # fmt: skip
         self._length = 1.0
         self._accepted = None  # (objective, coef, intercept) of the last iterate
 
@@ -63,7 +71,7 @@ class NewtonEngine(BatchEngine):
         self._remember_safe_state()
         _, grad, grad_b = self.measurement  # penalized, intercept's zeroed if none
         with quiet_overflow():
-            step = self._hessian.newton_step(self.coef, self.intercept, grad, grad_b)
+            step = self.hessian.newton_step(self.coef, self.intercept, grad, grad_b)
             if step is None:
                 self.coef -= float(etas[0]) * grad
                 self.intercept -= float(etas[0]) * grad_b
