@@ -98,7 +98,7 @@ n_features_in_, feature_names_in_
     >>> from fastgd import GDClassifier
     >>> X, y = load_breast_cancer(return_X_y=True)
     >>> model = GDClassifier(random_state=0).fit(X, y)
-    >>> model.solver_, round(model.score(X, y), 2), model.relative_excess_ < 1e-4
+    >>> model.solver_, round(model.score(X, y), 2), bool(model.relative_excess_ < 1e-4)
     ('batch', 0.97, True)
     >>> model.predict_proba(X[:1]).round(3)
     array([[1., 0.]])
