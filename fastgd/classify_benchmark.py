@@ -34,7 +34,7 @@ import warnings
 import numpy as np
 
 from .benchmark import timed, warm_rows
-from .models_benchmark import timed_rows
+from .models_benchmark import row_notes, timed_rows
 
 C = 1e4
 BINARY_SIZE = (1_000_000, 100)
@@ -220,10 +220,7 @@ def run(scale=1.0, report=print):
 
 
 def format_row(row):
-    said = row.get("said")
-    said = "" if said is None else f"  (says {said:.1e})"
-    solver = f" -> {row['solver']}" if row.get("solver") else ""
-    warned = f"  warned {', '.join(row['warnings'])}" if row["warnings"] else ""
+    said, solver, warned = row_notes(row)
     figure = (f"accuracy {row['accuracy']:.4f}" if "accuracy" in row
               else f"excess {row['relative_excess']:.1e}{said}")  # fmt: skip
     return (f"  {row['m']:>9,} x {row['n']:<7,} {row['case']:<24} "

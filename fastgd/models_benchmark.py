@@ -247,11 +247,18 @@ def run(sizes=DEFAULT_SIZES, report=print):
     return results
 
 
-def format_row(row):
+def row_notes(row):
+    """(what the fit said of its excess, the solver it ran, its warnings) as
+    text to print beside a row."""
     said = row.get("said")
     said = "" if said is None else f"  (says {said:.1e})"
     solver = f" -> {row['solver']}" if row.get("solver") else ""
     warned = f"  warned {', '.join(row['warnings'])}" if row["warnings"] else ""
+    return said, solver, warned
+
+
+def format_row(row):
+    said, solver, warned = row_notes(row)
     return (f"  {row['m']:>9,} x {row['n']:<4} {row['loss']:<28} "
             f"{row['fit'] + solver:<32} {row['seconds']:8.2f}s  "
             f"excess {row['relative_excess']:.1e}{said}{warned}")  # fmt: skip

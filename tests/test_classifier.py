@@ -16,11 +16,12 @@ import scipy.sparse as sp
 from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine
 from sklearn.linear_model import LogisticRegression
 
-from fastgd import GDClassifier, fit_batch, fit_minibatch, fit_sgd, losses
+from fastgd import GDClassifier, fit_sgd, losses
 from fastgd._kernels import steps
 from fastgd.sources import from_npy
 
 from .conftest import relative_error
+from .test_losses import FITS
 
 MARGIN_LOSSES = list(losses.CLASSIFICATION_LOSSES)
 SMOOTH = ["log_loss", "squared_hinge", "modified_huber"]
@@ -91,13 +92,6 @@ def test_a_regression_fit_refuses_a_margin_loss_on_other_targets():
 
 
 # ------------------------------------------------------- kernels and twins
-
-FITS = {
-    "sgd": lambda X, y, **kw: fit_sgd(X, y, random_state=0, **kw),
-    "minibatch": lambda X, y, **kw: fit_minibatch(X, y, batch_size=8,
-                                                  random_state=0, **kw),
-    "batch": lambda X, y, **kw: fit_batch(X, y, strategy="pass", **kw),
-}  # fmt: skip
 
 
 def labelled(m=120, n=5, k=1, seed=0):
