@@ -38,14 +38,12 @@ class HessianFree:
     data gradient it measured there.
 
     >>> import numpy as np
-    >>> from fastgd.sources import DenseSource
     >>> from fastgd._training import prepare
     >>> from fastgd._training.objective import make_loss
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(400, 3))
-    >>> y = np.where(X @ [1.0, -1.0, 0.5] + rng.normal(size=400) > 0, 1.0, -1.0)
-    >>> data = prepare(DenseSource(X, y))
-    >>> loss = make_loss("log_loss", 0.0, 0.5)
+    >>> from fastgd.sources import DenseSource
+    >>> X = np.random.default_rng(0).normal(size=(400, 3)) + [0.0, 0.0, 3.0]
+    >>> labels = np.where(X @ [1.0, -1.0, 0.5] > 1.0, 1.0, -1.0)
+    >>> data, loss = prepare(DenseSource(X, labels)), make_loss("log_loss", 0.0, 0.5)
     >>> class Engine:  # the iterate, at 0
     ...     coef, intercept, data_gradient = np.zeros(3), np.zeros(1), None
     ...     def reported_iterate(self):
