@@ -10,10 +10,13 @@ every batch iteration takes), plus the L2 term's 2 alpha p; the coefficients
 and the intercept are solved together, Jacobi-preconditioned by the columns'
 second moments. The step e is sqrt(eps) times the iterate's scale over p's, so
 the product is good to about 1e-8 of itself: ample for an inexact Newton step.
-CG stops once the residual is ``FORCING`` of the gradient (preconditioned
+CG stops once the residual is a fraction of the gradient (preconditioned
 norms) or after ``MAX_PRODUCTS`` products: truncated Newton (Dembo and
 Steihaug, 1983), whose steps the engine damps and checks as it does the
-formed Hessian's (:mod:`.newton`).
+formed Hessian's (:mod:`.newton`). The fraction is Eisenstat and Walker's
+sqrt(|g| / |g_0|) (|g_0| the first gradient's), between ``FORCING`` and
+``LOOSEST``: far from the optimum a rough step does as well as an exact one,
+and near it, where the decrement is read, the solve is tight.
 
 The same solve gives the decrement g^T H^-1 g / 2 that certifies the fit (the
 estimated F - F*), from the energy CG has built, a lower bound that the
@@ -26,8 +29,10 @@ import numpy as np
 
 from .full_gradient import shared_pass
 
-# CG stops when |r| <= FORCING |g| (preconditioned norms) ...
+# CG stops when |r| <= eta |g| (preconditioned norms), eta from FORCING near
+# the optimum to LOOSEST far from it ...
 FORCING = 0.05
+LOOSEST = 0.5
 # ... or after this many products (passes over the data).
 MAX_PRODUCTS = 100
 
@@ -68,6 +73,7 @@ class HessianFree:
         diagonal = np.append(np.where(second > 0, second, 1.0), 1.0)
         self._inverse_diagonal = (1.0 / diagonal)[:, None]
         self._solved = None  # (grad, step, step_b, decrement) of the last solve
+        self._first = None  # the first gradient's |g|^2 (preconditioned)
         self.passes = 0
 
     def __call__(self, grad, grad_intercept):
@@ -95,7 +101,11 @@ class HessianFree:
         z = self._inverse_diagonal * r
         p = z.copy()
         rz = np.sum(r * z, axis=0)
-        target = FORCING**2 * rz
+        if self._first is None:
+            self._first = rz
+        forcing = np.clip((rz / np.where(self._first > 0, self._first, 1.0)) ** 0.25,
+                          FORCING, LOOSEST)  # fmt: skip
+        target = forcing**2 * rz
         for _ in range(MAX_PRODUCTS):
             if np.all(rz <= target):
                 break
