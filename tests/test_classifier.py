@@ -20,7 +20,7 @@ from fastgd import GDClassifier, fit_sgd, losses
 from fastgd._kernels import steps
 from fastgd.sources import from_npy
 
-from .conftest import relative_error
+from .conftest import relative_error, slow_without_jit
 from .test_losses import FITS
 
 MARGIN_LOSSES = list(losses.CLASSIFICATION_LOSSES)
@@ -190,7 +190,9 @@ def test_stochastic_logistic_fits_say_how_far_they_got(solver):
     assert model.score(X, y) >= reference - 0.01
 
 
-@pytest.mark.parametrize("loader", [load_iris, load_wine, load_digits])
+@pytest.mark.parametrize(
+    "loader", [load_iris, load_wine, pytest.param(load_digits, marks=slow_without_jit)]
+)
 def test_one_vs_rest_is_k_binary_fits_sharing_each_pass(loader):
     """k > 2 classes: output c is the binary fit of class c against the rest."""
     X, y = loader(return_X_y=True)
