@@ -175,10 +175,10 @@ n_features_in_, feature_names_in_
     # ------------------------------------------------------------------ labels
 
     def _labels(self, X, y):
-        """(X, the labels as a 1-D array in memory): a data source's own targets
+        """The labels as a 1-D array in memory: y, a data source's own targets
         where it holds them, a Dask collection's computed on the client."""
         if isinstance(X, DataSource) and y is None:
-            return X, X.targets
+            return X.targets
         if y is None:
             raise ValueError(
                 "GDClassifier requires y to be passed, but the target y is None: "
@@ -188,7 +188,7 @@ n_features_in_, feature_names_in_
         if labels.ndim == 2 and labels.shape[1] == 1:
             labels = column_or_1d(labels, warn=True)
         check_classification_targets(labels)
-        return X, column_or_1d(labels)
+        return column_or_1d(labels)
 
     def _encode(self, labels):
         """The -1/+1 targets of ``labels`` (float64): one column for two classes,
@@ -232,6 +232,11 @@ n_features_in_, feature_names_in_
                                              y=labels)  # fmt: skip
         return weights * per_class[np.searchsorted(self.classes_, labels)]
 
+    def _counts(self, labels):
+        """The rows of each class of ``classes_`` among ``labels``."""
+        return np.bincount(np.searchsorted(self.classes_, labels),
+                           minlength=len(self.classes_))  # fmt: skip
+
     def _check_classes(self, classes):
         if len(classes) < 2:
             raise ValueError(
@@ -262,15 +267,14 @@ n_features_in_, feature_names_in_
         self
         """
         self._validate_params()
-        X, labels = self._labels(X, y)
+        labels = self._labels(X, y)
         warm = self.warm_start and hasattr(self, "classes_")
         classes = np.unique(labels)
         self._check_classes(classes)
         if warm and not np.array_equal(classes, self.classes_):
             del self._state  # other classes: a fit from scratch
         self.classes_ = classes
-        self._class_counts = np.bincount(np.searchsorted(classes, labels),
-                                         minlength=len(classes))  # fmt: skip
+        self._class_counts = self._counts(labels)
         weights = self._row_weights(labels, sample_weight, self._class_counts)
         X, Y = self._targets(X, self._encode(labels))
         coef_init, intercept_init = self._training_layout(coef_init, intercept_init)
@@ -291,7 +295,7 @@ n_features_in_, feature_names_in_
         self
         """
         self._validate_params()
-        X, labels = self._labels(X, y)
+        labels = self._labels(X, y)
         first = not hasattr(self, "_state")
         if first:
             if classes is None:
@@ -309,9 +313,7 @@ n_features_in_, feature_names_in_
                 f"the first partial_fit call, {self.classes_.tolist()}."
             )
         Y = self._encode(labels)
-        self._class_counts = self._class_counts + np.bincount(
-            np.searchsorted(self.classes_, labels), minlength=len(self.classes_)
-        )
+        self._class_counts = self._class_counts + self._counts(labels)
         weights = self._row_weights(labels, sample_weight, self._class_counts)
         X, Y = self._targets(X, Y)
         return self._partial_fit_batch(X, Y, weights)
@@ -410,7 +412,7 @@ n_features_in_, feature_names_in_
         -------
         float
         """
-        X, labels = self._labels(X, y)
+        labels = self._labels(X, y)
         from sklearn.metrics import accuracy_score
 
         predicted = np.asarray(self.predict(X))

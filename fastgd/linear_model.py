@@ -227,6 +227,8 @@ default="sgd"
 
     _parameter_constraints = {  # noqa: RUF012 (scikit-learn's class-level table)
         **COMMON_CONSTRAINTS,
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
         "loss": [StrOptions(set(losses.LOSSES))],
         "epsilon": [Interval(numbers.Real, 0, None, closed="left")],
         "quantile": [Interval(numbers.Real, 0, 1, closed="neither")],

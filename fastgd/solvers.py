@@ -176,10 +176,14 @@ _COMMON_PARAMETERS = """
     verbose : int, default=0
         Print one line per epoch (loss, step size, time).
     loss : {"squared_error", "huber", "epsilon_insensitive", \
-"squared_epsilon_insensitive", "quantile"}, default="squared_error"
+"squared_epsilon_insensitive", "quantile", "log_loss", "hinge", \
+"squared_hinge", "modified_huber", "perceptron"}, default="squared_error"
         What the fit minimizes, with scikit-learn's definitions (see
         :mod:`fastgd.losses`; fastgd's losses are twice scikit-learn's, so the
-        same ``alpha`` gives the same model). With a loss other than the
+        same ``alpha`` gives the same model). The classification losses (from
+        "log_loss" on) fit targets -1 and +1 (one column per one-vs-rest
+        output; :class:`fastgd.GDClassifier` encodes any labels so, and
+        refuses other targets here). With a loss other than the
         squared one, ``r_i`` in the updates below stands for half the loss's
         slope, ``loss_history`` holds the mean loss, and ``converged`` means
         that the stopping rule fired: no excess estimate measures these losses
