@@ -185,9 +185,12 @@ _COMMON_PARAMETERS = """
         output; :class:`fastgd.GDClassifier` encodes any labels so, and
         refuses other targets here). With a loss other than the
         squared one, ``r_i`` in the updates below stands for half the loss's
-        slope, ``loss_history`` holds the mean loss, and ``converged`` means
-        that the stopping rule fired: no excess estimate measures these losses
-        yet (``relative_excess`` is None).
+        slope and ``loss_history`` holds the mean loss. A smooth loss's fit is
+        measured where its stopping rule fires (half the Newton decrement,
+        ``relative_excess``), and ``converged`` only if that is small; for a
+        loss with kinks (epsilon-insensitive, quantile, hinge, perceptron)
+        nothing measures it: ``relative_excess`` is None and ``converged``
+        says that the rule fired.
     epsilon : float, default=0.1
         ``"huber"``: where the loss turns from quadratic to linear;
         ``"epsilon_insensitive"`` and ``"squared_epsilon_insensitive"``: the
