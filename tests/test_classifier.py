@@ -360,3 +360,38 @@ def test_newton_by_conjugate_gradients_at_5000_columns(standardize):
     assert model.solver_ == "batch" and true <= 3 * model.tol
     said = model.relative_excess_
     assert said <= model.tol and true / 3 <= said <= 3 * max(true, 1e-7)
+
+
+def test_hessian_free_solves_the_newton_system(monkeypatch):
+    """The CG solve on gradient differences against the formed Hessian of the
+    doubled logistic loss, 2 sigma(z) (1 - sigma(z)) [x, 1][x, 1]^T averaged
+    over rows: the step agrees to the forcing, the decrement closer."""
+    from fastgd._training import hessian_free, prepare
+    from fastgd._training.full_gradient import shared_pass
+    from fastgd._training.objective import make_loss
+    from fastgd.sources import DenseSource
+
+    monkeypatch.setattr(hessian_free, "LOOSEST", hessian_free.FORCING)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 6)) * [1.0, 2.0, 0.5, 1.0, 3.0, 1.0]
+    y = np.where(X @ rng.normal(size=6) + rng.normal(size=3000) > 0.3, 1.0, -1.0)
+    data = prepare(DenseSource(X, y), standardize=False)
+    loss = make_loss("log_loss", 0.0, 0.5)
+    coef, intercept = rng.normal(size=6) * 0.3, np.array([0.2])
+
+    class Engine:
+        data_gradient = None
+
+        def reported_iterate(self):
+            return coef, intercept
+
+    grad, grad_b, _ = shared_pass(data, "numpy", loss.kernel)(coef, intercept)
+    solver = hessian_free.HessianFree(data, Engine(), loss, True, 0.0, "numpy")
+    step, step_b = solver.newton_step(coef, intercept, grad, grad_b)
+    Z = np.column_stack([X, np.ones(len(X))])
+    p = 1.0 / (1.0 + np.exp(-(Z @ np.append(coef, intercept))))
+    H = (Z * (2.0 * p * (1.0 - p))[:, None]).T @ Z / len(X)
+    g = np.append(grad, grad_b)
+    exact = np.linalg.solve(H, g)
+    assert relative_error(np.append(step, step_b), exact) <= 0.05
+    assert solver(grad, grad_b) == pytest.approx(0.5 * g @ exact, rel=5e-3)
