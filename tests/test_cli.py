@@ -361,3 +361,24 @@ def test_models_bench_runs_every_loss_against_its_reference(tmp_path, capsys):
             row = penalized[(name, f"GDRegressor(solver={solver!r})")]
             assert row["solver"] == solver
             assert row["relative_excess"] <= 2.0 * row["said"] <= 2e-3
+
+
+@slow_without_jit
+def test_classify_bench_runs_every_case(tmp_path, capsys):
+    """``fastgd bench --classify``, its cases at 1,000 rows: the default fits
+    beside scikit-learn's, each binary row measured against the reference."""
+    path = tmp_path / "classify.json"
+    main(["bench", "--classify", "--classify-scale", "0.001", "--json", str(path)])
+    rows = json.loads(path.read_text())["classify"]
+    cases = {(row["case"], row["fit"]): row for row in rows}
+    dense = cases[("binary log-loss, dense", "GDClassifier()")]
+    assert dense["solver"] == "batch" and dense["relative_excess"] <= 2e-4
+    assert dense["said"] is not None and dense["said"] <= 1e-4
+    assert ("binary log-loss, CSR", "LogisticRegression(solver='saga')") in cases
+    ten = cases[("10 classes", "GDClassifier() (one-vs-rest)")]
+    assert 0.0 < ten["accuracy"] <= 1.0
+    hinge = cases[("hinge, L2", 'GDClassifier(loss="hinge")')]
+    assert hinge["said"] is None and abs(hinge["relative_excess"]) <= 0.05
+    assert "LinearSVC" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="--classify-scale"):
+        main(["bench", "--classify", "--classify-scale", "0"])
