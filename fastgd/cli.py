@@ -240,6 +240,8 @@ def build_parser():
                       help="skip the parallel builds (big data only)")  # fmt: skip
     warm.add_argument("--no-sparse", action="store_true",
                       help="skip the kernels of sparse (CSR) data")  # fmt: skip
+    warm.add_argument("--no-classifier", action="store_true",
+                      help="skip GDClassifier's kernels")  # fmt: skip
     fit = commands.add_parser("fit", help="fit GDRegressor on a data file")
     fit.add_argument("data", help="a .csv, .parquet, .npy or .npz file, or a "
                      "directory of .parquet files (streamed)")  # fmt: skip
@@ -585,7 +587,8 @@ def main(argv=None):
         start = time.perf_counter()
         print("Compiling fastgd's kernels into numba's cache:")
         warmup.warmup(args.solvers, args.dtypes, parallel=not args.no_parallel,
-                      sparse=not args.no_sparse, verbose=True)  # fmt: skip
+                      sparse=not args.no_sparse, verbose=True,
+                      classifier=not args.no_classifier)  # fmt: skip
         print(f"Done in {time.perf_counter() - start:.1f} s.")
         return 0
     try:

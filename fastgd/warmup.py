@@ -7,11 +7,12 @@ once, for example in a Dockerfile right after ``pip install fastgd``: it fits
 small generated problems with every solver, for each dtype, once on data that
 runs the serial builds of the kernels and once on data big enough for their
 parallel builds, on dense arrays and (``sparse``, when SciPy is installed) on
-CSR matrices. Later processes load the machine code from the cache (numba's
-``NUMBA_CACHE_DIR``, or ``__pycache__`` beside the package) in milliseconds.
+CSR matrices, and the default classifier's fits on the same rows. Later
+processes load the machine code from the cache (numba's ``NUMBA_CACHE_DIR``,
+or ``__pycache__`` beside the package) in milliseconds.
 
 >>> seconds = warmup(solvers=("batch",), dtypes=("float64",), parallel=False,
-...                  sparse=False)
+...                  sparse=False, classifier=False)
 >>> seconds["batch", "float64"] >= 0
 True
 """
@@ -57,13 +58,17 @@ def _sparse_available():
 
 
 def warmup(solvers=SOLVERS, dtypes=DTYPES, parallel=True, sparse=True,
-           verbose=False):  # fmt: skip
+           verbose=False, classifier=True):  # fmt: skip
     """Fit every solver once per dtype so its kernels are compiled and cached.
 
     Returns {(solver, dtype): seconds}. With ``parallel`` (and more than one numba
     thread) a second fit on a larger problem compiles the parallel builds too;
-    with ``sparse`` the same fits run on CSR matrices as well.
+    with ``sparse`` the same fits run on CSR matrices as well; with
+    ``classifier`` the default ``GDClassifier`` (log-loss, Newton steps) and
+    its hinge (SGD) fit the same rows' signs too (the kernels take a margin
+    loss as a type of their own): {("classifier", dtype): seconds}.
     """
+    from .classifier import GDClassifier
     from .linear_model import GDRegressor
 
     seconds = {}
@@ -86,7 +91,20 @@ def warmup(solvers=SOLVERS, dtypes=DTYPES, parallel=True, sparse=True,
                     warnings.simplefilter("ignore")  # max_iter is kept short
                     GDRegressor(solver=solver, max_iter=3, random_state=0).fit(X, y)
             seconds[solver, dtype] = time.perf_counter() - start
-            if verbose:
-                print(f"  {solver:10s} {dtype:8s} {seconds[solver, dtype]:6.2f} s",
-                      flush=True)  # fmt: skip
+            _report(seconds, solver, dtype, verbose)
+        if classifier:
+            start = time.perf_counter()
+            for X, y in data:
+                for loss in ("log_loss", "hinge"):
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        model = GDClassifier(loss=loss, max_iter=3, random_state=0)
+                        model.fit(X, y > np.median(y))
+            seconds["classifier", dtype] = time.perf_counter() - start
+            _report(seconds, "classifier", dtype, verbose)
     return seconds
+
+
+def _report(seconds, solver, dtype, verbose):
+    if verbose:
+        print(f"  {solver:10s} {dtype:8s} {seconds[solver, dtype]:6.2f} s", flush=True)

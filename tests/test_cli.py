@@ -292,9 +292,14 @@ def test_warmup_command_compiles_and_reports(capsys):
     from fastgd.cli import main
 
     assert main(["warmup", "--solvers", "batch", "--dtypes", "float32",
-                 "--no-parallel"]) == 0  # fmt: skip
+                 "--no-parallel", "--no-classifier"]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert ("batch" in out and "float32" in out) or "nothing to compile" in out
+    assert "classifier" not in out
+    assert main(["warmup", "--solvers", "batch", "--dtypes", "float64",
+                 "--no-parallel", "--no-sparse"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "classifier" in out or "nothing to compile" in out
 
 
 def test_sparse_bench_runs_end_to_end(tmp_path, capsys):
