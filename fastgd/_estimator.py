@@ -17,7 +17,8 @@ from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _training, losses, optimizers, schedules
+from . import _training, optimizers, schedules
+from ._training.objective import Loss
 from ._validation import FLOAT_DTYPES, check_alpha, check_int, reject_unusable_dtype
 from .sources import (
     DataSource,
@@ -76,8 +77,9 @@ class LinearEstimator(BaseEstimator):
         raise NotImplementedError
 
     def _smooth_loss(self):
-        kind = losses.KINDS[self.loss]
-        return losses.CURVATURE_BOUND[kind] > 0
+        """Whether the loss is smooth, as the training path's description of it
+        says (:class:`fastgd._training.objective.Loss`)."""
+        return Loss(self.loss).smooth
 
     # ------------------------------------------------------------------ checks
 

@@ -75,15 +75,20 @@ class Loss:
         return 2.0 / bound if bound > 0 else 1.0
 
     def zero_model_loss(self, y):
-        """The mean loss of predicting 0 for every target (unweighted); for the
-        perceptron, whose zero model is its minimizer (loss 0), the hinge's
-        there (2, a unit margin short), so that it still gives a scale."""
+        """The mean loss of predicting 0 for every target (unweighted). A margin
+        loss that is 0 there (the perceptron, whose minimizer the zero model
+        is) gives no scale: its loss a unit margin on the wrong side stands in
+        (2 for the perceptron)."""
         Y = np.asarray(y, dtype=np.float64)
         if self.quadratic:
             return float(np.mean(np.square(Y)))
-        if self.kind == losses.PERCEPTRON:
-            return 2.0
-        return float(np.mean(losses.values(self.kind, -Y, Y, self.parameter)))
+        value = float(np.mean(losses.values(self.kind, -Y, Y, self.parameter)))
+        if self.classification and value == 0.0:
+            # Scores -y: residuals -2y, margins -1.
+            value = float(
+                np.mean(losses.values(self.kind, -2.0 * Y, Y, self.parameter))
+            )
+        return value
 
     def baseline_loss(self, y):
         """The mean loss of a constant model (unweighted): for a regression loss
